@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+//
+// Swiftlet: an HTTP/2 server for Linux. See docs/architecture.md for how the
+// targets fit together.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Swiftlet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SwiftletLoop", targets: ["SwiftletLoop"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
+        .target(
+            name: "CSwiftletSystem",
+            linkerSettings: [
+                .linkedLibrary("uring"),
+                .linkedLibrary("ssl"),
+                .linkedLibrary("crypto"),
+            ]
+        ),
+        // The event loop: io_uring and epoll backends, timers, listeners,
+        // connections, receive rings, send queues, cross-thread tasks.
+        .target(
+            name: "SwiftletLoop",
+            dependencies: [
+                "CSwiftletSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: tools (benchmarks and load generators; not shipped)
+
+        // Counts malloc/calloc/realloc/free calls of the process it is linked
+        // into, for the allocation figures of the benchmarks.
+        .target(name: "CAllocationCounter", path: "tools/CAllocationCounter"),
+        .executableTarget(
+            name: "swiftlet-echo-bench",
+            dependencies: [
+                "SwiftletLoop", "CAllocationCounter", "CSwiftletSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/echo-bench",
+            swiftSettings: strict
+        ),
+
+        // MARK: tests
+
+        .testTarget(
+            name: "SwiftletLoopTests",
+            dependencies: [
+                "SwiftletLoop", "CSwiftletSystem", "CAllocationCounter",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,85 @@
+// CSwiftletSystem: the one C target of Swiftlet.
+//
+// It makes liburing, OpenSSL and the Linux headers the loop needs visible to
+// Swift, and wraps the few things Swift cannot call directly (macros,
+// variadic functions, GNU-only declarations).
+//
+// Include order matters. liburing.h defines _XOPEN_SOURCE/_GNU_SOURCE before
+// its own system includes; if it came first, types such as fd_set would be
+// defined differently here than in Swift's Glibc module, and the importer
+// rejects the mismatch ("fd_set ... is not present in definition"). So every
+// system header liburing.h uses is included first, with the same macros the
+// Glibc module sees, and liburing.h last.
+#ifndef C_SWIFTLET_SYSTEM_H
+#define C_SWIFTLET_SYSTEM_H
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <time.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/select.h>
+#include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <string.h>
+
+#include <liburing.h>
+
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <openssl/rand.h>
+#include <openssl/evp.h>
+
+// MARK: - Linux calls that are GNU extensions or variadic
+
+/// memfd_create(2) with MFD_CLOEXEC (declared only under _GNU_SOURCE).
+int swiftlet_memfd_create(const char *name);
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int swiftlet_accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
+/// socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int swiftlet_socket_nonblocking(int domain, int type, int protocol);
+/// fcntl(fd, F_SETFL, flags | O_NONBLOCK).
+int swiftlet_set_nonblocking(int fd);
+/// The thread id (gettid(2)).
+int swiftlet_gettid(void);
+/// Names the calling thread (pthread_setname_np; at most 15 characters).
+void swiftlet_set_thread_name(const char *name);
+/// Pins the calling thread to one CPU; returns 0 or -errno.
+int swiftlet_pin_to_cpu(int cpu);
+/// Blocks `signo` in the calling thread (inherited by threads it creates).
+int swiftlet_block_signal(int signo);
+/// Unblocks `signo` in the calling thread.
+int swiftlet_unblock_signal(int signo);
+/// A signalfd for exactly one signal; -errno on failure.
+int swiftlet_signalfd_for(int fd, int signo);
+/// Size of struct signalfd_siginfo.
+size_t swiftlet_signalfd_siginfo_size(void);
+
+// MARK: - io_uring helpers for what liburing exposes only as macros or
+// through structure layouts Swift imports awkwardly.
+
+/// Whether this liburing/kernel supports the opcode (uses io_uring_get_probe).
+bool swiftlet_uring_opcode_supported(struct io_uring *ring, int opcode);
+/// Initialises `ring` with `entries`, trying `flags` first and falling back
+/// to no flags when the kernel rejects them (-EINVAL). Returns 0 or -errno;
+/// `used_flags` receives the flags that took effect.
+int swiftlet_uring_init(struct io_uring *ring, unsigned entries, unsigned flags, unsigned *used_flags);
+/// The CQE flag bits Swift needs.
+unsigned swiftlet_cqe_f_more(void);
+/// Prepares an ASYNC_CANCEL of every request on `fd`.
+void swiftlet_uring_prep_cancel_fd_all(struct io_uring_sqe *sqe, int fd);
+
+#endif

@@ -1,0 +1,424 @@
+import CSwiftletSystem
+import Glibc
+
+/// A nonblocking TCP connection driven by one `EventLoop`.
+///
+/// Input arrives in a `ReceiveRing` borrowed from the loop's pool; the handler
+/// reads `input` in place and calls `consume(_:)`. Output is queued in a
+/// `SendQueue` and written once per loop turn as one iovec batch.
+///
+/// Lifecycle (each step happens once):
+///
+///     connecting ──connected──▶ open ──close(.afterFlush)──▶ draining
+///          │                      │                              │ queue empty: shutdown(SHUT_WR)
+///          │                      │                              ▼
+///          │                      │                          lingering (read and discard)
+///          │                      │                              │ peer FIN, error or linger timeout
+///          ▼                      ▼ error, reset, close(.immediately)
+///        closed ◀─────────────────┴──────────────────────────────┘
+///
+/// On `closed` the handler's `connectionDidClose` runs (exactly once), and the
+/// file descriptor, ring and send buffers go back once the kernel has
+/// finished every operation still in flight on them.
+///
+/// Loop-confined: every member must be used on the loop's thread.
+public final class Connection {
+    enum Lifecycle: Equatable {
+        case connecting
+        case open
+        case draining
+        case lingering
+        case closed
+    }
+
+    public unowned let loop: EventLoop
+    public let fd: Int32
+    /// The peer's address, when known.
+    public let remoteAddress: SocketAddress?
+    /// Receives this connection's events; cleared after `connectionDidClose`.
+    public var handler: (any ConnectionHandler)?
+    /// Any object the owner wants to hang on the connection.
+    public var context: AnyObject?
+
+    var slot: UInt32 = 0
+    var generation: UInt32 = 0
+    var lifecycle: Lifecycle
+    var ring: ReceiveRing?
+    let sendQueue: SendQueue
+    let batch: OutputBatch
+    public private(set) var isReadingPaused = false
+    var eofReceived = false
+    var eofNotified = false
+    var closeReason: CloseReason?
+    var released = false
+
+    /// Queued output above which `isWritable` turns false.
+    public var writeHighWatermark = 256 * 1024
+    /// Queued output at or below which `isWritable` turns true again.
+    public var writeLowWatermark = 64 * 1024
+    public private(set) var isWritable = true
+
+    // Loop bookkeeping.
+    var inFlushList = false
+    var flushedInTurn: UInt64 = .max
+    var inServiceList = false
+    var lingerTimer: TimerID?
+
+    // io_uring bookkeeping: operations the kernel still owns.
+    var receiveInFlight = false
+    var pollInFlight = false
+    var sendInFlight = false
+    var cancelSubmitted = false
+    var operationsInFlight: Bool { receiveInFlight || pollInFlight || sendInFlight }
+
+    // Readiness: epoll's edge-triggered state, and io_uring's "poll said readable".
+    var readReady = false
+    var writeReady = true
+    var writeArmed = false
+    /// epoll: an edge reported RDHUP/HUP/ERR; read until EOF or EAGAIN.
+    var hangupReported = false
+    /// io_uring: the lengths of the recv and the send in flight.
+    var requestedReceive = 0
+    var requestedSend = 0
+
+    public private(set) var bytesReceived: UInt64 = 0
+    public private(set) var bytesSent: UInt64 = 0
+    /// Sends that wrote less than their batch (the socket buffer filled).
+    public internal(set) var shortWriteCount = 0
+
+    init(loop: EventLoop, fd: Int32, remoteAddress: SocketAddress?, connecting: Bool) {
+        self.loop = loop
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+        self.lifecycle = connecting ? .connecting : .open
+        self.sendQueue = SendQueue(pool: loop.bufferPool)
+        self.batch = OutputBatch(capacity: loop.configuration.iovecsPerSend)
+    }
+
+    /// Whether the connection can still be written to and read from.
+    public var isOpen: Bool { lifecycle == .open || lifecycle == .connecting }
+
+    // MARK: input
+
+    /// The received bytes not yet consumed, contiguous, in the receive ring.
+    /// Valid until `consume(_:)` or the end of the current callback.
+    public var input: UnsafeRawBufferPointer {
+        ring?.readable ?? UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// Drops `count` bytes from the front of `input`.
+    public func consume(_ count: Int) {
+        loop.assertInLoop()
+        guard count > 0 else { return }
+        guard let ring else { preconditionFailure("consume without input") }
+        ring.consume(count)
+    }
+
+    /// The receive ring itself (for layers that parse in place).
+    public var receiveRing: ReceiveRing? { ring }
+
+    /// Stops delivering input; bytes already received stay in the ring and
+    /// no more are read while the ring is full.
+    public func pauseReading() {
+        loop.assertInLoop()
+        isReadingPaused = true
+    }
+
+    /// Resumes delivery: buffered bytes are delivered later in this turn.
+    public func resumeReading() {
+        loop.assertInLoop()
+        guard isReadingPaused else { return }
+        isReadingPaused = false
+        loop.scheduleService(self)
+    }
+
+    var wantsInput: Bool {
+        switch lifecycle {
+        case .open: !isReadingPaused && !eofReceived
+        case .draining, .lingering: !eofReceived
+        case .connecting, .closed: false
+        }
+    }
+
+    // MARK: output
+
+    /// Bytes queued and not yet written.
+    public var pendingOutputBytes: Int { sendQueue.pendingBytes }
+
+    /// Copies `bytes` into pooled send buffers.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        loop.assertInLoop()
+        guard isOpen, bytes.count > 0 else { return }
+        sendQueue.append(copying: bytes)
+        didQueueOutput()
+    }
+
+    /// Copies `bytes` into pooled send buffers.
+    public func write(_ bytes: some Sequence<UInt8>) {
+        loop.assertInLoop()
+        guard isOpen else { return }
+        var batchBytes = bytes.makeIterator()
+        var written = 0
+        while true {
+            let space = sendQueue.ensureAppendSpace(minimum: 1)
+            var n = 0
+            while n < space.count, let byte = batchBytes.next() {
+                space[n] = byte
+                n += 1
+            }
+            sendQueue.commitAppended(n)
+            written += n
+            if n < space.count { break }
+        }
+        if written > 0 { didQueueOutput() }
+    }
+
+    /// Queues borrowed memory without copying. `owner` is retained until the
+    /// bytes are written (or dropped because the connection closed), then
+    /// `release` runs.
+    public func write(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)? = nil) {
+        loop.assertInLoop()
+        guard isOpen else {
+            release?()
+            return
+        }
+        sendQueue.append(borrowing: bytes, owner: owner, release: release)
+        didQueueOutput()
+    }
+
+    /// Lets `body` write up to the returned count of bytes straight into
+    /// pooled send memory; `minimumCapacity` must not exceed the pool's block
+    /// size. Returns what `body` returned.
+    @discardableResult
+    public func writeInPlace(minimumCapacity: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        loop.assertInLoop()
+        guard isOpen else { return 0 }
+        let space = sendQueue.ensureAppendSpace(minimum: minimumCapacity)
+        let n = body(space)
+        precondition(n >= 0 && n <= space.count)
+        sendQueue.commitAppended(n)
+        if n > 0 { didQueueOutput() }
+        return n
+    }
+
+    private func didQueueOutput() {
+        if isWritable && sendQueue.pendingBytes > writeHighWatermark { isWritable = false }
+        loop.markDirty(self)
+    }
+
+    var canFlushNow: Bool {
+        !sendQueue.isEmpty && (lifecycle == .open || lifecycle == .draining)
+            && !sendInFlight && writeReady
+    }
+
+    // MARK: socket options
+
+    /// Sets `SO_SNDBUF` (the kernel doubles it and applies a minimum).
+    public func setSendBufferSize(_ bytes: Int) throws {
+        var value = Int32(bytes)
+        guard setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw SystemError.last("setsockopt(SO_SNDBUF)")
+        }
+    }
+
+    /// Sets `SO_RCVBUF`.
+    public func setReceiveBufferSize(_ bytes: Int) throws {
+        var value = Int32(bytes)
+        guard setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw SystemError.last("setsockopt(SO_RCVBUF)")
+        }
+    }
+
+    // MARK: closing
+
+    /// Closes the connection (see `CloseMode`). Calling it again, or after
+    /// the peer closed, does nothing more.
+    public func close(_ mode: CloseMode = .afterFlush) {
+        loop.assertInLoop()
+        switch lifecycle {
+        case .closed:
+            return
+        case .draining, .lingering:
+            if mode != .afterFlush { finishClose(reason: closeReasonForLocalClose, mode: mode) }
+            return
+        case .connecting:
+            finishClose(reason: .local, mode: .immediately)
+        case .open:
+            switch mode {
+            case .afterFlush:
+                lifecycle = .draining
+                if sendQueue.isEmpty { beginLinger() } else { loop.markDirty(self) }
+            case .immediately, .reset:
+                finishClose(reason: closeReasonForLocalClose, mode: mode)
+            }
+        }
+    }
+
+    private var closeReasonForLocalClose: CloseReason { eofReceived ? .peerClosed : .local }
+
+    /// All output is written: send FIN and read until the peer's FIN.
+    private func beginLinger() {
+        _ = shutdown(fd, Int32(SHUT_WR))
+        if eofReceived {
+            finishClose(reason: closeReasonForLocalClose, mode: .immediately)
+            return
+        }
+        lifecycle = .lingering
+        ring.map { $0.consume($0.readableCount) }
+        lingerTimer = loop.timers.schedule(at: loop.now &+ loop.configuration.lingerTimeout.nanoseconds,
+                                           target: self, tag: 0)
+        loop.backendUpdateRead(self)
+    }
+
+    /// The single path to `closed`.
+    func finishClose(reason: CloseReason, mode: CloseMode) {
+        guard lifecycle != .closed else { return }
+        lifecycle = .closed
+        closeReason = reason
+        if let timer = lingerTimer {
+            loop.timers.cancel(timer)
+            lingerTimer = nil
+        }
+        if mode == .reset {
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        }
+        isWritable = false
+        loop.connectionClosed(self)
+        let handler = self.handler
+        self.handler = nil
+        handler?.connectionDidClose(self, reason: reason)
+    }
+
+    /// Returns memory and the descriptor; called by the backend once no
+    /// kernel operation refers to them any more.
+    func releaseResources() {
+        guard !released else { return }
+        released = true
+        sendQueue.discardAll()
+        if let ring {
+            loop.ringPool.release(ring)
+            self.ring = nil
+        }
+        Glibc.close(fd)
+    }
+
+    // MARK: events from the backends
+
+    /// `count` new bytes were committed to the ring.
+    func didReceive(_ count: Int) {
+        bytesReceived &+= UInt64(count)
+        switch lifecycle {
+        case .open:
+            deliverInput()
+        case .draining, .lingering:
+            ring.map { $0.consume($0.readableCount) }
+        case .connecting, .closed:
+            break
+        }
+    }
+
+    func deliverInput() {
+        guard lifecycle == .open, !isReadingPaused, let ring, !ring.isEmpty, let handler else { return }
+        handler.connectionDidReceive(self)
+        if lifecycle == .open, !isReadingPaused, let ring = self.ring, ring.isFull {
+            finishClose(reason: .receiveBufferFull, mode: .immediately)
+        }
+    }
+
+    func didReceiveEOF() {
+        eofReceived = true
+        switch lifecycle {
+        case .open:
+            notifyEOFIfDue()
+        case .draining:
+            break  // closes once the queue is written
+        case .lingering:
+            finishClose(reason: closeReasonForLocalClose, mode: .immediately)
+        case .connecting, .closed:
+            break
+        }
+    }
+
+    /// Tells the handler about EOF once the bytes before it were delivered.
+    func notifyEOFIfDue() {
+        guard eofReceived, !eofNotified, lifecycle == .open, !isReadingPaused else { return }
+        eofNotified = true
+        if let handler { handler.connectionDidReceiveEOF(self) } else { close() }
+    }
+
+    func didFail(_ error: SystemError) {
+        let reason: CloseReason = error.isPeerGone ? .reset : .failed(error)
+        finishClose(reason: reason, mode: .immediately)
+    }
+
+    /// The kernel wrote `count` bytes.
+    func didSend(_ count: Int) {
+        bytesSent &+= UInt64(count)
+        sendQueue.advance(by: count)
+        if lifecycle == .draining && sendQueue.isEmpty {
+            beginLinger()
+            return
+        }
+        if !isWritable, lifecycle == .open, sendQueue.pendingBytes <= writeLowWatermark {
+            isWritable = true
+            handler?.connectionWritabilityDidChange(self)
+        }
+        if !sendQueue.isEmpty { loop.markDirty(self) }
+    }
+
+    /// A nonblocking connect finished; `error` is 0 on success.
+    func didConnect(error: Int32) {
+        guard lifecycle == .connecting else { return }
+        if error != 0 {
+            finishClose(reason: .connectFailed(SystemError("connect", errno: error)), mode: .immediately)
+            return
+        }
+        lifecycle = .open
+        setNoDelay()
+        handler?.connectionDidConnect(self)
+        if isOpen {
+            loop.backendUpdateRead(self)
+            if !sendQueue.isEmpty { loop.markDirty(self) }
+        }
+    }
+
+    func setNoDelay() {
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Gives the ring back when it holds nothing (an idle connection keeps no buffer).
+    func releaseRingIfEmpty() {
+        if let ring, ring.isEmpty {
+            loop.ringPool.release(ring)
+            self.ring = nil
+        }
+    }
+
+    /// Borrows a ring from the pool if the connection has none.
+    func ensureRing() -> ReceiveRing? {
+        if let ring { return ring }
+        do {
+            let ring = try loop.ringPool.acquire()
+            self.ring = ring
+            return ring
+        } catch let error as SystemError {
+            didFail(error)
+            return nil
+        } catch {
+            didFail(SystemError("mmap", errno: ENOMEM))
+            return nil
+        }
+    }
+}
+
+extension Connection: TimerTarget {
+    public func timerFired(_ id: TimerID, tag: UInt64) {
+        guard id == lingerTimer else { return }
+        lingerTimer = nil
+        if lifecycle == .lingering {
+            finishClose(reason: closeReasonForLocalClose, mode: .immediately)
+        }
+    }
+}

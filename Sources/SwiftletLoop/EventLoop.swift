@@ -1,0 +1,493 @@
+import CSwiftletSystem
+import Glibc
+import Logging
+
+/// One single-threaded event loop: it owns its sockets, timers and buffers,
+/// and runs every callback on its thread, to completion.
+///
+/// A turn of `run()`:
+///
+///     wait for I/O (io_uring: one io_uring_submit_and_wait_timeout;
+///                   epoll: one epoll_wait), bounded by the next timer
+///       → handle every ready event (accepts, receives, send completions)
+///       → deferred input (connections resumed or cut short for fairness)
+///       → expired timers
+///       → tasks posted from other threads with `execute(_:)`
+///       → flush every connection with pending output: one iovec batch each
+///     repeat until `stop()`
+///
+/// Thread safety: `execute(_:)` and `stop()` may be called from any thread;
+/// everything else belongs to the loop's thread (the thread that created the
+/// loop), which debug builds assert. The type is `@unchecked Sendable` only
+/// so that those two members can be reached from other threads.
+public final class EventLoop: @unchecked Sendable {
+    /// Which kernel interface drives the loop.
+    public enum BackendChoice: String, Sendable, CaseIterable {
+        /// io_uring when the ring can be set up, else epoll.
+        case auto
+        case uring
+        case epoll
+    }
+
+    /// The backend a loop actually uses.
+    public enum BackendKind: String, Sendable {
+        case uring
+        case epoll
+    }
+
+    public struct Configuration: Sendable {
+        public var backend: BackendChoice = .auto
+        /// Bytes per receive ring (a power of two, multiple of the page size).
+        public var receiveRingSize = 64 * 1024
+        /// Idle rings kept for reuse.
+        public var maximumPooledRings = 256
+        /// Bytes per pooled send block.
+        public var sendBlockSize = 16 * 1024
+        /// Idle send blocks kept for reuse.
+        public var maximumPooledSendBlocks = 1024
+        /// Submission queue entries (io_uring).
+        public var uringEntries: UInt32 = 4096
+        /// iovecs in one send.
+        public var iovecsPerSend = 64
+        /// Bytes one connection may send per flush (fairness between connections).
+        public var maximumBytesPerFlush = 1 << 20
+        /// Reads one connection may do per event before others get a turn (epoll).
+        public var maximumReadsPerEvent = 4
+        /// How long a closing connection waits for the peer's FIN.
+        public var lingerTimeout: Duration = .seconds(2)
+        /// Pause after accept ran out of descriptors or memory.
+        public var acceptRetryDelay: Duration = .milliseconds(100)
+        /// Timer wheel resolution and size.
+        public var timerTick: Duration = .milliseconds(1)
+        public var timerSlots = 4096
+
+        public init(backend: BackendChoice = .auto) {
+            self.backend = backend
+        }
+    }
+
+    enum Backend {
+        case uring(UringBackend)
+        case epoll(EpollBackend)
+    }
+
+    public let configuration: Configuration
+    public let backendKind: BackendKind
+    /// Why `.auto` picked the backend it did (for the start-up log line).
+    public let backendReason: String
+    var backend: Backend
+    let remote: RemoteTaskQueue
+    private let owner: pthread_t
+    let clock: any LoopClock
+    /// The clock reading at the start of the current turn.
+    public private(set) var now: UInt64
+    public let timers: TimerWheel
+    public let ringPool: ReceiveRingPool
+    public let bufferPool: BufferPool
+    public var logger: Logger
+    var registry = IORegistry()
+    private var flushList: [Connection] = []
+    private var flushing: [Connection] = []
+    private var serviceList: [Connection] = []
+    private var servicing: [Connection] = []
+    private var taskBatch: [@Sendable () -> Void] = []
+    /// Turns completed.
+    public private(set) var turn: UInt64 = 0
+    private var running = false
+    private var closed = false
+    /// Connections open (accepted or connected and not yet closed).
+    public private(set) var connectionCount = 0
+    /// Connections whose descriptors are closed and memory returned.
+    public private(set) var releasedConnectionCount = 0
+
+    /// Creates a loop owned by the calling thread.
+    public init(configuration: Configuration = Configuration(), clock: any LoopClock = MonotonicClock(),
+                logger: Logger = Logger(label: "swiftlet.loop")) throws {
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        owner = pthread_self()
+        now = clock.now()
+        timers = TimerWheel(now: now, tick: configuration.timerTick, slotCount: configuration.timerSlots)
+        ringPool = ReceiveRingPool(ringCapacity: configuration.receiveRingSize, maximumFree: configuration.maximumPooledRings)
+        bufferPool = BufferPool(blockSize: configuration.sendBlockSize, maximumFree: configuration.maximumPooledSendBlocks)
+        remote = try RemoteTaskQueue()
+        Signals.ignoreBrokenPipe()
+
+        switch configuration.backend {
+        case .epoll:
+            backend = .epoll(try EpollBackend())
+            backendKind = .epoll
+            backendReason = "epoll requested"
+        case .uring:
+            let ring = try UringBackend(entries: configuration.uringEntries)
+            backend = .uring(ring)
+            backendKind = .uring
+            backendReason = "io_uring requested (\(ring.setupDescription))"
+        case .auto:
+            do {
+                let ring = try UringBackend(entries: configuration.uringEntries)
+                backend = .uring(ring)
+                backendKind = .uring
+                backendReason = "io_uring available (\(ring.setupDescription))"
+            } catch {
+                backend = .epoll(try EpollBackend())
+                backendKind = .epoll
+                backendReason = "io_uring unavailable (\(error)); using epoll"
+            }
+        }
+        switch backend {
+        case .uring(let ring): ring.attach(to: self)
+        case .epoll(let epoll): epoll.attach(to: self)
+        }
+        let (slot, generation) = registry.register(.wakeup)
+        switch backend {
+        case .uring(let ring): ring.armWakeup(token: IOToken(slot: slot, generation: generation, operation: .read))
+        case .epoll(let epoll): try epoll.add(fd: remote.eventFD, events: UInt32(EPOLLIN.rawValue | EPOLLET.rawValue),
+                                              token: IOToken(slot: slot, generation: generation, operation: .readiness))
+        }
+        if configuration.backend == .auto {
+            logger.info("event loop backend: \(backendKind.rawValue) — \(backendReason)")
+        }
+    }
+
+    deinit {
+        if !closed { closeAllSources() }
+    }
+
+    // MARK: thread confinement
+
+    /// Whether the caller runs on this loop's thread.
+    public var inLoop: Bool { pthread_equal(pthread_self(), owner) != 0 }
+
+    /// Traps in debug builds when called off the loop's thread.
+    @inline(__always)
+    public func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inLoop, "loop-confined API used off the loop's thread", file: file, line: line)
+    }
+
+    // MARK: cross-thread
+
+    /// Runs `task` on the loop thread during a coming turn. Callable from any
+    /// thread; tasks run in the order they were posted.
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        remote.post(task)
+    }
+
+    /// Makes `run()` return after the current turn. Callable from any thread.
+    public func stop() {
+        remote.requestStop()
+    }
+
+    // MARK: running
+
+    /// Runs turns until `stop()`. Must be called on the thread that created the loop.
+    public func run() throws {
+        precondition(inLoop, "EventLoop.run() must be called on the thread that created the loop")
+        precondition(!running, "EventLoop.run() is already running")
+        precondition(!closed, "EventLoop.run() after close()")
+        running = true
+        defer { running = false }
+        while !remote.stopRequested {
+            try runTurn()
+        }
+        remote.clearStop()
+    }
+
+    /// One turn (see the type's documentation). `run()` calls it in a loop;
+    /// tests may call it directly.
+    public func runTurn() throws {
+        assertInLoop()
+        let timeout = waitTimeout()
+        switch backend {
+        case .uring(let ring): try ring.waitAndDispatch(timeout: timeout)
+        case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
+        }
+        now = clock.now()
+        runServiceList()
+        timers.advance(to: now)
+        runTasks()
+        flushDirtyConnections()
+        turn &+= 1
+    }
+
+    /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the
+    /// next timer otherwise, nil (forever) when nothing is scheduled.
+    private func waitTimeout() -> UInt64? {
+        if !serviceList.isEmpty || !flushList.isEmpty || remote.hasTasks || remote.stopRequested { return 0 }
+        guard let deadline = timers.nextDeadline() else { return nil }
+        let current = clock.now()
+        return deadline > current ? deadline - current : 0
+    }
+
+    private func runTasks() {
+        guard remote.drain(into: &taskBatch) else { return }
+        for task in taskBatch { task() }
+        taskBatch.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: flushing
+
+    /// Queues `connection` for this turn's flush if it can write now.
+    func markDirty(_ connection: Connection) {
+        guard !connection.inFlushList, connection.canFlushNow else { return }
+        connection.inFlushList = true
+        flushList.append(connection)
+    }
+
+    private func flushDirtyConnections() {
+        guard !flushList.isEmpty else { return }
+        swap(&flushList, &flushing)
+        for connection in flushing {
+            connection.inFlushList = false
+            // One flush per connection per turn: a connection dirtied again
+            // by a callback during this pass waits for the next turn.
+            if connection.flushedInTurn == turn {
+                markDirty(connection)
+                continue
+            }
+            guard connection.canFlushNow else { continue }
+            connection.flushedInTurn = turn
+            switch backend {
+            case .uring(let ring): ring.send(connection)
+            case .epoll(let epoll): epoll.send(connection)
+            }
+        }
+        flushing.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: deferred input
+
+    /// Asks for `connection`'s input to be serviced later in this turn.
+    func scheduleService(_ connection: Connection) {
+        guard !connection.inServiceList else { return }
+        connection.inServiceList = true
+        serviceList.append(connection)
+    }
+
+    private func runServiceList() {
+        guard !serviceList.isEmpty else { return }
+        swap(&serviceList, &servicing)
+        for connection in servicing {
+            connection.inServiceList = false
+            guard connection.lifecycle != .closed else { continue }
+            connection.deliverInput()
+            connection.notifyEOFIfDue()
+            guard connection.lifecycle != .closed else { continue }
+            switch backend {
+            case .uring(let ring): ring.updateRead(connection)
+            case .epoll(let epoll):
+                if connection.readReady && connection.wantsInput {
+                    epoll.readAvailable(connection)
+                } else {
+                    connection.releaseRingIfEmpty()
+                }
+            }
+        }
+        servicing.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: listeners and connections
+
+    /// Listens on `address`. `onAccept` runs for every accepted connection
+    /// and must set its handler.
+    public func listen(on address: SocketAddress, options: ListenOptions = ListenOptions(),
+                       onAccept: @escaping (Connection) -> Void) throws -> Listener {
+        assertInLoop()
+        let (fd, bound) = try Listener.makeSocket(address: address, options: options)
+        let listener = Listener(loop: self, fd: fd, localAddress: bound, onAccept: onAccept)
+        let (slot, generation) = registry.register(.listener(listener))
+        listener.slot = slot
+        listener.generation = generation
+        switch backend {
+        case .uring(let ring):
+            ring.armAccept(listener)
+        case .epoll(let epoll):
+            do {
+                try epoll.add(fd: fd, events: UInt32(EPOLLIN.rawValue | EPOLLET.rawValue),
+                              token: IOToken(slot: slot, generation: generation, operation: .readiness))
+            } catch {
+                registry.unregister(slot: slot, generation: generation)
+                Glibc.close(fd)
+                throw error
+            }
+        }
+        return listener
+    }
+
+    /// Listens on `host` (numeric or resolvable) and `port` (0: any free port).
+    public func listen(host: String, port: UInt16, options: ListenOptions = ListenOptions(),
+                       onAccept: @escaping (Connection) -> Void) throws -> Listener {
+        try listen(on: SocketAddress.resolve(host: host, port: port), options: options, onAccept: onAccept)
+    }
+
+    /// Starts a nonblocking connect; `handler.connectionDidConnect` or
+    /// `connectionDidClose(.connectFailed)` follows.
+    @discardableResult
+    public func connect(to address: SocketAddress, handler: any ConnectionHandler) throws -> Connection {
+        assertInLoop()
+        let fd = swiftlet_socket_nonblocking(address.family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SystemError.last("socket") }
+        let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        if rc != 0 && errno != EINPROGRESS {
+            let error = SystemError.last("connect \(address)")
+            Glibc.close(fd)
+            throw error
+        }
+        let connection = Connection(loop: self, fd: fd, remoteAddress: address, connecting: true)
+        connection.handler = handler
+        register(connection)
+        switch backend {
+        case .uring(let ring): ring.armConnect(connection)
+        case .epoll(let epoll): epoll.registerConnection(connection, connecting: true)
+        }
+        return connection
+    }
+
+    private func register(_ connection: Connection) {
+        let (slot, generation) = registry.register(.connection(connection))
+        connection.slot = slot
+        connection.generation = generation
+        connectionCount += 1
+    }
+
+    func adoptAccepted(fd: Int32, listener: Listener) {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        let peer = named == 0 ? SocketAddress(storage: storage, length: length) : nil
+        let connection = Connection(loop: self, fd: fd, remoteAddress: peer, connecting: false)
+        connection.setNoDelay()
+        register(connection)
+        if case .epoll(let epoll) = backend { epoll.registerConnection(connection, connecting: false) }
+        listener.onAccept(connection)
+        if connection.lifecycle != .closed { backendUpdateRead(connection) }
+    }
+
+    /// A connection reached `closed`: stop its I/O and release what the
+    /// kernel no longer uses.
+    func connectionClosed(_ connection: Connection) {
+        connectionCount -= 1
+        switch backend {
+        case .uring(let ring): ring.close(connection)
+        case .epoll(let epoll): epoll.close(connection)
+        }
+    }
+
+    /// The backend finished with `connection`: free its slot.
+    func connectionReleased(_ connection: Connection) {
+        guard !connection.released else { return }
+        connection.releaseResources()
+        registry.unregister(slot: connection.slot, generation: connection.generation)
+        releasedConnectionCount += 1
+    }
+
+    func backendUpdateRead(_ connection: Connection) {
+        switch backend {
+        case .uring(let ring): ring.updateRead(connection)
+        case .epoll(let epoll): epoll.updateRead(connection)
+        }
+    }
+
+    func backendCloseListener(_ listener: Listener) {
+        switch backend {
+        case .uring(let ring): ring.closeListener(listener)
+        case .epoll(let epoll): epoll.closeListener(listener)
+        }
+    }
+
+    func backendPauseListener(_ listener: Listener) {
+        if case .uring(let ring) = backend { ring.pauseListener(listener) }
+    }
+
+    func backendResumeListener(_ listener: Listener) {
+        switch backend {
+        case .uring(let ring): ring.armAccept(listener)
+        case .epoll(let epoll): epoll.acceptAll(listener)
+        }
+    }
+
+    func listenerReleased(_ listener: Listener) {
+        Glibc.close(listener.fd)
+        registry.unregister(slot: listener.slot, generation: listener.generation)
+        listener.state = .closed
+    }
+
+    // MARK: signals
+
+    /// Runs `action` on this loop whenever `signal` arrives (see `SignalWatcher`).
+    @discardableResult
+    public func onSignal(_ signal: Int32, _ action: @escaping () -> Void) throws -> SignalWatcher {
+        assertInLoop()
+        let watcher = try SignalWatcher(loop: self, signal: signal, action: action)
+        let (slot, generation) = registry.register(.signals(watcher))
+        watcher.slot = slot
+        watcher.generation = generation
+        switch backend {
+        case .uring(let ring): ring.armSignal(watcher)
+        case .epoll(let epoll):
+            try epoll.add(fd: watcher.fd, events: UInt32(EPOLLIN.rawValue | EPOLLET.rawValue),
+                          token: IOToken(slot: slot, generation: generation, operation: .readiness))
+        }
+        return watcher
+    }
+
+    func backendCloseSignal(_ watcher: SignalWatcher) {
+        switch backend {
+        case .uring(let ring): ring.closeSignal(watcher)
+        case .epoll:
+            Glibc.close(watcher.fd)
+            registry.unregister(slot: watcher.slot, generation: watcher.generation)
+        }
+    }
+
+    func signalReleased(_ watcher: SignalWatcher) {
+        Glibc.close(watcher.fd)
+        registry.unregister(slot: watcher.slot, generation: watcher.generation)
+    }
+
+    // MARK: shutting down
+
+    /// Closes every listener, connection and signal watcher and releases the
+    /// backend. Call on the loop thread after `run()` returned; the loop
+    /// cannot run again.
+    public func close() throws {
+        precondition(inLoop && !running)
+        guard !closed else { return }
+        closeAllSources()
+    }
+
+    private func closeAllSources() {
+        closed = true
+        for source in registry.allSources {
+            switch source {
+            case .connection(let connection):
+                connection.finishClose(reason: .loopClosed, mode: .immediately)
+            case .listener(let listener):
+                listener.close()
+            case .signals(let watcher):
+                watcher.cancel()
+            case .wakeup:
+                break
+            }
+        }
+        // Let io_uring hand back what it still holds (cancellations), then drop it.
+        if case .uring(let ring) = backend {
+            ring.drainForShutdown()
+        }
+        for source in registry.allSources {
+            switch source {
+            case .connection(let connection): connectionReleased(connection)
+            case .listener(let listener): listenerReleased(listener)
+            case .signals(let watcher): signalReleased(watcher)
+            case .wakeup: break
+            }
+        }
+        switch backend {
+        case .uring(let ring): ring.shutdown()
+        case .epoll(let epoll): epoll.shutdown()
+        }
+    }
+}

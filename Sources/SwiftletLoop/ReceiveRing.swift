@@ -1,0 +1,163 @@
+import CSwiftletSystem
+import Glibc
+
+/// A receive buffer whose readable bytes are always contiguous in memory.
+///
+/// The ring is a power-of-two region of memory mapped twice, back to back:
+///
+///     virtual:  [ mapping A: bytes 0..<n ][ mapping B: bytes 0..<n again ]
+///     physical: [ one memfd of n bytes                                  ]
+///
+/// A span that starts near the end of A and runs past it continues into B,
+/// which shows the same physical bytes as the start of A. So the readable span
+/// (`head..<tail`) and the writable span (`tail..<head+n`) are each one
+/// contiguous pointer range, whatever the wrap position, and a frame that
+/// straddles the end of the buffer is parsed in place without copying.
+///
+/// Positions are byte offsets that only grow until the ring drains; both are
+/// reduced modulo the capacity when the head passes it, so they never
+/// overflow. When the ring is empty both reset to 0.
+///
+/// Ownership: a ring belongs to one connection at a time. The connection
+/// borrows it from its loop's `ReceiveRingPool` when it is about to receive,
+/// and gives it back as soon as it is empty (an idle connection holds none).
+/// The pointers handed out by `readable` are valid until the next `consume`
+/// or until the ring returns to the pool.
+public final class ReceiveRing {
+    /// Start of mapping A.
+    @usableFromInline let base: UnsafeMutableRawPointer
+    /// Size of one mapping in bytes (a power of two, a multiple of the page size).
+    public let capacity: Int
+    @usableFromInline let mask: Int
+    @usableFromInline var head = 0
+    @usableFromInline var tail = 0
+
+    /// Maps a new ring of `capacity` bytes (a power of two and a multiple of
+    /// the page size).
+    public init(capacity: Int) throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0 && capacity % page == 0,
+                     "ReceiveRing capacity must be a power of two and a multiple of \(page)")
+        let fd = swiftlet_memfd_create("swiftlet-ring")
+        guard fd >= 0 else { throw SystemError.last("memfd_create") }
+        defer { close(fd) }  // the mappings keep the memory alive
+        guard ftruncate(fd, off_t(capacity)) == 0 else { throw SystemError.last("ftruncate") }
+        // Reserve 2n of address space, then map the file over each half.
+        guard let reserved = mmap(nil, 2 * capacity, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              reserved != MAP_FAILED
+        else { throw SystemError.last("mmap") }
+        let rw = PROT_READ | PROT_WRITE
+        let flags = MAP_SHARED | MAP_FIXED
+        guard mmap(reserved, capacity, rw, flags, fd, 0) != MAP_FAILED,
+              mmap(reserved + capacity, capacity, rw, flags, fd, 0) != MAP_FAILED
+        else {
+            let error = SystemError.last("mmap")
+            munmap(reserved, 2 * capacity)
+            throw error
+        }
+        self.base = reserved
+        self.capacity = capacity
+        self.mask = capacity - 1
+    }
+
+    deinit {
+        munmap(base, 2 * capacity)
+    }
+
+    /// Bytes received and not yet consumed.
+    @inlinable public var readableCount: Int { tail - head }
+    /// Free space that a receive may fill.
+    @inlinable public var writableCount: Int { capacity - (tail - head) }
+    @inlinable public var isEmpty: Bool { tail == head }
+    @inlinable public var isFull: Bool { tail - head == capacity }
+
+    /// The unconsumed bytes, contiguous.
+    @inlinable public var readable: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + (head & mask), count: tail - head)
+    }
+
+    /// The free space, contiguous; fill a prefix of it and call `commit`.
+    @inlinable public var writable: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: base + (tail & mask), count: capacity - (tail - head))
+    }
+
+    /// Marks `count` bytes at the start of `writable` as received.
+    @inlinable public func commit(_ count: Int) {
+        precondition(count >= 0 && count <= writableCount, "commit beyond the free space")
+        tail += count
+    }
+
+    /// Drops `count` bytes from the start of `readable`.
+    @inlinable public func consume(_ count: Int) {
+        precondition(count >= 0 && count <= readableCount, "consume beyond the readable bytes")
+        head += count
+        if head == tail {
+            head = 0
+            tail = 0
+        } else if head >= capacity {
+            head -= capacity
+            tail -= capacity
+        }
+    }
+
+    /// Positions the empty ring so that the next write starts `offset` bytes
+    /// into the buffer. Used by tests to place a record across the wrap point.
+    public func resetForTesting(offset: Int) {
+        precondition(isEmpty && offset >= 0 && offset < capacity)
+        head = offset
+        tail = offset
+    }
+
+    /// The address of buffer byte `offset` in the first mapping (for tests).
+    public func addressForTesting(offset: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(base + (offset & mask))
+    }
+}
+
+/// A per-loop free list of `ReceiveRing`s of one size.
+///
+/// Rings are expensive to make (a memfd and three mmaps) and cheap to reuse,
+/// so connections borrow them only while they hold unconsumed bytes. At most
+/// `maximumFree` idle rings are kept; extra ones are unmapped.
+public final class ReceiveRingPool {
+    public let ringCapacity: Int
+    public let maximumFree: Int
+    private var free: [ReceiveRing] = []
+    /// Rings mapped since the pool was made.
+    public private(set) var created = 0
+    /// Acquisitions served from the free list.
+    public private(set) var reused = 0
+    /// Rings currently lent out.
+    public private(set) var inUse = 0
+
+    public init(ringCapacity: Int, maximumFree: Int) {
+        self.ringCapacity = ringCapacity
+        self.maximumFree = maximumFree
+        free.reserveCapacity(maximumFree)
+    }
+
+    public var freeCount: Int { free.count }
+
+    public func acquire() throws -> ReceiveRing {
+        inUse += 1
+        if let ring = free.popLast() {
+            reused += 1
+            return ring
+        }
+        do {
+            let ring = try ReceiveRing(capacity: ringCapacity)
+            created += 1
+            return ring
+        } catch {
+            inUse -= 1
+            throw error
+        }
+    }
+
+    public func release(_ ring: ReceiveRing) {
+        precondition(ring.capacity == ringCapacity)
+        inUse -= 1
+        ring.consume(ring.readableCount)  // resets positions
+        if free.count < maximumFree { free.append(ring) }
+    }
+}
