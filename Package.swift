@@ -53,6 +53,12 @@ let package = Package(
             path: "tools/echo-bench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "swiftlet-microbench",
+            dependencies: ["SwiftletLoop", "CAllocationCounter"],
+            path: "tools/microbench",
+            swiftSettings: strict
+        ),
 
         // MARK: tests
 

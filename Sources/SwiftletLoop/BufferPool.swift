@@ -8,7 +8,9 @@ import Glibc
 public final class PooledBuffer {
     public let storage: UnsafeMutableRawPointer
     public let capacity: Int
-    @usableFromInline var references = 0
+    var references = 0
+    /// Next block in the pool's free list (unretained link; the pool retains).
+    var nextFree: Unmanaged<PooledBuffer>?
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -27,33 +29,48 @@ public final class PooledBuffer {
 public final class BufferPool {
     public let blockSize: Int
     public let maximumFree: Int
-    private var free: [PooledBuffer] = []
-    public private(set) var created = 0
-    public private(set) var inUse = 0
+    // An intrusive free list of `Unmanaged` links (trivial to mutate).
+    private var freeHead: Unmanaged<PooledBuffer>?
+    private var freeBlocks = 0
+    private var createdCount = 0
+    private var lentCount = 0
+    /// Blocks allocated since the pool was made.
+    public var created: Int { createdCount }
+    /// Blocks currently lent out.
+    public var inUse: Int { lentCount }
+    /// Idle blocks kept for reuse.
+    public var freeCount: Int { freeBlocks }
 
     public init(blockSize: Int, maximumFree: Int) {
         self.blockSize = blockSize
         self.maximumFree = maximumFree
-        free.reserveCapacity(maximumFree)
     }
 
-    public var freeCount: Int { free.count }
+    deinit {
+        while let head = freeHead {
+            freeHead = head.takeUnretainedValue().nextFree
+            head.release()
+        }
+    }
 
     /// A block with one reference held by the caller.
     public func acquire() -> PooledBuffer {
-        inUse += 1
+        lentCount += 1
         let block: PooledBuffer
-        if let reused = free.popLast() {
-            block = reused
+        if let head = freeHead {
+            block = head.takeRetainedValue()
+            freeHead = block.nextFree
+            block.nextFree = nil
+            freeBlocks -= 1
         } else {
             block = PooledBuffer(capacity: blockSize)
-            created += 1
+            createdCount += 1
         }
         block.references = 1
         return block
     }
 
-    @inlinable public func retain(_ block: PooledBuffer) {
+    public func retain(_ block: PooledBuffer) {
         block.references += 1
     }
 
@@ -61,9 +78,11 @@ public final class BufferPool {
     public func release(_ block: PooledBuffer) {
         precondition(block.references > 0, "PooledBuffer released too often")
         block.references -= 1
-        if block.references == 0 {
-            inUse -= 1
-            if free.count < maximumFree { free.append(block) }
-        }
+        guard block.references == 0 else { return }
+        lentCount -= 1
+        guard freeBlocks < maximumFree else { return }
+        block.nextFree = freeHead
+        freeHead = Unmanaged.passRetained(block)
+        freeBlocks += 1
     }
 }

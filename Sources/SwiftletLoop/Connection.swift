@@ -35,8 +35,12 @@ public final class Connection {
     public let fd: Int32
     /// The peer's address, when known.
     public let remoteAddress: SocketAddress?
+    var currentHandler: (any ConnectionHandler)?
     /// Receives this connection's events; cleared after `connectionDidClose`.
-    public var handler: (any ConnectionHandler)?
+    public var handler: (any ConnectionHandler)? {
+        get { currentHandler }
+        set { currentHandler = newValue }
+    }
     /// Any object the owner wants to hang on the connection.
     public var context: AnyObject?
 
@@ -46,17 +50,30 @@ public final class Connection {
     var ring: ReceiveRing?
     let sendQueue: SendQueue
     let batch: OutputBatch
-    public private(set) var isReadingPaused = false
+    var readingPaused = false
+    /// Whether input delivery is paused (`pauseReading()`).
+    public var isReadingPaused: Bool { readingPaused }
     var eofReceived = false
     var eofNotified = false
     var closeReason: CloseReason?
     var released = false
 
+    var highWatermark = 256 * 1024
+    var lowWatermark = 64 * 1024
+    var writable = true
     /// Queued output above which `isWritable` turns false.
-    public var writeHighWatermark = 256 * 1024
+    public var writeHighWatermark: Int {
+        get { highWatermark }
+        set { highWatermark = newValue }
+    }
     /// Queued output at or below which `isWritable` turns true again.
-    public var writeLowWatermark = 64 * 1024
-    public private(set) var isWritable = true
+    public var writeLowWatermark: Int {
+        get { lowWatermark }
+        set { lowWatermark = newValue }
+    }
+    /// False while queued output exceeds the high watermark, until it falls
+    /// to the low one (`connectionWritabilityDidChange` tells).
+    public var isWritable: Bool { writable }
 
     // Loop bookkeeping.
     var inFlushList = false
@@ -77,14 +94,25 @@ public final class Connection {
     var writeArmed = false
     /// epoll: an edge reported RDHUP/HUP/ERR; read until EOF or EAGAIN.
     var hangupReported = false
+    /// io_uring: when bytes last arrived (loop clock), whether the connection
+    /// is in the loop's parked list, and whether its recv is being cancelled.
+    var lastReceiveTime: UInt64 = 0
+    var parked = false
+    var receiveCancelSubmitted = false
     /// io_uring: the lengths of the recv and the send in flight.
     var requestedReceive = 0
     var requestedSend = 0
 
-    public private(set) var bytesReceived: UInt64 = 0
-    public private(set) var bytesSent: UInt64 = 0
+    var receivedByteCount: UInt64 = 0
+    var sentByteCount: UInt64 = 0
+    var shortWrites = 0
+    // Statistics. (Stored properties of hot classes stay internal and are
+    // exposed through computed ones: a stored var visible outside the module
+    // keeps Swift's dynamic exclusivity checks in release builds.)
+    public var bytesReceived: UInt64 { receivedByteCount }
+    public var bytesSent: UInt64 { sentByteCount }
     /// Sends that wrote less than their batch (the socket buffer filled).
-    public internal(set) var shortWriteCount = 0
+    public var shortWriteCount: Int { shortWrites }
 
     init(loop: EventLoop, fd: Int32, remoteAddress: SocketAddress?, connecting: Bool) {
         self.loop = loop
@@ -121,20 +149,20 @@ public final class Connection {
     /// no more are read while the ring is full.
     public func pauseReading() {
         loop.assertInLoop()
-        isReadingPaused = true
+        readingPaused = true
     }
 
     /// Resumes delivery: buffered bytes are delivered later in this turn.
     public func resumeReading() {
         loop.assertInLoop()
-        guard isReadingPaused else { return }
-        isReadingPaused = false
+        guard readingPaused else { return }
+        readingPaused = false
         loop.scheduleService(self)
     }
 
     var wantsInput: Bool {
         switch lifecycle {
-        case .open: !isReadingPaused && !eofReceived
+        case .open: !readingPaused && !eofReceived
         case .draining, .lingering: !eofReceived
         case .connecting, .closed: false
         }
@@ -202,7 +230,7 @@ public final class Connection {
     }
 
     private func didQueueOutput() {
-        if isWritable && sendQueue.pendingBytes > writeHighWatermark { isWritable = false }
+        if writable && sendQueue.pendingBytes > highWatermark { writable = false }
         loop.markDirty(self)
     }
 
@@ -283,10 +311,10 @@ public final class Connection {
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         }
-        isWritable = false
+        writable = false
         loop.connectionClosed(self)
-        let handler = self.handler
-        self.handler = nil
+        let handler = currentHandler
+        currentHandler = nil
         handler?.connectionDidClose(self, reason: reason)
     }
 
@@ -307,7 +335,7 @@ public final class Connection {
 
     /// `count` new bytes were committed to the ring.
     func didReceive(_ count: Int) {
-        bytesReceived &+= UInt64(count)
+        receivedByteCount &+= UInt64(count)
         switch lifecycle {
         case .open:
             deliverInput()
@@ -319,9 +347,9 @@ public final class Connection {
     }
 
     func deliverInput() {
-        guard lifecycle == .open, !isReadingPaused, let ring, !ring.isEmpty, let handler else { return }
+        guard lifecycle == .open, !readingPaused, let ring, !ring.isEmpty, let handler = currentHandler else { return }
         handler.connectionDidReceive(self)
-        if lifecycle == .open, !isReadingPaused, let ring = self.ring, ring.isFull {
+        if lifecycle == .open, !readingPaused, let ring = self.ring, ring.isFull {
             finishClose(reason: .receiveBufferFull, mode: .immediately)
         }
     }
@@ -342,9 +370,9 @@ public final class Connection {
 
     /// Tells the handler about EOF once the bytes before it were delivered.
     func notifyEOFIfDue() {
-        guard eofReceived, !eofNotified, lifecycle == .open, !isReadingPaused else { return }
+        guard eofReceived, !eofNotified, lifecycle == .open, !readingPaused else { return }
         eofNotified = true
-        if let handler { handler.connectionDidReceiveEOF(self) } else { close() }
+        if let handler = currentHandler { handler.connectionDidReceiveEOF(self) } else { close() }
     }
 
     func didFail(_ error: SystemError) {
@@ -354,15 +382,15 @@ public final class Connection {
 
     /// The kernel wrote `count` bytes.
     func didSend(_ count: Int) {
-        bytesSent &+= UInt64(count)
+        sentByteCount &+= UInt64(count)
         sendQueue.advance(by: count)
         if lifecycle == .draining && sendQueue.isEmpty {
             beginLinger()
             return
         }
-        if !isWritable, lifecycle == .open, sendQueue.pendingBytes <= writeLowWatermark {
-            isWritable = true
-            handler?.connectionWritabilityDidChange(self)
+        if !writable, lifecycle == .open, sendQueue.pendingBytes <= lowWatermark {
+            writable = true
+            currentHandler?.connectionWritabilityDidChange(self)
         }
         if !sendQueue.isEmpty { loop.markDirty(self) }
     }
@@ -376,7 +404,7 @@ public final class Connection {
         }
         lifecycle = .open
         setNoDelay()
-        handler?.connectionDidConnect(self)
+        currentHandler?.connectionDidConnect(self)
         if isOpen {
             loop.backendUpdateRead(self)
             if !sendQueue.isEmpty { loop.markDirty(self) }

@@ -200,7 +200,7 @@ final class EpollBackend {
             if n >= 0 {
                 if n < connection.batch.byteCount {
                     connection.writeReady = false
-                    connection.shortWriteCount += 1
+                    connection.shortWrites += 1
                 }
                 connection.didSend(n)
                 break

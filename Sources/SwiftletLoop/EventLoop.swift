@@ -41,6 +41,10 @@ public final class EventLoop: @unchecked Sendable {
         public var receiveRingSize = 64 * 1024
         /// Idle rings kept for reuse.
         public var maximumPooledRings = 256
+        /// io_uring: how long a connection that went quiet keeps its (empty)
+        /// ring with a `recv` posted, before returning it and polling
+        /// instead. Zero returns every empty ring at once. See `UringBackend`.
+        public var receiveRingGracePeriod: Duration = .milliseconds(200)
         /// Bytes per pooled send block.
         public var sendBlockSize = 16 * 1024
         /// Idle send blocks kept for reuse.
@@ -79,8 +83,9 @@ public final class EventLoop: @unchecked Sendable {
     let remote: RemoteTaskQueue
     private let owner: pthread_t
     let clock: any LoopClock
+    var currentTime: UInt64
     /// The clock reading at the start of the current turn.
-    public private(set) var now: UInt64
+    public var now: UInt64 { currentTime }
     public let timers: TimerWheel
     public let ringPool: ReceiveRingPool
     public let bufferPool: BufferPool
@@ -91,24 +96,31 @@ public final class EventLoop: @unchecked Sendable {
     private var serviceList: [Connection] = []
     private var servicing: [Connection] = []
     private var taskBatch: [@Sendable () -> Void] = []
+    private var parkedConnections: [Connection] = []
+    private var parkSweep: TimerID?
+    private let gracePeriod: UInt64
+    var turnCount: UInt64 = 0
     /// Turns completed.
-    public private(set) var turn: UInt64 = 0
+    public var turn: UInt64 { turnCount }
     private var running = false
     private var closed = false
+    var openConnections = 0
+    var releasedConnections = 0
     /// Connections open (accepted or connected and not yet closed).
-    public private(set) var connectionCount = 0
+    public var connectionCount: Int { openConnections }
     /// Connections whose descriptors are closed and memory returned.
-    public private(set) var releasedConnectionCount = 0
+    public var releasedConnectionCount: Int { releasedConnections }
 
     /// Creates a loop owned by the calling thread.
     public init(configuration: Configuration = Configuration(), clock: any LoopClock = MonotonicClock(),
                 logger: Logger = Logger(label: "swiftlet.loop")) throws {
         self.configuration = configuration
+        gracePeriod = configuration.receiveRingGracePeriod.nanoseconds
         self.clock = clock
         self.logger = logger
         owner = pthread_self()
-        now = clock.now()
-        timers = TimerWheel(now: now, tick: configuration.timerTick, slotCount: configuration.timerSlots)
+        currentTime = clock.now()
+        timers = TimerWheel(now: currentTime, tick: configuration.timerTick, slotCount: configuration.timerSlots)
         ringPool = ReceiveRingPool(ringCapacity: configuration.receiveRingSize, maximumFree: configuration.maximumPooledRings)
         bufferPool = BufferPool(blockSize: configuration.sendBlockSize, maximumFree: configuration.maximumPooledSendBlocks)
         remote = try RemoteTaskQueue()
@@ -203,12 +215,12 @@ public final class EventLoop: @unchecked Sendable {
         case .uring(let ring): try ring.waitAndDispatch(timeout: timeout)
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
         }
-        now = clock.now()
+        currentTime = clock.now()
         runServiceList()
-        timers.advance(to: now)
+        timers.advance(to: currentTime)
         runTasks()
         flushDirtyConnections()
-        turn &+= 1
+        turnCount &+= 1
     }
 
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the
@@ -242,12 +254,12 @@ public final class EventLoop: @unchecked Sendable {
             connection.inFlushList = false
             // One flush per connection per turn: a connection dirtied again
             // by a callback during this pass waits for the next turn.
-            if connection.flushedInTurn == turn {
+            if connection.flushedInTurn == turnCount {
                 markDirty(connection)
                 continue
             }
             guard connection.canFlushNow else { continue }
-            connection.flushedInTurn = turn
+            connection.flushedInTurn = turnCount
             switch backend {
             case .uring(let ring): ring.send(connection)
             case .epoll(let epoll): epoll.send(connection)
@@ -285,6 +297,49 @@ public final class EventLoop: @unchecked Sendable {
             }
         }
         servicing.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: parked receive rings (io_uring)
+
+    /// Whether `connection` received recently enough to keep its empty ring.
+    func isRecentlyActive(_ connection: Connection) -> Bool {
+        gracePeriod > 0 && currentTime &- connection.lastReceiveTime < gracePeriod
+    }
+
+    /// Notes that `connection` keeps an empty ring with a recv pending.
+    func park(_ connection: Connection) {
+        guard !connection.parked else { return }
+        connection.parked = true
+        parkedConnections.append(connection)
+        if parkSweep == nil {
+            parkSweep = timers.schedule(at: currentTime &+ gracePeriod / 2, target: self, tag: 0)
+        }
+    }
+
+    private func sweepParkedConnections() {
+        parkSweep = nil
+        guard case .uring(let ring) = backend else { return }
+        var kept = 0
+        for index in parkedConnections.indices {
+            let connection = parkedConnections[index]
+            let stillParked = connection.lifecycle != .closed && connection.receiveInFlight
+                && (connection.ring?.isEmpty ?? false)
+            guard stillParked else {
+                connection.parked = false
+                continue
+            }
+            if isRecentlyActive(connection) {
+                parkedConnections[kept] = connection
+                kept += 1
+            } else {
+                connection.parked = false
+                ring.cancelParkedReceive(connection)
+            }
+        }
+        parkedConnections.removeLast(parkedConnections.count - kept)
+        if !parkedConnections.isEmpty {
+            parkSweep = timers.schedule(at: currentTime &+ gracePeriod / 2, target: self, tag: 0)
+        }
     }
 
     // MARK: listeners and connections
@@ -348,7 +403,7 @@ public final class EventLoop: @unchecked Sendable {
         let (slot, generation) = registry.register(.connection(connection))
         connection.slot = slot
         connection.generation = generation
-        connectionCount += 1
+        openConnections += 1
     }
 
     func adoptAccepted(fd: Int32, listener: Listener) {
@@ -369,7 +424,7 @@ public final class EventLoop: @unchecked Sendable {
     /// A connection reached `closed`: stop its I/O and release what the
     /// kernel no longer uses.
     func connectionClosed(_ connection: Connection) {
-        connectionCount -= 1
+        openConnections -= 1
         switch backend {
         case .uring(let ring): ring.close(connection)
         case .epoll(let epoll): epoll.close(connection)
@@ -381,7 +436,7 @@ public final class EventLoop: @unchecked Sendable {
         guard !connection.released else { return }
         connection.releaseResources()
         registry.unregister(slot: connection.slot, generation: connection.generation)
-        releasedConnectionCount += 1
+        releasedConnections += 1
     }
 
     func backendUpdateRead(_ connection: Connection) {
@@ -489,5 +544,11 @@ public final class EventLoop: @unchecked Sendable {
         case .uring(let ring): ring.shutdown()
         case .epoll(let epoll): epoll.shutdown()
         }
+    }
+}
+
+extension EventLoop: TimerTarget {
+    public func timerFired(_ id: TimerID, tag: UInt64) {
+        if id == parkSweep { sweepParkedConnections() }
     }
 }

@@ -11,10 +11,12 @@ public final class OutputBatch {
     public let capacity: Int
     public let iovecs: UnsafeMutablePointer<iovec>
     public let message: UnsafeMutablePointer<msghdr>
+    private var filled = 0
+    private var filledBytes = 0
     /// Entries filled.
-    public private(set) var count = 0
+    public var count: Int { filled }
     /// Bytes described by the filled entries.
-    public private(set) var byteCount = 0
+    public var byteCount: Int { filledBytes }
 
     public init(capacity: Int) {
         self.capacity = capacity
@@ -29,26 +31,26 @@ public final class OutputBatch {
         message.deallocate()
     }
 
-    public var isFull: Bool { count == capacity }
+    public var isFull: Bool { filled == capacity }
 
     public func reset() {
-        count = 0
-        byteCount = 0
+        filled = 0
+        filledBytes = 0
     }
 
     /// Appends one region; the caller checks `isFull` first.
     public func append(_ base: UnsafeRawPointer, _ length: Int) {
-        precondition(count < capacity)
-        iovecs[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: length)
-        count += 1
-        byteCount += length
+        precondition(filled < capacity)
+        iovecs[filled] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: length)
+        filled += 1
+        filledBytes += length
     }
 
     /// Points the `msghdr` at the filled iovecs and returns it.
     public func preparedMessage() -> UnsafeMutablePointer<msghdr> {
         message.pointee = msghdr()
         message.pointee.msg_iov = iovecs
-        message.pointee.msg_iovlen = count
+        message.pointee.msg_iovlen = filled
         return message
     }
 }

@@ -25,12 +25,14 @@ import Glibc
 /// or until the ring returns to the pool.
 public final class ReceiveRing {
     /// Start of mapping A.
-    @usableFromInline let base: UnsafeMutableRawPointer
+    let base: UnsafeMutableRawPointer
     /// Size of one mapping in bytes (a power of two, a multiple of the page size).
     public let capacity: Int
-    @usableFromInline let mask: Int
-    @usableFromInline var head = 0
-    @usableFromInline var tail = 0
+    let mask: Int
+    private var head = 0
+    private var tail = 0
+    /// Next ring in the pool's free list (unretained link; the pool retains).
+    var nextFree: Unmanaged<ReceiveRing>?
 
     /// Maps a new ring of `capacity` bytes (a power of two and a multiple of
     /// the page size).
@@ -65,30 +67,30 @@ public final class ReceiveRing {
     }
 
     /// Bytes received and not yet consumed.
-    @inlinable public var readableCount: Int { tail - head }
+    public var readableCount: Int { tail - head }
     /// Free space that a receive may fill.
-    @inlinable public var writableCount: Int { capacity - (tail - head) }
-    @inlinable public var isEmpty: Bool { tail == head }
-    @inlinable public var isFull: Bool { tail - head == capacity }
+    public var writableCount: Int { capacity - (tail - head) }
+    public var isEmpty: Bool { tail == head }
+    public var isFull: Bool { tail - head == capacity }
 
     /// The unconsumed bytes, contiguous.
-    @inlinable public var readable: UnsafeRawBufferPointer {
+    public var readable: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + (head & mask), count: tail - head)
     }
 
     /// The free space, contiguous; fill a prefix of it and call `commit`.
-    @inlinable public var writable: UnsafeMutableRawBufferPointer {
+    public var writable: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: base + (tail & mask), count: capacity - (tail - head))
     }
 
     /// Marks `count` bytes at the start of `writable` as received.
-    @inlinable public func commit(_ count: Int) {
+    public func commit(_ count: Int) {
         precondition(count >= 0 && count <= writableCount, "commit beyond the free space")
         tail += count
     }
 
     /// Drops `count` bytes from the start of `readable`.
-    @inlinable public func consume(_ count: Int) {
+    public func consume(_ count: Int) {
         precondition(count >= 0 && count <= readableCount, "consume beyond the readable bytes")
         head += count
         if head == tail {
@@ -119,45 +121,68 @@ public final class ReceiveRing {
 /// Rings are expensive to make (a memfd and three mmaps) and cheap to reuse,
 /// so connections borrow them only while they hold unconsumed bytes. At most
 /// `maximumFree` idle rings are kept; extra ones are unmapped.
+///
+/// The free list is intrusive and made of `Unmanaged` references (a trivial
+/// type), so taking and returning a ring needs no reference-counted array
+/// mutation and no dynamic exclusivity check.
 public final class ReceiveRingPool {
     public let ringCapacity: Int
     public let maximumFree: Int
-    private var free: [ReceiveRing] = []
+    private var freeHead: Unmanaged<ReceiveRing>?
+    private var freeCountStorage = 0
+    private var createdStorage = 0
+    private var reusedStorage = 0
+    private var inUseStorage = 0
+    // Stored counters are private and exposed through computed properties:
+    // a stored `var` visible outside the module keeps Swift's dynamic
+    // exclusivity checks in release builds (see docs/architecture.md).
+    public var freeCount: Int { freeCountStorage }
     /// Rings mapped since the pool was made.
-    public private(set) var created = 0
+    public var created: Int { createdStorage }
     /// Acquisitions served from the free list.
-    public private(set) var reused = 0
+    public var reused: Int { reusedStorage }
     /// Rings currently lent out.
-    public private(set) var inUse = 0
+    public var inUse: Int { inUseStorage }
 
     public init(ringCapacity: Int, maximumFree: Int) {
         self.ringCapacity = ringCapacity
         self.maximumFree = maximumFree
-        free.reserveCapacity(maximumFree)
     }
 
-    public var freeCount: Int { free.count }
+    deinit {
+        while let head = freeHead {
+            freeHead = head.takeUnretainedValue().nextFree
+            head.release()
+        }
+    }
 
     public func acquire() throws -> ReceiveRing {
-        inUse += 1
-        if let ring = free.popLast() {
-            reused += 1
+        inUseStorage += 1
+        if let head = freeHead {
+            let ring = head.takeRetainedValue()
+            freeHead = ring.nextFree
+            ring.nextFree = nil
+            freeCountStorage -= 1
+            reusedStorage += 1
             return ring
         }
         do {
             let ring = try ReceiveRing(capacity: ringCapacity)
-            created += 1
+            createdStorage += 1
             return ring
         } catch {
-            inUse -= 1
+            inUseStorage -= 1
             throw error
         }
     }
 
     public func release(_ ring: ReceiveRing) {
         precondition(ring.capacity == ringCapacity)
-        inUse -= 1
+        inUseStorage -= 1
         ring.consume(ring.readableCount)  // resets positions
-        if free.count < maximumFree { free.append(ring) }
+        guard freeCountStorage < maximumFree else { return }
+        ring.nextFree = freeHead
+        freeHead = Unmanaged.passRetained(ring)
+        freeCountStorage += 1
     }
 }

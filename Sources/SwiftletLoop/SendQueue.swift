@@ -26,22 +26,50 @@ struct SendChunk {
 /// `advance(by:)` is called with the count the kernel reports.
 public final class SendQueue {
     let pool: BufferPool
-    private var chunks: [SendChunk] = []
+    // Chunks live in a power-of-two ring of manually managed memory (see
+    // TimerWheel for why not a Swift array): `head` is the oldest chunk.
+    private var chunks: UnsafeMutablePointer<SendChunk>
+    private var capacity: Int
     private var head = 0
+    private var count = 0
     /// The block small writes are copied into, and the next free offset in it.
     private var appendBlock: PooledBuffer?
     private var appendOffset = 0
+    private var queuedBytes = 0
     /// Bytes queued and not yet reported written.
-    public private(set) var pendingBytes = 0
+    public var pendingBytes: Int { queuedBytes }
 
     public init(pool: BufferPool) {
         self.pool = pool
-        chunks.reserveCapacity(16)
+        capacity = 16
+        chunks = .allocate(capacity: capacity)
     }
 
-    public var isEmpty: Bool { pendingBytes == 0 }
+    deinit {
+        discardAll()
+        chunks.deallocate()
+    }
+
+    public var isEmpty: Bool { queuedBytes == 0 }
     /// Chunks queued (for tests and statistics).
-    public var chunkCount: Int { chunks.count - head }
+    public var chunkCount: Int { count }
+
+    @inline(__always) private func slot(_ position: Int) -> UnsafeMutablePointer<SendChunk> {
+        chunks + ((head + position) & (capacity - 1))
+    }
+
+    private func push(_ chunk: SendChunk) {
+        if count == capacity {
+            let bigger = UnsafeMutablePointer<SendChunk>.allocate(capacity: capacity * 2)
+            for position in 0..<count { (bigger + position).moveInitialize(from: slot(position), count: 1) }
+            chunks.deallocate()
+            chunks = bigger
+            capacity *= 2
+            head = 0
+        }
+        slot(count).initialize(to: chunk)
+        count += 1
+    }
 
     // MARK: appending
 
@@ -67,8 +95,8 @@ public final class SendQueue {
             release?()
             return
         }
-        chunks.append(SendChunk(base: base, count: bytes.count, block: nil, owner: owner, release: release))
-        pendingBytes += bytes.count
+        push(SendChunk(base: base, count: bytes.count, block: nil, owner: owner, release: release))
+        queuedBytes += bytes.count
     }
 
     /// Contiguous pooled space of at least `minimum` bytes (at most the block
@@ -86,19 +114,24 @@ public final class SendQueue {
     }
 
     /// Queues `count` bytes written at the start of the last `ensureAppendSpace` span.
-    public func commitAppended(_ count: Int) {
-        guard count > 0 else { return }
+    public func commitAppended(_ written: Int) {
+        guard written > 0 else { return }
         let block = appendBlock!
-        precondition(appendOffset + count <= block.capacity)
+        precondition(appendOffset + written <= block.capacity)
         let start = UnsafeRawPointer(block.storage + appendOffset)
-        if head < chunks.count, let last = chunks.last, last.block === block, last.base + last.count == start {
-            chunks[chunks.count - 1].count += count
-        } else {
-            pool.retain(block)
-            chunks.append(SendChunk(base: start, count: count, block: block, owner: nil, release: nil))
+        if count > 0 {
+            let last = slot(count - 1)
+            if last.pointee.block === block && last.pointee.base + last.pointee.count == start {
+                last.pointee.count += written
+                appendOffset += written
+                queuedBytes += written
+                return
+            }
         }
-        appendOffset += count
-        pendingBytes += count
+        pool.retain(block)
+        push(SendChunk(base: start, count: written, block: block, owner: nil, release: nil))
+        appendOffset += written
+        queuedBytes += written
     }
 
     // MARK: writing
@@ -108,69 +141,57 @@ public final class SendQueue {
     public func fill(_ batch: OutputBatch, maximumBytes: Int = .max) {
         batch.reset()
         var budget = maximumBytes
-        var index = head
-        while index < chunks.count, !batch.isFull, budget > 0 {
-            let chunk = chunks[index]
-            let n = min(chunk.count, budget)
-            batch.append(chunk.base, n)
+        var position = 0
+        while position < count, !batch.isFull, budget > 0 {
+            let chunk = slot(position)
+            let n = min(chunk.pointee.count, budget)
+            batch.append(chunk.pointee.base, n)
             budget -= n
-            index += 1
+            position += 1
         }
     }
 
-    /// Records that the kernel wrote `count` bytes from the front.
-    public func advance(by count: Int) {
-        precondition(count <= pendingBytes, "advanced beyond the queued bytes")
-        var remaining = count
-        pendingBytes -= count
+    /// Records that the kernel wrote `written` bytes from the front.
+    public func advance(by written: Int) {
+        precondition(written <= queuedBytes, "advanced beyond the queued bytes")
+        var remaining = written
+        queuedBytes -= written
         while remaining > 0 {
-            let chunk = chunks[head]
-            if chunk.count <= remaining {
-                remaining -= chunk.count
-                finish(at: head)
-                head += 1
+            let chunk = slot(0)
+            if chunk.pointee.count <= remaining {
+                remaining -= chunk.pointee.count
+                popFront()
             } else {
-                chunks[head].base += remaining
-                chunks[head].count -= remaining
+                chunk.pointee.base += remaining
+                chunk.pointee.count -= remaining
                 remaining = 0
             }
         }
-        compact()
+        if count == 0 { releaseAppendBlock() }
     }
 
     /// Drops everything queued (the connection closed).
     public func discardAll() {
-        while head < chunks.count {
-            finish(at: head)
-            head += 1
-        }
-        pendingBytes = 0
-        compact()
+        while count > 0 { popFront() }
+        queuedBytes = 0
+        releaseAppendBlock()
     }
 
-    private func finish(at index: Int) {
-        let chunk = chunks[index]
-        chunks[index].owner = nil
-        chunks[index].release = nil
-        chunks[index].block = nil
+    private func popFront() {
+        let chunk = slot(0).move()
+        head = (head + 1) & (capacity - 1)
+        count -= 1
         if let block = chunk.block { pool.release(block) }
         chunk.release?()
     }
 
-    private func compact() {
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            head = 0
-            if let block = appendBlock {
-                // Idle: give the block back (its offset would be reused, but
-                // an idle connection should hold no send buffer).
-                pool.release(block)
-                appendBlock = nil
-                appendOffset = 0
-            }
-        } else if head > 32, head * 2 > chunks.count {
-            chunks.removeFirst(head)
-            head = 0
+    /// Idle: give the append block back (an idle connection holds no send buffer).
+    private func releaseAppendBlock() {
+        head = 0
+        if let block = appendBlock {
+            pool.release(block)
+            appendBlock = nil
+            appendOffset = 0
         }
     }
 }

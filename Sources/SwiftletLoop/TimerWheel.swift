@@ -34,7 +34,7 @@ public final class TimerWheel {
         var deadline: UInt64 = 0
         var sequence: UInt64 = 0
         var previous: Int32 = -1
-        var next: Int32 = -1
+        var next: Int32 = -1       // also links the free list
         var slot: Int32 = -1       // -1: free or collected for firing
         var generation: UInt32 = 0
         var live = false
@@ -43,18 +43,34 @@ public final class TimerWheel {
         var action: (() -> Void)?
     }
 
+    struct Expired {
+        var deadline: UInt64
+        var sequence: UInt64
+        var index: Int32
+        var generation: UInt32
+    }
+
     public let tickNanoseconds: UInt64
+    private let slotCount: Int
     private let slotMask: Int
-    private var heads: [Int32]
-    private var tails: [Int32]
-    private var occupied: [UInt64]
-    private var nodes: [Node] = []
-    private var freeList: [Int32] = []
+    // The slab, slot lists and expiry buffer live in manually managed memory:
+    // mutating Swift arrays of reference-holding structs in a class keeps
+    // dynamic exclusivity checks and copy-on-write checks on every access.
+    private let heads: UnsafeMutablePointer<Int32>
+    private let tails: UnsafeMutablePointer<Int32>
+    private let occupied: UnsafeMutablePointer<UInt64>
+    private var nodes: UnsafeMutablePointer<Node>
+    private var nodeCapacity = 0
+    private var nodesUsed = 0
+    private var freeHead: Int32 = -1
+    private var expired: UnsafeMutablePointer<Expired>
+    private var expiredCapacity = 64
+    private var expiredCount = 0
     private var processedTick: UInt64
     private var sequence: UInt64 = 0
-    private var expired: [(deadline: UInt64, sequence: UInt64, index: Int32, generation: UInt32)] = []
+    private var liveCount = 0
     /// Live timers.
-    public private(set) var count = 0
+    public var count: Int { liveCount }
 
     /// - Parameters:
     ///   - now: the clock reading the wheel starts at.
@@ -64,12 +80,27 @@ public final class TimerWheel {
     public init(now: UInt64, tick: Duration = .milliseconds(1), slotCount: Int = 4096) {
         precondition(slotCount > 0 && slotCount & (slotCount - 1) == 0 && slotCount >= 64)
         tickNanoseconds = max(1, tick.nanoseconds)
+        self.slotCount = slotCount
         slotMask = slotCount - 1
-        heads = Array(repeating: -1, count: slotCount)
-        tails = Array(repeating: -1, count: slotCount)
-        occupied = Array(repeating: 0, count: slotCount / 64)
+        heads = .allocate(capacity: slotCount)
+        heads.initialize(repeating: -1, count: slotCount)
+        tails = .allocate(capacity: slotCount)
+        tails.initialize(repeating: -1, count: slotCount)
+        occupied = .allocate(capacity: slotCount / 64)
+        occupied.initialize(repeating: 0, count: slotCount / 64)
+        nodeCapacity = 64
+        nodes = .allocate(capacity: nodeCapacity)
+        expired = .allocate(capacity: expiredCapacity)
         processedTick = now / tickNanoseconds &- 1
-        expired.reserveCapacity(64)
+    }
+
+    deinit {
+        nodes.deinitialize(count: nodesUsed)
+        nodes.deallocate()
+        expired.deallocate()
+        heads.deallocate()
+        tails.deallocate()
+        occupied.deallocate()
     }
 
     // MARK: scheduling
@@ -90,7 +121,7 @@ public final class TimerWheel {
     @discardableResult
     public func cancel(_ id: TimerID) -> Bool {
         let index = Int(id.index)
-        guard index < nodes.count, nodes[index].generation == id.generation, nodes[index].live else { return false }
+        guard index < nodesUsed, nodes[index].generation == id.generation, nodes[index].live else { return false }
         if nodes[index].slot >= 0 { unlink(Int32(index)) }
         release(Int32(index))
         return true
@@ -99,7 +130,7 @@ public final class TimerWheel {
     /// Whether `id` is still scheduled.
     public func isScheduled(_ id: TimerID) -> Bool {
         let index = Int(id.index)
-        return index < nodes.count && nodes[index].generation == id.generation && nodes[index].live
+        return index < nodesUsed && nodes[index].generation == id.generation && nodes[index].live
     }
 
     // MARK: expiry
@@ -108,22 +139,23 @@ public final class TimerWheel {
     @discardableResult
     public func advance(to now: UInt64) -> Int {
         let nowTick = now / tickNanoseconds
-        guard count > 0 else {
+        guard liveCount > 0 else {
             processedTick = nowTick &- 1
             return 0
         }
-        expired.removeAll(keepingCapacity: true)
+        expiredCount = 0
         var tick = processedTick &+ 1
         var visited = 0
         while tick <= nowTick && visited <= slotMask {
             let slot = Int(tick & UInt64(slotMask))
             var cursor = heads[slot]
             while cursor >= 0 {
-                let next = nodes[Int(cursor)].next
-                let node = nodes[Int(cursor)]
-                if node.deadline <= now {
+                let node = nodes + Int(cursor)
+                let next = node.pointee.next
+                if node.pointee.deadline <= now {
                     unlink(cursor)
-                    expired.append((node.deadline, node.sequence, cursor, node.generation))
+                    appendExpired(Expired(deadline: node.pointee.deadline, sequence: node.pointee.sequence,
+                                          index: cursor, generation: node.pointee.generation))
                 }
                 cursor = next
             }
@@ -133,19 +165,21 @@ public final class TimerWheel {
         // The current tick's slot may hold timers due later in this tick; it
         // is visited again next time.
         processedTick = nowTick &- 1
-        if expired.count > 1 { sortExpired() }
+        if expiredCount > 1 { sortExpired() }
         var fired = 0
         var position = 0
-        while position < expired.count {
+        // Callbacks may schedule and cancel (even an entry collected here, which
+        // the generation check then skips), but never call `advance`.
+        let batchCount = expiredCount
+        while position < batchCount {
             let entry = expired[position]
             position += 1
-            let index = Int(entry.index)
-            // Cancelled by an earlier callback of this pass?
-            guard nodes[index].generation == entry.generation, nodes[index].live else { continue }
-            let target = nodes[index].target
-            let action = nodes[index].action
-            let tag = nodes[index].tag
-            let id = TimerID(index: UInt32(index), generation: entry.generation)
+            let node = nodes + Int(entry.index)
+            guard node.pointee.generation == entry.generation, node.pointee.live else { continue }
+            let target = node.pointee.target
+            let action = node.pointee.action
+            let tag = node.pointee.tag
+            let id = TimerID(index: UInt32(entry.index), generation: entry.generation)
             release(entry.index)
             fired += 1
             if let target {
@@ -162,8 +196,7 @@ public final class TimerWheel {
     /// earlier for timers more than one revolution away (the loop then wakes,
     /// finds nothing due, and asks again).
     public func nextDeadline() -> UInt64? {
-        guard count > 0 else { return nil }
-        let slotCount = slotMask + 1
+        guard liveCount > 0 else { return nil }
         var tick = processedTick &+ 1
         var scanned = 0
         while scanned < slotCount {
@@ -182,7 +215,7 @@ public final class TimerWheel {
                 scanned += step
                 continue
             }
-            // A non-empty slot: the earliest deadline in it that belongs to this revolution.
+            // A non-empty slot: the earliest deadline in it that falls in this tick.
             let tickEnd = (tick &+ 1) &* tickNanoseconds
             var best = UInt64.max
             var cursor = heads[slot]
@@ -199,11 +232,26 @@ public final class TimerWheel {
         return (processedTick &+ 1 &+ UInt64(slotCount)) &* tickNanoseconds
     }
 
-    /// Heapsort of `expired` by (deadline, sequence): in place, so firing
-    /// allocates nothing (`Array.sort` may allocate a merge buffer).
+    // MARK: expiry buffer
+
+    private func appendExpired(_ entry: Expired) {
+        if expiredCount == expiredCapacity {
+            let bigger = UnsafeMutablePointer<Expired>.allocate(capacity: expiredCapacity * 2)
+            bigger.moveInitialize(from: expired, count: expiredCount)
+            expired.deallocate()
+            expired = bigger
+            expiredCapacity *= 2
+        }
+        (expired + expiredCount).initialize(to: entry)
+        expiredCount += 1
+    }
+
+    /// Heapsort of the expired entries by (deadline, sequence): in place, so
+    /// firing allocates nothing.
     private func sortExpired() {
+        let items = expired
         func less(_ a: Int, _ b: Int) -> Bool {
-            let x = expired[a], y = expired[b]
+            let x = items[a], y = items[b]
             return x.deadline != y.deadline ? x.deadline < y.deadline : x.sequence < y.sequence
         }
         func siftDown(_ start: Int, _ end: Int) {
@@ -213,11 +261,11 @@ public final class TimerWheel {
                 if child >= end { return }
                 if child + 1 < end && less(child, child + 1) { child += 1 }
                 if !less(root, child) { return }
-                expired.swapAt(root, child)
+                swap(&items[root], &items[child])
                 root = child
             }
         }
-        let n = expired.count
+        let n = expiredCount
         var start = n / 2 - 1
         while start >= 0 {
             siftDown(start, n)
@@ -225,7 +273,7 @@ public final class TimerWheel {
         }
         var end = n - 1
         while end > 0 {
-            expired.swapAt(0, end)
+            swap(&items[0], &items[end])
             siftDown(0, end)
             end -= 1
         }
@@ -233,28 +281,40 @@ public final class TimerWheel {
 
     // MARK: slab
 
-    private func insert(deadline: UInt64, target: (any TimerTarget)?, tag: UInt64, action: (() -> Void)?) -> TimerID {
-        let index: Int32
-        if let reused = freeList.popLast() {
-            index = reused
-        } else {
-            index = Int32(nodes.count)
-            nodes.append(Node())
+    private func takeNode() -> Int32 {
+        if freeHead >= 0 {
+            let index = freeHead
+            freeHead = nodes[Int(index)].next
+            return index
         }
+        if nodesUsed == nodeCapacity {
+            let bigger = UnsafeMutablePointer<Node>.allocate(capacity: nodeCapacity * 2)
+            bigger.moveInitialize(from: nodes, count: nodesUsed)
+            nodes.deallocate()
+            nodes = bigger
+            nodeCapacity *= 2
+        }
+        (nodes + nodesUsed).initialize(to: Node())
+        nodesUsed += 1
+        return Int32(nodesUsed - 1)
+    }
+
+    private func insert(deadline: UInt64, target: (any TimerTarget)?, tag: UInt64, action: (() -> Void)?) -> TimerID {
+        let index = takeNode()
         sequence &+= 1
         var tick = deadline / tickNanoseconds
         if tick <= processedTick { tick = processedTick &+ 1 }
         let slot = Int(tick & UInt64(slotMask))
-        let i = Int(index)
-        nodes[i].deadline = deadline
-        nodes[i].sequence = sequence
-        nodes[i].target = target
-        nodes[i].action = action
-        nodes[i].tag = tag
-        nodes[i].live = true
-        nodes[i].slot = Int32(slot)
-        nodes[i].next = -1
-        nodes[i].previous = tails[slot]
+        let node = nodes + Int(index)
+        node.pointee.deadline = deadline
+        node.pointee.sequence = sequence
+        node.pointee.target = target
+        node.pointee.action = action
+        node.pointee.tag = tag
+        node.pointee.live = true
+        node.pointee.slot = Int32(slot)
+        node.pointee.next = -1
+        node.pointee.previous = tails[slot]
         if tails[slot] >= 0 {
             nodes[Int(tails[slot])].next = index
         } else {
@@ -262,30 +322,31 @@ public final class TimerWheel {
             occupied[slot >> 6] |= 1 << UInt64(slot & 63)
         }
         tails[slot] = index
-        count += 1
-        return TimerID(index: UInt32(index), generation: nodes[i].generation)
+        liveCount += 1
+        return TimerID(index: UInt32(index), generation: node.pointee.generation)
     }
 
     private func unlink(_ index: Int32) {
-        let i = Int(index)
-        let slot = Int(nodes[i].slot)
-        let previous = nodes[i].previous
-        let next = nodes[i].next
+        let node = nodes + Int(index)
+        let slot = Int(node.pointee.slot)
+        let previous = node.pointee.previous
+        let next = node.pointee.next
         if previous >= 0 { nodes[Int(previous)].next = next } else { heads[slot] = next }
         if next >= 0 { nodes[Int(next)].previous = previous } else { tails[slot] = previous }
         if heads[slot] < 0 { occupied[slot >> 6] &= ~(1 << UInt64(slot & 63)) }
-        nodes[i].slot = -1
-        nodes[i].previous = -1
-        nodes[i].next = -1
+        node.pointee.slot = -1
+        node.pointee.previous = -1
+        node.pointee.next = -1
     }
 
     private func release(_ index: Int32) {
-        let i = Int(index)
-        nodes[i].live = false
-        nodes[i].target = nil
-        nodes[i].action = nil
-        nodes[i].generation &+= 1
-        count -= 1
-        freeList.append(index)
+        let node = nodes + Int(index)
+        node.pointee.live = false
+        node.pointee.target = nil
+        node.pointee.action = nil
+        node.pointee.generation &+= 1
+        node.pointee.next = freeHead
+        freeHead = index
+        liveCount -= 1
     }
 }

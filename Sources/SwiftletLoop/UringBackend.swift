@@ -4,14 +4,24 @@ import Glibc
 /// The io_uring backend: one ring per loop, one `io_uring_submit_and_wait_timeout`
 /// per turn.
 ///
-/// Receiving. A connection that holds unconsumed bytes (a partial frame) has
-/// a `recv` in flight straight into its receive ring's free span. A
-/// connection whose ring is empty gives the ring back to the pool and waits
-/// with a buffer-less `POLL_ADD`; when it fires, the connection borrows a ring
-/// and issues the `recv`. So bytes land in the ring without a copy, and an
-/// idle connection holds no receive buffer (the design's choice over a
-/// provided-buffer ring, which would need a copy from the shared buffer into
-/// the connection's ring to keep frames contiguous).
+/// Receiving. Bytes land in the connection's receive ring by a `recv` posted
+/// straight into the ring's free span, never through an intermediate buffer
+/// (a provided-buffer ring would need a copy into the connection's ring to
+/// keep frames contiguous). Which operation is posted depends on the state:
+///
+/// - the ring holds unconsumed bytes (a partial frame), or the connection
+///   received within `receiveRingGracePeriod`: `recv` into the ring, which
+///   the connection keeps while the `recv` is pending. A busy connection
+///   thus costs one completion per receive;
+/// - otherwise (idle): the ring goes back to the pool and a buffer-less
+///   `POLL_ADD` waits; when it fires, the connection borrows a ring and
+///   posts the `recv`.
+///
+/// A connection that keeps an empty ring with a `recv` pending is "parked";
+/// a sweep every half grace period cancels the `recv` of parked connections
+/// idle for a whole grace period, so an idle connection holds no receive
+/// buffer for longer than about 1.5 × the grace period. With a grace period
+/// of zero every empty ring is returned at once (poll first, always).
 ///
 /// Sending. At most one `sendmsg` per connection is in flight, describing the
 /// connection's `OutputBatch`; a short send is resumed from where it stopped
@@ -45,6 +55,8 @@ final class UringBackend {
             throw SystemError("io_uring_queue_init", errno: -rc)
         }
         setupFlags = used
+        // Lets io_uring_enter skip the file-table lookup of the ring fd.
+        _ = io_uring_register_ring_fd(ring)
         completions = .allocate(capacity: completionCapacity)
         completions.initialize(repeating: nil, count: completionCapacity)
         wakeBuffer = .allocate(capacity: 1)
@@ -151,7 +163,8 @@ final class UringBackend {
             connection.releaseRingIfEmpty()
             return
         }
-        if connection.readReady || !(connection.ring?.isEmpty ?? true) {
+        let keepRing = connection.ring != nil && loop.isRecentlyActive(connection)
+        if connection.readReady || !(connection.ring?.isEmpty ?? true) || keepRing {
             guard let ring = connection.ensureRing() else { return }
             let span = ring.writable
             guard span.count > 0 else { return }  // full: the consumer must make room
@@ -161,6 +174,7 @@ final class UringBackend {
             connection.receiveInFlight = true
             connection.readReady = false
             connection.requestedReceive = span.count
+            if ring.isEmpty { loop.park(connection) }
         } else {
             connection.releaseRingIfEmpty()
             let entry = sqe()
@@ -172,11 +186,13 @@ final class UringBackend {
 
     private func completeReceive(_ connection: Connection, _ result: Int32) {
         connection.receiveInFlight = false
+        connection.receiveCancelSubmitted = false
         guard connection.lifecycle != .closed else {
             releaseIfIdle(connection)
             return
         }
         if result > 0 {
+            connection.lastReceiveTime = loop.now
             connection.ring!.commit(Int(result))
             // A full read suggests more is waiting: read again without polling.
             if Int(result) == connection.requestedReceive { connection.readReady = true }
@@ -218,6 +234,16 @@ final class UringBackend {
         }
     }
 
+    /// Cancels the `recv` a parked connection keeps on its empty ring; its
+    /// completion (-ECANCELED, or data if it raced) then re-arms with a poll.
+    func cancelParkedReceive(_ connection: Connection) {
+        guard connection.receiveInFlight, !connection.receiveCancelSubmitted else { return }
+        connection.receiveCancelSubmitted = true
+        let entry = sqe()
+        io_uring_prep_cancel64(entry, token(connection, .receive), 0)
+        io_uring_sqe_set_data64(entry, token(connection, .cancel))
+    }
+
     // MARK: connecting
 
     func armConnect(_ connection: Connection) {
@@ -246,7 +272,7 @@ final class UringBackend {
             return
         }
         if result >= 0 {
-            if Int(result) < connection.requestedSend { connection.shortWriteCount += 1 }
+            if Int(result) < connection.requestedSend { connection.shortWrites += 1 }
             connection.didSend(Int(result))
         } else if result == -EAGAIN || result == -EINTR {
             loop.markDirty(connection)

@@ -397,6 +397,45 @@ struct EventLoopTests {
         idle.removeAll()
     }
 
+    @Test("io_uring: a quiet connection keeps its ring for the grace period, then returns it")
+    func uringParkedRingIsReturnedAfterGracePeriod() throws {
+        let clock = ManualClock()
+        let harness = try LoopHarness(backend: .uring, configure: { $0.receiveRingGracePeriod = .milliseconds(200) }, clock: clock)
+        let observations = Observations()
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = EchoHandler(observations) }.port
+        }
+        let client = try TestClient(port: port)
+        try client.send([1, 2, 3])
+        _ = try client.receive(exactly: 3)
+        // Recently active: the empty ring stays, with a recv posted into it.
+        #expect(try harness.waitUntil { $0.ringPool.inUse == 1 })
+        clock.advance(by: .milliseconds(150))
+        _ = try harness.onLoop { _ in () }
+        _ = try harness.onLoop { _ in () }
+        #expect(try harness.onLoop { $0.ringPool.inUse } == 1, "within the grace period the ring is kept")
+        clock.advance(by: .milliseconds(200))
+        #expect(try harness.waitUntil { $0.ringPool.inUse == 0 }, "after it, the recv is cancelled and the ring returned")
+        // And the connection still works, now through poll then recv.
+        try client.send([4, 5])
+        #expect(try client.receive(exactly: 2) == [4, 5])
+    }
+
+    @Test("io_uring with a zero grace period returns every empty ring at once")
+    func uringZeroGracePeriod() throws {
+        let harness = try LoopHarness(backend: .uring, configure: { $0.receiveRingGracePeriod = .zero })
+        let observations = Observations()
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = EchoHandler(observations) }.port
+        }
+        let client = try TestClient(port: port)
+        for round in 0..<20 {
+            try client.send([UInt8(round)])
+            #expect(try client.receive(exactly: 1) == [UInt8(round)])
+        }
+        #expect(try harness.waitUntil(seconds: 2) { $0.ringPool.inUse == 0 })
+    }
+
     @Test("open descriptors are the same before and after 10 000 connections", arguments: allBackends)
     func noDescriptorLeaks(backend: EventLoop.BackendChoice) throws {
         let harness = try LoopHarness(backend: backend)

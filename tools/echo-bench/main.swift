@@ -238,11 +238,12 @@ struct Compare: ParsableCommand {
             let count = row["connections"] as! Int
             let backend = row["backend"] as! String
             if let ratio = row["ratio"] as? Double {
-                print(String(format: "%11d  %-11@  %.2f× (io_uring messages/s ÷ epoll messages/s)", count, backend as NSString, ratio))
+                print(String(format: "%11d  ", count) + backend.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + String(format: "  %.2f× (io_uring messages/s ÷ epoll messages/s)", ratio))
             } else {
-                print(String(format: "%11d  %-11@  %10.0f   %10.4f   %10.0f", count, backend as NSString,
-                             row["messagesPerSecond"] as! Double, row["allocationsPerMessage"] as! Double,
-                             row["serverCpuNanosecondsPerMessage"] as! Double))
+                print(String(format: "%11d  ", count) + backend.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + String(format: "  %10.0f   %10.4f   %10.0f", row["messagesPerSecond"] as! Double,
+                               row["allocationsPerMessage"] as! Double, row["serverCpuNanosecondsPerMessage"] as! Double))
             }
         }
     }
