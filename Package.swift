@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SwiftletLoop", targets: ["SwiftletLoop"]),
+        .library(name: "SwiftletHPACK", targets: ["SwiftletHPACK"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -38,6 +39,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // HPACK (RFC 7541): tables, Huffman codec, decoder, encoder.
+        .target(name: "SwiftletHPACK", swiftSettings: strict),
 
         // MARK: tools (benchmarks and load generators; not shipped)
 
@@ -55,7 +58,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "swiftlet-microbench",
-            dependencies: ["SwiftletLoop", "CAllocationCounter"],
+            dependencies: ["SwiftletLoop", "SwiftletHPACK", "CAllocationCounter"],
             path: "tools/microbench",
             swiftSettings: strict
         ),
@@ -68,6 +71,11 @@ let package = Package(
                 "SwiftletLoop", "CSwiftletSystem", "CAllocationCounter",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwiftletHPACKTests",
+            dependencies: ["SwiftletHPACK"],
             swiftSettings: strict
         ),
     ],

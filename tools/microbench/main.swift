@@ -10,6 +10,7 @@
 // steady state. Times are for comparing runs on one machine, not absolutes.
 import CAllocationCounter
 import Foundation
+import SwiftletHPACK
 import SwiftletLoop
 
 struct Benchmark {
@@ -26,6 +27,7 @@ final class Sink: TimerTarget {
 }
 
 var benchmarks: [Benchmark] = []
+var benchmarkNotes: [String] = []
 
 // MARK: loop building blocks
 
@@ -97,6 +99,77 @@ benchmarks.append(Benchmark(name: "receive-ring pool acquire+release", allocatio
     }
 })
 
+// MARK: HPACK
+
+/// Counts fields and bytes so the optimiser cannot drop the decoding.
+struct CountingSink: HPACKSink {
+    var fields = 0
+    var bytes = 0
+    mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
+        fields &+= 1
+        bytes &+= name.count &+ value.count
+    }
+}
+
+/// hpack-test-case stories: $HPACK_TEST_CASE_DIR, else ../shared/hpack-test-case.
+func storyDirectory() -> URL? {
+    if let path = ProcessInfo.processInfo.environment["HPACK_TEST_CASE_DIR"] { return URL(fileURLWithPath: path) }
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let shared = source.deletingLastPathComponent().appendingPathComponent("shared/hpack-test-case")
+    return FileManager.default.fileExists(atPath: shared.path) ? shared : nil
+}
+
+/// Every story of one encoder as wire blocks, plus its field count.
+func loadStories(_ implementation: String) -> (stories: [[[UInt8]]], fields: Int, tableSize: Int)? {
+    guard let directory = storyDirectory()?.appendingPathComponent(implementation),
+          let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return nil }
+    var stories: [[[UInt8]]] = []
+    var fields = 0
+    var tableSize = 4096
+    for name in names.sorted() where name.hasSuffix(".json") {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent(name)),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let cases = json["cases"] as? [[String: Any]] else { continue }
+        if cases.contains(where: { ($0["header_table_size"] as? Int).map { $0 != 4096 } ?? false }) { continue }
+        var story: [[UInt8]] = []
+        for item in cases {
+            let wire = Array((item["wire"] as? String ?? "").utf8)
+            var block: [UInt8] = []
+            var index = 0
+            while index + 1 < wire.count {
+                block.append(UInt8(String(decoding: wire[index...index + 1], as: UTF8.self), radix: 16)!)
+                index += 2
+            }
+            story.append(block)
+            fields += (item["headers"] as? [Any])?.count ?? 0
+        }
+        stories.append(story)
+        tableSize = 4096
+    }
+    return stories.isEmpty ? nil : (stories, fields, tableSize)
+}
+
+for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
+    guard let loaded = loadStories(implementation) else { continue }
+    let decoder = HPACKDecoder(headerTableSize: loaded.tableSize, limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
+    var sink = CountingSink()
+    let blocks = loaded.stories.reduce(0) { $0 + $1.count }
+    // One operation = one header block; the table evolves as in the story.
+    benchmarks.append(Benchmark(name: "hpack decode \(implementation) block", allocationBudget: 0) { count in
+        var done = 0
+        while done < count {
+            for story in loaded.stories {
+                decoder.reset()
+                for block in story {
+                    block.withUnsafeBytes { try! decoder.decode($0, into: &sink) }
+                    done += 1
+                }
+            }
+        }
+    })
+    benchmarkNotes.append("hpack \(implementation): \(blocks) blocks, \(loaded.fields) fields (\(String(format: "%.1f", Double(loaded.fields) / Double(blocks))) fields per block)")
+}
+
 // MARK: driver
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -144,6 +217,7 @@ for benchmark in benchmarks where filter.map({ benchmark.name.contains($0) }) ??
         failures.append("\(benchmark.name): \(perOp) allocations per operation, budget \(budget)")
     }
 }
+for note in benchmarkNotes { print(note) }
 if check && !failures.isEmpty {
     for failure in failures { print("FAIL \(failure)") }
     exit(1)

@@ -1,0 +1,168 @@
+/// Receives decoded fields, one at a time, during `HPACKDecoder.decode`.
+///
+/// The spans are valid only during the call (they may point into the header
+/// block, the static table, the dynamic table or the decoder's scratch
+/// memory); a sink keeps what it needs by copying. A sink never stops the
+/// decoder: even a field that makes the request malformed must be decoded,
+/// or the dynamic table would go out of step with the peer's.
+public protocol HPACKSink {
+    mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool)
+}
+
+/// Limits a decoder enforces; each breach is a COMPRESSION_ERROR.
+public struct HPACKDecoderLimits: Sendable, Equatable {
+    /// Decoded list size, counted as RFC 9113 §6.5.2 counts it: name + value
+    /// + 32 per field, indexed references included. Bounds an HPACK bomb
+    /// (a block of one-byte references to a large dynamic-table entry).
+    public var maximumHeaderListSize: Int
+    /// Longest encoded string, checked before any Huffman decoding.
+    public var maximumStringLength: Int
+    /// Most fields in one block.
+    public var maximumFieldCount: Int
+
+    public init(maximumHeaderListSize: Int = 64 * 1024, maximumStringLength: Int = 16 * 1024, maximumFieldCount: Int = 256) {
+        self.maximumHeaderListSize = maximumHeaderListSize
+        self.maximumStringLength = maximumStringLength
+        self.maximumFieldCount = maximumFieldCount
+    }
+}
+
+/// Decodes HPACK header blocks (RFC 7541) of one connection.
+///
+/// Zero-copy where the format allows: a raw literal is handed to the sink
+/// as a span of the block itself, a static entry as constant memory, a
+/// dynamic entry as a span of the table. Only Huffman-coded strings are
+/// decoded, into scratch memory reused for every field. Nothing is
+/// allocated per block.
+public final class HPACKDecoder {
+    public let limits: HPACKDecoderLimits
+    let table: DynamicTable
+    /// The SETTINGS_HEADER_TABLE_SIZE the peer has acknowledged.
+    private var settingSize: Int
+    /// We lowered the setting below the table's size: the next block must
+    /// start with a size update (RFC 7541 §4.2).
+    private var sizeUpdateRequired = false
+    private let scratch: UnsafeMutablePointer<UInt8>
+    private let scratchHalf: Int
+
+    /// - Parameters:
+    ///   - headerTableSize: our SETTINGS_HEADER_TABLE_SIZE (the initial and
+    ///     the largest table size the peer's encoder may use).
+    public init(headerTableSize: Int = 4096, limits: HPACKDecoderLimits = HPACKDecoderLimits()) {
+        self.limits = limits
+        table = DynamicTable(limit: headerTableSize)
+        settingSize = headerTableSize
+        scratchHalf = Huffman.maximumDecodedLength(limits.maximumStringLength) + 8
+        scratch = .allocate(capacity: 2 * scratchHalf)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// The current dynamic table size and maximum (for tests and statistics).
+    public var dynamicTableSize: Int { table.size }
+    public var dynamicTableMaximumSize: Int { table.maximumSize }
+    public var dynamicTableCount: Int { table.count }
+
+    /// Returns to the state right after `init` (empty table, initial size)
+    /// without allocating; for replaying recorded blocks in benchmarks.
+    public func reset() {
+        table.reset(maximumSize: table.limit)
+        settingSize = table.limit
+        sizeUpdateRequired = false
+    }
+
+    /// Applies an acknowledged change of our SETTINGS_HEADER_TABLE_SIZE
+    /// (never above the size given at `init`). Lowering it below the current
+    /// maximum obliges the peer to start its next block with a size update.
+    public func headerTableSizeAcknowledged(_ size: Int) {
+        let size = min(size, table.limit)
+        settingSize = size
+        if size < table.maximumSize { sizeUpdateRequired = true }
+    }
+
+    /// Decodes one complete header block (HEADERS plus its CONTINUATIONs).
+    public func decode<Sink: HPACKSink>(_ block: UnsafeRawBufferPointer, into sink: inout Sink) throws(HPACKError) {
+        var position = 0
+        var listSize = 0
+        var fieldCount = 0
+        var atStart = true
+        while position < block.count {
+            let first = block[position]
+            let name: UnsafeRawBufferPointer
+            let value: UnsafeRawBufferPointer
+            var insert = false
+            var neverIndexed = false
+            if first & 0x80 != 0 {
+                // §6.1 Indexed Header Field
+                let index = try IntegerCoding.decode(block, &position, prefixBits: 7)
+                (name, value) = try lookup(index)
+            } else if first & 0xC0 == 0x40 {
+                // §6.2.1 Literal with Incremental Indexing
+                let index = try IntegerCoding.decode(block, &position, prefixBits: 6)
+                name = index == 0 ? try readString(block, &position, into: 0) : try lookup(index).name
+                value = try readString(block, &position, into: 1)
+                insert = true
+            } else if first & 0xE0 == 0x20 {
+                // §6.3 Dynamic Table Size Update: "MUST occur at the beginning
+                // of the first header block following the change" (§4.2).
+                guard atStart else { throw .sizeUpdateNotAtStart }
+                let size = try IntegerCoding.decode(block, &position, prefixBits: 5)
+                // "The new maximum size MUST be lower than or equal to the
+                // limit determined by the protocol using HPACK" (§6.3).
+                guard size <= settingSize else { throw .sizeUpdateTooLarge(size: size, limit: settingSize) }
+                table.setMaximumSize(size)
+                sizeUpdateRequired = false
+                continue
+            } else {
+                // §6.2.2 Literal without Indexing (0000) / §6.2.3 Never Indexed (0001)
+                neverIndexed = first & 0x10 != 0
+                let index = try IntegerCoding.decode(block, &position, prefixBits: 4)
+                name = index == 0 ? try readString(block, &position, into: 0) : try lookup(index).name
+                value = try readString(block, &position, into: 1)
+            }
+            if atStart {
+                atStart = false
+                if sizeUpdateRequired { throw .sizeUpdateMissing }
+            }
+            fieldCount += 1
+            guard fieldCount <= limits.maximumFieldCount else { throw .tooManyFields(limit: limits.maximumFieldCount) }
+            listSize += name.count + value.count + 32
+            guard listSize <= limits.maximumHeaderListSize else {
+                throw .headerListTooLarge(limit: limits.maximumHeaderListSize)
+            }
+            sink.field(name: name, value: value, neverIndexed: neverIndexed)
+            if insert { table.insert(name: name, value: value) }
+        }
+        if atStart && sizeUpdateRequired && block.count > 0 { throw .sizeUpdateMissing }
+    }
+
+    /// Name and value at a combined index (§2.3.3: 1…61 static, then dynamic).
+    @inline(__always)
+    private func lookup(_ index: Int) throws(HPACKError) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if index >= 1 && index <= StaticTable.count { return StaticTable.field(index) }
+        let dynamic = index - StaticTable.count - 1
+        // "Indices strictly greater than the sum of the lengths of both tables
+        // MUST be treated as a decoding error" (§2.3.3); index 0 likewise (§6.1).
+        guard index > 0, dynamic < table.count else { throw .invalidIndex(index) }
+        return table.field(at: dynamic)
+    }
+
+    /// A string literal (§5.2): a span of the block, or Huffman-decoded into
+    /// half `half` of the scratch memory.
+    @inline(__always)
+    private func readString(_ block: UnsafeRawBufferPointer, _ position: inout Int, into half: Int) throws(HPACKError) -> UnsafeRawBufferPointer {
+        guard position < block.count else { throw .truncated }
+        let huffman = block[position] & 0x80 != 0
+        let length = try IntegerCoding.decode(block, &position, prefixBits: 7)
+        guard length <= limits.maximumStringLength else {
+            throw .stringTooLong(length: length, limit: limits.maximumStringLength)
+        }
+        guard length <= block.count - position else { throw .truncated }
+        let encoded = UnsafeRawBufferPointer(rebasing: block[position..<position + length])
+        position += length
+        guard huffman else { return encoded }
+        let output = scratch + half * scratchHalf
+        let count = try Huffman.decode(encoded, into: output)
+        return UnsafeRawBufferPointer(start: output, count: count)
+    }
+}
