@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .library(name: "SwiftletLoop", targets: ["SwiftletLoop"]),
         .library(name: "SwiftletHPACK", targets: ["SwiftletHPACK"]),
+        .library(name: "SwiftletHTTP", targets: ["SwiftletHTTP"]),
+        .library(name: "SwiftletHTTP2", targets: ["SwiftletHTTP2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -41,6 +43,16 @@ let package = Package(
         ),
         // HPACK (RFC 7541): tables, Huffman codec, decoder, encoder.
         .target(name: "SwiftletHPACK", swiftSettings: strict),
+        // What handlers see, whatever the protocol: fields, request head,
+        // the handler and exchange protocols.
+        .target(name: "SwiftletHTTP", swiftSettings: strict),
+        // HTTP/2 (RFC 9113): framing, state machines, flow control, limits.
+        .target(
+            name: "SwiftletHTTP2",
+            dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
 
         // MARK: tools (benchmarks and load generators; not shipped)
 
@@ -65,12 +77,25 @@ let package = Package(
 
         // MARK: tests
 
+        // Harness shared by the test targets: a loop on its own thread, a
+        // blocking client, payload patterns.
+        .target(
+            name: "SwiftletTestSupport",
+            dependencies: ["SwiftletLoop", "CSwiftletSystem"],
+            path: "Tests/SwiftletTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SwiftletLoopTests",
             dependencies: [
-                "SwiftletLoop", "CSwiftletSystem", "CAllocationCounter",
+                "SwiftletLoop", "CSwiftletSystem", "CAllocationCounter", "SwiftletTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwiftletHTTP2Tests",
+            dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

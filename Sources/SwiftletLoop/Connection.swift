@@ -79,6 +79,7 @@ public final class Connection {
     var inFlushList = false
     var flushedInTurn: UInt64 = .max
     var inServiceList = false
+    var inWillFlushList = false
     var lingerTimer: TimerID?
 
     // io_uring bookkeeping: operations the kernel still owns.
@@ -125,6 +126,8 @@ public final class Connection {
 
     /// Whether the connection can still be written to and read from.
     public var isOpen: Bool { lifecycle == .open || lifecycle == .connecting }
+    /// Whether the connection reached `closed` (closing ones are not yet).
+    public var isClosed: Bool { lifecycle == .closed }
 
     // MARK: input
 
@@ -227,6 +230,26 @@ public final class Connection {
         sendQueue.commitAppended(n)
         if n > 0 { didQueueOutput() }
         return n
+    }
+
+    /// Moves up to `limit` bytes queued in `queue` (which must use this
+    /// loop's `bufferPool`) to this connection's output: short regions are
+    /// copied, long ones referenced (see `SendQueue.move`). Returns the bytes moved.
+    @discardableResult
+    public func write(movingFrom queue: SendQueue, upTo limit: Int, copyThreshold: Int) -> Int {
+        loop.assertInLoop()
+        guard isOpen else { return 0 }
+        let moved = queue.move(upTo: limit, into: sendQueue, copyThreshold: copyThreshold)
+        if moved > 0 { didQueueOutput() }
+        return moved
+    }
+
+    /// Asks for `handler.connectionWillFlush` at the end of this turn, just
+    /// before output is flushed (once per turn however often it is asked).
+    public func requestWillFlush() {
+        loop.assertInLoop()
+        guard isOpen else { return }
+        loop.scheduleWillFlush(self)
     }
 
     private func didQueueOutput() {

@@ -17,6 +17,10 @@ public protocol ConnectionHandler: AnyObject {
     /// `connection.isWritable` changed: queued output fell to the low
     /// watermark after having exceeded the high watermark.
     func connectionWritabilityDidChange(_ connection: Connection)
+    /// The end of the turn is near and `connection.requestWillFlush()` was
+    /// called: write what should go out in this turn's flush (a protocol
+    /// generates flow-controlled data here, after the turn's control frames).
+    func connectionWillFlush(_ connection: Connection)
     /// The connection is closed; called exactly once.
     func connectionDidClose(_ connection: Connection, reason: CloseReason)
 }
@@ -25,6 +29,7 @@ extension ConnectionHandler {
     public func connectionDidConnect(_ connection: Connection) {}
     public func connectionDidReceiveEOF(_ connection: Connection) { connection.close() }
     public func connectionWritabilityDidChange(_ connection: Connection) {}
+    public func connectionWillFlush(_ connection: Connection) {}
 }
 
 /// Why a connection closed.

@@ -93,6 +93,8 @@ public final class EventLoop: @unchecked Sendable {
     var registry = IORegistry()
     private var flushList: [Connection] = []
     private var flushing: [Connection] = []
+    private var willFlushList: [Connection] = []
+    private var willFlushing: [Connection] = []
     private var serviceList: [Connection] = []
     private var servicing: [Connection] = []
     private var taskBatch: [@Sendable () -> Void] = []
@@ -226,7 +228,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the
     /// next timer otherwise, nil (forever) when nothing is scheduled.
     private func waitTimeout() -> UInt64? {
-        if !serviceList.isEmpty || !flushList.isEmpty || remote.hasTasks || remote.stopRequested { return 0 }
+        if !serviceList.isEmpty || !flushList.isEmpty || !willFlushList.isEmpty || remote.hasTasks || remote.stopRequested { return 0 }
         guard let deadline = timers.nextDeadline() else { return nil }
         let current = clock.now()
         return deadline > current ? deadline - current : 0
@@ -247,7 +249,22 @@ public final class EventLoop: @unchecked Sendable {
         flushList.append(connection)
     }
 
+    func scheduleWillFlush(_ connection: Connection) {
+        guard !connection.inWillFlushList else { return }
+        connection.inWillFlushList = true
+        willFlushList.append(connection)
+    }
+
     private func flushDirtyConnections() {
+        if !willFlushList.isEmpty {
+            swap(&willFlushList, &willFlushing)
+            for connection in willFlushing {
+                connection.inWillFlushList = false
+                guard connection.isOpen else { continue }
+                connection.currentHandler?.connectionWillFlush(connection)
+            }
+            willFlushing.removeAll(keepingCapacity: true)
+        }
         guard !flushList.isEmpty else { return }
         swap(&flushList, &flushing)
         for connection in flushing {

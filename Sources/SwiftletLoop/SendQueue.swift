@@ -134,6 +134,54 @@ public final class SendQueue {
         queuedBytes += written
     }
 
+    /// The oldest queued region, if any (for consumers that read a queue
+    /// used as a buffer; follow with `advance(by:)`).
+    public var firstRegion: UnsafeRawBufferPointer? {
+        guard count > 0 else { return nil }
+        let chunk = slot(0)
+        return UnsafeRawBufferPointer(start: chunk.pointee.base, count: chunk.pointee.count)
+    }
+
+    // MARK: moving between queues
+
+    /// Moves up to `limit` bytes from the front of this queue to the end of
+    /// `destination`, which must share this queue's pool. Regions shorter
+    /// than `copyThreshold` are copied (a small region costs less copied than
+    /// as an iovec of its own); longer ones are referenced: a pooled block
+    /// gains a reference, a borrowed region's owner and release travel with
+    /// it. Returns the bytes moved.
+    @discardableResult
+    public func move(upTo limit: Int, into destination: SendQueue, copyThreshold: Int) -> Int {
+        precondition(destination.pool === pool, "queues must share a pool")
+        var moved = 0
+        while moved < limit && count > 0 {
+            let chunk = slot(0)
+            let take = min(chunk.pointee.count, limit - moved)
+            let whole = take == chunk.pointee.count
+            if take < copyThreshold {
+                destination.append(copying: UnsafeRawBufferPointer(start: chunk.pointee.base, count: take))
+                if whole { popFront() } else { chunk.pointee.base += take; chunk.pointee.count -= take }
+            } else if whole {
+                // Hand the chunk over with its references.
+                destination.push(slot(0).move())
+                destination.queuedBytes += take
+                head = (head + 1) & (capacity - 1)
+                count -= 1
+            } else {
+                if let block = chunk.pointee.block { pool.retain(block) }
+                destination.push(SendChunk(base: chunk.pointee.base, count: take, block: chunk.pointee.block,
+                                           owner: chunk.pointee.owner, release: nil))
+                destination.queuedBytes += take
+                chunk.pointee.base += take
+                chunk.pointee.count -= take
+            }
+            queuedBytes -= take
+            moved += take
+        }
+        if count == 0 { releaseAppendBlock() }
+        return moved
+    }
+
     // MARK: writing
 
     /// Describes queued bytes, oldest first, in `batch`, up to its capacity

@@ -17,7 +17,7 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The error of the last failed libc call in this thread.
-    static func last(_ call: String) -> SystemError {
+    public static func last(_ call: String) -> SystemError {
         SystemError(call, errno: Glibc.errno)
     }
 

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import Testing
 @testable import SwiftletLoop
+import SwiftletTestSupport
 
 /// What tests observe about connections, readable from the test thread.
 final class Observations: Sendable {

@@ -1,22 +1,21 @@
 import CSwiftletSystem
 import Glibc
 import Synchronization
-import Testing
-@testable import SwiftletLoop
+import SwiftletLoop
 
 /// Both backends, for parameterised tests.
-let allBackends: [EventLoop.BackendChoice] = [.uring, .epoll]
+public let allBackends: [EventLoop.BackendChoice] = [.uring, .epoll]
 
 /// Runs an `EventLoop` on its own thread for a test.
 ///
 /// `onLoop { loop in ... }` runs a closure on the loop thread and waits for
 /// its result, so a test can set up listeners and read loop-confined state
 /// without data races.
-final class LoopHarness: Sendable {
-    let loop: EventLoop
+public final class LoopHarness: Sendable {
+    public let loop: EventLoop
     private let thread: EventLoopThread
 
-    init(backend: EventLoop.BackendChoice, configure: @Sendable (inout EventLoop.Configuration) -> Void = { _ in },
+    public init(backend: EventLoop.BackendChoice, configure: @Sendable (inout EventLoop.Configuration) -> Void = { _ in },
          clock: any LoopClock = MonotonicClock()) throws {
         var configuration = EventLoop.Configuration(backend: backend)
         configure(&configuration)
@@ -25,7 +24,7 @@ final class LoopHarness: Sendable {
     }
 
     /// Runs `body` on the loop thread and returns its result.
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) throws -> T) throws -> T {
+    public func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) throws -> T) throws -> T {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = Semaphore()
         let loop = self.loop
@@ -39,7 +38,7 @@ final class LoopHarness: Sendable {
     }
 
     /// Polls `condition` on the loop until it holds or `seconds` pass.
-    func waitUntil(seconds: Double = 10, _ condition: @escaping @Sendable (EventLoop) -> Bool) throws -> Bool {
+    public func waitUntil(seconds: Double = 10, _ condition: @escaping @Sendable (EventLoop) -> Bool) throws -> Bool {
         let deadline = MonotonicClock().now() + UInt64(seconds * 1e9)
         while MonotonicClock().now() < deadline {
             if try onLoop(condition) { return true }
@@ -49,7 +48,7 @@ final class LoopHarness: Sendable {
     }
 
     /// Stops the loop, closes it and joins its thread.
-    func shutdown() {
+    public func shutdown() {
         thread.stopAndJoin()
     }
 
@@ -59,29 +58,29 @@ final class LoopHarness: Sendable {
 }
 
 /// A counting semaphore for test threads.
-final class Semaphore: @unchecked Sendable {
+public final class Semaphore: @unchecked Sendable {
     private var semaphore = sem_t()
 
-    init(value: UInt32 = 0) { sem_init(&semaphore, 0, value) }
+    public init(value: UInt32 = 0) { sem_init(&semaphore, 0, value) }
     deinit { sem_destroy(&semaphore) }
-    func signal() { sem_post(&semaphore) }
-    func wait() { while sem_wait(&semaphore) != 0 && errno == EINTR {} }
+    public func signal() { sem_post(&semaphore) }
+    public func wait() { while sem_wait(&semaphore) != 0 && errno == EINTR {} }
 }
 
 /// A loop-thread-safe counter box that tests read from their own thread.
-final class Box<T: Sendable>: Sendable {
+public final class Box<T: Sendable>: Sendable {
     private let value: Mutex<T>
-    init(_ initial: T) { value = Mutex(initial) }
-    func get() -> T { value.withLock { $0 } }
-    func set(_ new: T) { value.withLock { $0 = new } }
-    func update<R>(_ body: (inout T) -> R) -> R { value.withLock { body(&$0) } }
+    public init(_ initial: T) { value = Mutex(initial) }
+    public func get() -> T { value.withLock { $0 } }
+    public func set(_ new: T) { value.withLock { $0 = new } }
+    public func update<R>(_ body: (inout T) -> R) -> R { value.withLock { body(&$0) } }
 }
 
 /// A blocking client socket for driving a loop from a test thread.
-final class TestClient {
-    let fd: Int32
+public final class TestClient {
+    public let fd: Int32
 
-    init(port: UInt16, host: String = "127.0.0.1") throws {
+    public init(port: UInt16, host: String = "127.0.0.1") throws {
         let address = try SocketAddress(ip: host, port: port)
         fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError.last("socket") }
@@ -97,7 +96,7 @@ final class TestClient {
 
     deinit { Glibc.close(fd) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -110,7 +109,7 @@ final class TestClient {
     }
 
     /// Reads exactly `count` bytes (or fewer at EOF).
-    func receive(exactly count: Int) throws -> [UInt8] {
+    public func receive(exactly count: Int) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
@@ -127,7 +126,7 @@ final class TestClient {
 
     /// Reads until EOF, checking every byte against `Pattern` (fast even in
     /// debug builds: memcmp per read). Returns the byte count and whether all matched.
-    func drainVerifying(chunk: Int = 1 << 16, pace: (() -> Void)? = nil) throws -> (count: Int, intact: Bool) {
+    public func drainVerifying(chunk: Int = 1 << 16, pace: (() -> Void)? = nil) throws -> (count: Int, intact: Bool) {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var total = 0
         var intact = true
@@ -145,22 +144,22 @@ final class TestClient {
         return (total, intact)
     }
 
-    func setReceiveBuffer(_ bytes: Int32) {
+    public func setReceiveBuffer(_ bytes: Int32) {
         var value = bytes
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// Closes with SO_LINGER 0: the kernel sends RST.
-    func reset() {
+    public func reset() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
 }
 
 /// Open descriptors of this process.
-func openDescriptorCount() -> Int {
+public func openDescriptorCount() -> Int {
     guard let directory = opendir("/proc/self/fd") else { return -1 }
     defer { closedir(directory) }
     var count = 0
@@ -172,23 +171,23 @@ func openDescriptorCount() -> Int {
 }
 
 /// The deterministic byte at `index` of test payloads.
-@inline(__always) func patternByte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index % 251) }
+@inline(__always) public func patternByte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index % 251) }
 
 /// Test payloads: byte i is i mod 251 (a prime, so misplaced chunks show).
 /// Filling and checking go through memcpy/memcmp against a template, which
 /// keeps 64 MiB transfers quick in debug builds.
-enum Pattern {
-    static let period = 251
+public enum Pattern {
+    public static let period = 251
     /// 64 KiB plus one period, so any window of up to 64 KiB starts inside it.
     /// Written once on first use, then only read.
-    nonisolated(unsafe) static let template: UnsafeMutableRawBufferPointer = {
+    nonisolated(unsafe) public static let template: UnsafeMutableRawBufferPointer = {
         let size = (1 << 16) + period
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         for index in 0..<size { buffer[index] = UInt8(index % period) }
         return buffer
     }()
 
-    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         var offset = 0
         let block = 1 << 16  // a multiple of nothing in particular; phase is handled below
         while offset < buffer.count {
@@ -198,7 +197,7 @@ enum Pattern {
         }
     }
 
-    static func bytes(_ count: Int) -> [UInt8] {
+    public static func bytes(_ count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             fill(UnsafeMutableRawBufferPointer(buffer))
             initialized = count
@@ -206,7 +205,7 @@ enum Pattern {
     }
 
     /// Whether `chunk` equals the pattern starting at stream offset `offset`.
-    static func matches(_ chunk: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+    public static func matches(_ chunk: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         var checked = 0
         while checked < chunk.count {
             let n = min(1 << 16, chunk.count - checked)
@@ -215,4 +214,11 @@ enum Pattern {
         }
         return true
     }
+}
+
+/// Carries a loop-confined object across the Sendable boundary of
+/// `LoopHarness.onLoop`. Only touch `value` inside `onLoop` closures.
+public final class LoopBound<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

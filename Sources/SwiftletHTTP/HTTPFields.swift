@@ -1,0 +1,171 @@
+import Glibc
+
+/// An ordered list of header fields stored in one byte buffer.
+///
+/// Names and values are byte spans; nothing is a `String` unless asked for.
+/// Pooled with its stream or connection and cleared with `removeAll()`, so
+/// once warm it allocates nothing per request. Field names are kept as
+/// given (HTTP/2 delivers them lowercase; HTTP/1.1 parsing lowercases them).
+public final class HTTPFields {
+    struct Entry {
+        var nameOffset: Int32
+        var nameLength: Int32
+        var valueOffset: Int32
+        var valueLength: Int32
+    }
+
+    private var storage: UnsafeMutablePointer<UInt8>
+    private var storageCapacity: Int
+    private var storageUsed = 0
+    private var entries: UnsafeMutablePointer<Entry>
+    private var entryCapacity: Int
+    private var entryCount = 0
+
+    public init(byteCapacity: Int = 2048, fieldCapacity: Int = 32) {
+        storageCapacity = max(byteCapacity, 64)
+        storage = .allocate(capacity: storageCapacity)
+        entryCapacity = max(fieldCapacity, 4)
+        entries = .allocate(capacity: entryCapacity)
+    }
+
+    deinit {
+        storage.deallocate()
+        entries.deallocate()
+    }
+
+    /// Fields held.
+    public var count: Int { entryCount }
+    public var isEmpty: Bool { entryCount == 0 }
+    /// Bytes of names and values held.
+    public var byteCount: Int { storageUsed }
+
+    /// Forgets every field, keeping the memory.
+    public func removeAll() {
+        storageUsed = 0
+        entryCount = 0
+    }
+
+    /// Appends a field (copies both spans).
+    public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let needed = name.count + value.count
+        if storageUsed + needed > storageCapacity { growStorage(storageUsed + needed) }
+        if entryCount == entryCapacity { growEntries() }
+        let nameOffset = storageUsed
+        if name.count > 0 { (storage + storageUsed).update(from: name.baseAddress!.assumingMemoryBound(to: UInt8.self), count: name.count) }
+        storageUsed += name.count
+        let valueOffset = storageUsed
+        if value.count > 0 { (storage + storageUsed).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
+        storageUsed += value.count
+        entries[entryCount] = Entry(nameOffset: Int32(nameOffset), nameLength: Int32(name.count),
+                                    valueOffset: Int32(valueOffset), valueLength: Int32(value.count))
+        entryCount += 1
+    }
+
+    /// Appends a field given as static strings (no allocation).
+    public func append(_ name: StaticString, _ value: StaticString) {
+        append(name: Self.span(name), value: Self.span(value))
+    }
+
+    /// Appends a field whose value is a `String` (the UTF-8 bytes are copied).
+    public func append(_ name: StaticString, _ value: String) {
+        var value = value
+        value.withUTF8 { append(name: Self.span(name), value: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends a field given as strings (for callers that already have them).
+    public func append(name: String, value: String) {
+        var name = name
+        var value = value
+        name.withUTF8 { n in value.withUTF8 { v in append(name: UnsafeRawBufferPointer(n), value: UnsafeRawBufferPointer(v)) } }
+    }
+
+    /// Appends `name: <decimal>` without allocating.
+    public func append(_ name: StaticString, integer: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            let length = Self.formatDecimal(integer, into: buffer)
+            append(name: Self.span(name), value: UnsafeRawBufferPointer(rebasing: buffer[(buffer.count - length)...]))
+        }
+    }
+
+    /// Name and value of field `index`, valid until the fields change.
+    public subscript(index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        precondition(index >= 0 && index < entryCount)
+        let entry = entries[index]
+        return (UnsafeRawBufferPointer(start: storage + Int(entry.nameOffset), count: Int(entry.nameLength)),
+                UnsafeRawBufferPointer(start: storage + Int(entry.valueOffset), count: Int(entry.valueLength)))
+    }
+
+    /// The value of the first field named `name` (exact bytes; names are lowercase).
+    public func first(_ name: StaticString) -> UnsafeRawBufferPointer? {
+        first(name: Self.span(name))
+    }
+
+    public func first(name: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        for index in 0..<entryCount {
+            let field = self[index]
+            if Self.equal(field.name, name) { return field.value }
+        }
+        return nil
+    }
+
+    /// The first value of `name` as a String (allocates; for convenience).
+    public func value(of name: String) -> String? {
+        var name = name.lowercased()
+        return name.withUTF8 { n in first(name: UnsafeRawBufferPointer(n)).map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Every field as strings (allocates; for logging and tests).
+    public var strings: [(name: String, value: String)] {
+        (0..<entryCount).map { index in
+            let field = self[index]
+            return (String(decoding: field.name, as: UTF8.self), String(decoding: field.value, as: UTF8.self))
+        }
+    }
+
+    // MARK: helpers
+
+    @inline(__always)
+    public static func span(_ string: StaticString) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount)
+    }
+
+    @inline(__always)
+    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+    }
+
+    /// Writes `value` in decimal at the end of `buffer`; returns the digit count.
+    public static func formatDecimal(_ value: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var rest = value.magnitude
+        var position = buffer.count
+        repeat {
+            position -= 1
+            buffer[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        if value < 0 {
+            position -= 1
+            buffer[position] = UInt8(ascii: "-")
+        }
+        return buffer.count - position
+    }
+
+    private func growStorage(_ needed: Int) {
+        var capacity = storageCapacity * 2
+        while capacity < needed { capacity *= 2 }
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        bigger.update(from: storage, count: storageUsed)
+        storage.deallocate()
+        storage = bigger
+        storageCapacity = capacity
+    }
+
+    private func growEntries() {
+        let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: entryCapacity * 2)
+        bigger.update(from: entries, count: entryCount)
+        entries.deallocate()
+        entries = bigger
+        entryCapacity *= 2
+    }
+}

@@ -1,0 +1,91 @@
+/// Serves requests. One handler object serves every exchange of a server;
+/// per-request state hangs on `exchange.context`. All callbacks run on the
+/// loop thread that owns the exchange's connection.
+///
+/// Order per exchange: `exchangeDidStart`, then any number of
+/// `didReceiveBody` (unless paused), then `didFinishRequest`; interleaved
+/// with those, `exchangeDidBecomeWritable` when queued response body fell
+/// low again; and always, last, exactly one `exchangeDidClose`.
+public protocol HTTPHandler: AnyObject {
+    /// The request head arrived (`exchange.request`). Respond now or later.
+    func exchangeDidStart(_ exchange: any HTTPExchange)
+    /// A piece of the request body, valid only during the call. When the
+    /// call returns the bytes count as consumed (flow control credits them).
+    func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer)
+    /// The request body is complete; `trailers` holds trailer fields if any.
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?)
+    /// Queued response body fell below the exchange's low watermark.
+    func exchangeDidBecomeWritable(_ exchange: any HTTPExchange)
+    /// The exchange ended: the response was sent, or it was cancelled.
+    func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason)
+}
+
+extension HTTPHandler {
+    public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {}
+    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {}
+    public func exchangeDidBecomeWritable(_ exchange: any HTTPExchange) {}
+    public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {}
+}
+
+/// Why an exchange ended.
+public enum HTTPExchangeCloseReason: Equatable, Sendable, CustomStringConvertible {
+    /// The whole response was handed to the connection.
+    case completed
+    /// The peer cancelled the request (HTTP/2 RST_STREAM with this code).
+    case cancelledByPeer(errorCode: UInt32)
+    /// The server reset the stream (protocol error, refused, handler cancel).
+    case reset(errorCode: UInt32)
+    /// The connection closed first.
+    case connectionClosed
+
+    public var description: String {
+        switch self {
+        case .completed: "completed"
+        case .cancelledByPeer(let code): "cancelled by peer (error code \(code))"
+        case .reset(let code): "reset (error code \(code))"
+        case .connectionClosed: "connection closed"
+        }
+    }
+}
+
+/// One request and its response, as a handler sees it. Implemented by the
+/// protocol layers (an HTTP/2 stream, an HTTP/1.1 connection's current
+/// request). Loop-confined.
+public protocol HTTPExchange: AnyObject {
+    /// The request head.
+    var request: HTTPRequest { get }
+    /// Fields for the response head: fill, then `sendHead`. Lowercase names.
+    var responseFields: HTTPFields { get }
+    /// Anything the handler wants to keep with the exchange.
+    var context: AnyObject? { get set }
+    /// "h2" or "http/1.1".
+    var protocolName: StaticString { get }
+    /// HTTP/2 stream id (0 for HTTP/1.1).
+    var streamID: UInt32 { get }
+    /// The peer's address, as text, for logs.
+    var remoteAddressDescription: String { get }
+
+    /// Stops body delivery; the protocol buffers what the peer may still
+    /// send (bounded by its flow-control window) until `resumeRequestBody`.
+    func pauseRequestBody()
+    func resumeRequestBody()
+
+    /// Sends the response head with `responseFields`. `endOfStream`: no body.
+    func sendHead(status: Int, endOfStream: Bool)
+    /// Queues body bytes (copied).
+    func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool)
+    /// Queues body bytes without copying: `owner` is retained until they are
+    /// written, then `release` runs (for cached and `mmap`ed files).
+    func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool)
+    /// Ends the response: with `trailers` if given (HTTP/2 trailers; HTTP/1.1
+    /// chunked trailers), else with an empty end of stream.
+    func finish(trailers: HTTPFields?)
+    /// Whether queued body is below the exchange's high watermark; when it
+    /// is not, wait for `exchangeDidBecomeWritable`.
+    var isWritable: Bool { get }
+    /// Bytes of response body queued and not yet handed to the connection.
+    var queuedBodyBytes: Int { get }
+    /// Abandons the exchange (HTTP/2: RST_STREAM INTERNAL_ERROR; HTTP/1.1:
+    /// the connection closes).
+    func cancel()
+}

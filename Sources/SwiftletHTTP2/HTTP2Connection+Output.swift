@@ -1,0 +1,269 @@
+import SwiftletHPACK
+import SwiftletHTTP
+import SwiftletLoop
+
+/// Writing frames. Control frames and header blocks are written into the
+/// connection's output as they arise; DATA is generated in
+/// `connectionWillFlush`, at the end of the turn, after that turn's control
+/// frames, and only while the connection window, the stream window and the
+/// per-turn output budget all have room (so no pre-split queue of frames
+/// exists for a peer to make grow: CVE-2019-9511, CVE-2019-9517).
+extension HTTP2Connection {
+    // MARK: control frames
+
+    func writeFrameHeaderOnly(_ header: FrameHeader) {
+        connection.writeInPlace(minimumCapacity: FrameHeader.size) { buffer in
+            header.write(to: buffer.baseAddress!)
+            return FrameHeader.size
+        }
+    }
+
+    /// A frame with a small payload written by `fill` (at most 64 bytes).
+    func writeSmallFrame(_ header: FrameHeader, _ fill: (UnsafeMutableRawPointer) -> Void) {
+        connection.writeInPlace(minimumCapacity: FrameHeader.size + header.length) { buffer in
+            header.write(to: buffer.baseAddress!)
+            fill(buffer.baseAddress! + FrameHeader.size)
+            return FrameHeader.size + header.length
+        }
+    }
+
+    func writeInitialSettings() {
+        var parameters: [(SettingsParameter, UInt32)] = [
+            (.maxConcurrentStreams, UInt32(limits.maxConcurrentStreams)),
+            (.maxHeaderListSize, UInt32(limits.maxHeaderListSize)),
+            // RFC 9218 §2.1: we use RFC 9218 priorities, not RFC 7540's tree.
+            (.noRFC7540Priorities, 1),
+        ]
+        if limits.initialStreamWindowSize != 65_535 { parameters.append((.initialWindowSize, UInt32(limits.initialStreamWindowSize))) }
+        if limits.maxFrameSize != 16_384 { parameters.append((.maxFrameSize, UInt32(limits.maxFrameSize))) }
+        if limits.headerTableSize != 4096 { parameters.append((.headerTableSize, UInt32(limits.headerTableSize))) }
+        let header = FrameHeader(length: 6 * parameters.count, type: .settings, flags: [], streamID: 0)
+        writeSmallFrame(header) { payload in
+            for (index, (parameter, value)) in parameters.enumerated() {
+                payload.storeBytes(of: parameter.rawValue.bigEndian, toByteOffset: index * 6, as: UInt16.self)
+                payload.storeBytes(of: value.bigEndian, toByteOffset: index * 6 + 2, as: UInt32.self)
+            }
+        }
+    }
+
+    func writeWindowUpdate(streamID: UInt32, increment: Int) {
+        writeSmallFrame(FrameHeader(length: 4, type: .windowUpdate, flags: [], streamID: streamID)) { payload in
+            payload.storeBytes(of: UInt32(increment).bigEndian, as: UInt32.self)
+        }
+    }
+
+    func writeRstStream(streamID: UInt32, code: ErrorCode) {
+        writeSmallFrame(FrameHeader(length: 4, type: .rstStream, flags: [], streamID: streamID)) { payload in
+            payload.storeBytes(of: code.rawValue.bigEndian, as: UInt32.self)
+        }
+    }
+
+    func writePing(payload opaque: UInt64, ack: Bool) {
+        writeSmallFrame(FrameHeader(length: 8, type: .ping, flags: ack ? .ack : [], streamID: 0)) { payload in
+            payload.storeBytes(of: opaque.bigEndian, as: UInt64.self)
+        }
+    }
+
+    func writeGoAway(lastStreamID: UInt32, code: ErrorCode, debug: String) {
+        var debug = debug
+        debug.withUTF8 { text in
+            let debugBytes = min(text.count, 1024)
+            let header = FrameHeader(length: 8 + debugBytes, type: .goAway, flags: [], streamID: 0)
+            connection.writeInPlace(minimumCapacity: FrameHeader.size + 8) { buffer in
+                header.write(to: buffer.baseAddress!)
+                buffer.baseAddress!.storeBytes(of: (lastStreamID & 0x7FFF_FFFF).bigEndian, toByteOffset: FrameHeader.size, as: UInt32.self)
+                buffer.baseAddress!.storeBytes(of: code.rawValue.bigEndian, toByteOffset: FrameHeader.size + 4, as: UInt32.self)
+                return FrameHeader.size + 8
+            }
+            if debugBytes > 0 { connection.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<debugBytes])) }
+        }
+    }
+
+    // MARK: header blocks
+
+    /// Writes `block` as HEADERS plus CONTINUATION frames no larger than the
+    /// peer's SETTINGS_MAX_FRAME_SIZE.
+    func writeHeaderBlock(streamID: UInt32, block: UnsafeRawBufferPointer, endStream: Bool) {
+        let maxFrame = Int(peer.maxFrameSize)
+        var offset = 0
+        var first = true
+        repeat {
+            let length = min(maxFrame, block.count - offset)
+            let last = offset + length == block.count
+            var flags: FrameFlags = last ? .endHeaders : []
+            if first && endStream { flags.insert(.endStream) }
+            let header = FrameHeader(length: length, type: first ? .headers : .continuation, flags: flags, streamID: streamID)
+            writeFrameHeaderOnly(header)
+            if length > 0 { connection.write(UnsafeRawBufferPointer(rebasing: block[offset..<offset + length])) }
+            offset += length
+            first = false
+        } while offset < block.count
+    }
+
+    /// How a response field may enter the HPACK dynamic table.
+    static func indexing(name: UnsafeRawBufferPointer, valueLength: Int) -> HPACKIndexing {
+        switch name.count {
+        case 13 where HTTPFields.equal(name, HTTPFields.span("authorization")):
+            return .never
+        case 10 where HTTPFields.equal(name, HTTPFields.span("set-cookie")):
+            return .never
+        case 4 where HTTPFields.equal(name, HTTPFields.span("date")) || HTTPFields.equal(name, HTTPFields.span("etag")):
+            return .none
+        case 14 where HTTPFields.equal(name, HTTPFields.span("content-length")):
+            return .none
+        case 13 where HTTPFields.equal(name, HTTPFields.span("last-modified")) || HTTPFields.equal(name, HTTPFields.span("content-range")):
+            return .none
+        case 8 where HTTPFields.equal(name, HTTPFields.span("location")):
+            return .none
+        case 3 where HTTPFields.equal(name, HTTPFields.span("age")):
+            return .none
+        default:
+            return valueLength > 256 ? .none : .incremental
+        }
+    }
+
+    /// §8.2.2: connection-specific fields must not be generated.
+    static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 7: HTTPFields.equal(name, HTTPFields.span("upgrade"))
+        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
+        case 16: HTTPFields.equal(name, HTTPFields.span("proxy-connection"))
+        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
+        default: false
+        }
+    }
+
+    /// Encodes `fields` (lowercasing names where needed, dropping
+    /// connection-specific ones) after an optional `:status`.
+    func encodeBlock(status: Int?, fields: HTTPFields) {
+        headerOutput.removeAll()
+        encoder.beginBlock(into: &headerOutput)
+        if let status {
+            var digits: (UInt8, UInt8, UInt8) = (
+                UInt8(ascii: "0") + UInt8(status / 100 % 10), UInt8(ascii: "0") + UInt8(status / 10 % 10),
+                UInt8(ascii: "0") + UInt8(status % 10))
+            withUnsafeBytes(of: &digits) { value in
+                encoder.encode(name: HTTPFields.span(":status"), value: value, indexing: .incremental, into: &headerOutput)
+            }
+        }
+        var lowered = [UInt8]()
+        for index in 0..<fields.count {
+            let field = fields[index]
+            if Self.isConnectionSpecific(field.name) { continue }
+            let indexing = Self.indexing(name: field.name, valueLength: field.value.count)
+            if field.name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+                lowered.removeAll(keepingCapacity: true)
+                lowered.append(contentsOf: field.name.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 })
+                lowered.withUnsafeBytes { name in
+                    encoder.encode(name: name, value: field.value, indexing: indexing, into: &headerOutput)
+                }
+            } else {
+                encoder.encode(name: field.name, value: field.value, indexing: indexing, into: &headerOutput)
+            }
+        }
+    }
+
+    // MARK: responses
+
+    func sendHead(_ stream: HTTP2Stream, status: Int, endOfStream: Bool) {
+        guard stream.isLive, !stream.headSent, stream.state.canSend else { return }
+        precondition(status >= 100 && status <= 999, "status \(status) is not three digits")
+        encodeBlock(status: status, fields: stream.responseFields)
+        let informational = status < 200
+        writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)
+        guard !informational else { return }  // 1xx: a final head follows
+        stream.headSent = true
+        _ = stream.state.apply(.sendHeaders(endStream: endOfStream))
+        if endOfStream {
+            stream.endRequested = true
+            streamSentEnd(stream)
+        }
+    }
+
+    /// A handler queued body (or asked to finish): let the scheduler see it.
+    func bodyQueued(_ stream: HTTP2Stream) {
+        if !stream.isWritable { stream.wasUnwritable = true }
+        schedule(stream)
+    }
+
+    func schedule(_ stream: HTTP2Stream) {
+        scheduler.enqueue(stream)
+        connection.requestWillFlush()
+    }
+
+    func scheduleAllWithBody() {
+        for stream in streams.values where stream.headSent && (!stream.body.isEmpty || stream.endRequested) {
+            scheduler.enqueue(stream)
+        }
+        if !scheduler.isEmpty { connection.requestWillFlush() }
+    }
+
+    // MARK: the turn's DATA
+
+    public func connectionWillFlush(_ connection: Connection) {
+        guard state.isReading || state == .closing else { return }
+        var budget = configuration.outputBudgetPerTurn
+        let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
+        while budget > 0 && connection.isWritable, let stream = scheduler.next() {
+            guard stream.isLive, stream.headSent else { continue }
+            let pending = stream.body.pendingBytes
+            if pending > 0 {
+                let window = min(stream.sendWindow.value, sendWindow.value)
+                guard window > 0 else { continue }  // re-scheduled by WINDOW_UPDATE
+                let length = min(pending, window, frameLimit, budget)
+                let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
+                writeFrameHeaderOnly(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
+                connection.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
+                sendWindow.consume(length)
+                stream.sendWindow.consume(length)
+                budget -= length + FrameHeader.size
+                if last {
+                    _ = stream.state.apply(.sendData(endStream: true))
+                    streamSentEnd(stream)
+                    continue
+                }
+                if stream.wasUnwritable && stream.body.pendingBytes <= stream.bodyHighWatermark / 2 {
+                    stream.wasUnwritable = false
+                    handler.exchangeDidBecomeWritable(stream)
+                }
+                if stream.isLive && (!stream.body.isEmpty || stream.endRequested) { scheduler.enqueue(stream) }
+            } else if stream.endRequested {
+                if let trailers = stream.pendingTrailers {
+                    encodeBlock(status: nil, fields: trailers)
+                    writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: true)
+                    _ = stream.state.apply(.sendHeaders(endStream: true))
+                } else {
+                    writeFrameHeaderOnly(FrameHeader(length: 0, type: .data, flags: .endStream, streamID: stream.id))
+                    _ = stream.state.apply(.sendData(endStream: true))
+                }
+                budget -= FrameHeader.size
+                streamSentEnd(stream)
+            }
+        }
+        // Budget spent with work left: continue next turn.
+        if budget <= 0 && !scheduler.isEmpty { connection.requestWillFlush() }
+        armWriteTimerIfNeeded()
+    }
+
+    /// Our END_STREAM is out.
+    func streamSentEnd(_ stream: HTTP2Stream) {
+        if stream.state == .closed(.endStream) {
+            finishStream(stream, closedBy: .endStream, reason: .completed)
+        } else if !stream.requestComplete && stream.state.canReceive {
+            // §8.1: "A server can send a complete response prior to the client
+            // sending an entire request ... the server MAY request that the
+            // client abort transmission of a request without error by sending a
+            // RST_STREAM with an error code of NO_ERROR after sending a complete
+            // response".
+            if stream.state.apply(.sendReset) == .ok { writeRstStream(streamID: stream.id, code: .noError) }
+            finishStream(stream, closedBy: .localReset, reason: .completed)
+        }
+    }
+
+    /// Both sides finished normally?
+    func maybeCompleteStream(_ stream: HTTP2Stream) {
+        if stream.isLive && stream.state == .closed(.endStream) {
+            finishStream(stream, closedBy: .endStream, reason: .completed)
+        }
+    }
+}

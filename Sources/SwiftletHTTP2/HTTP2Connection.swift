@@ -1,0 +1,453 @@
+import Logging
+import SwiftletHPACK
+import SwiftletHTTP
+import SwiftletLoop
+
+/// How an HTTP/2 connection behaves; shared by the connections of a server.
+public struct HTTP2Configuration: Sendable {
+    public var limits = Limits()
+    /// Bytes of DATA one connection may generate per loop turn (fairness
+    /// between connections).
+    public var outputBudgetPerTurn = 256 * 1024
+    /// Response body regions shorter than this are copied into the output;
+    /// longer ones are referenced.
+    public var dataCopyThreshold = 256
+    /// Largest DATA frame we write (one TLS record's worth), capped by the
+    /// peer's SETTINGS_MAX_FRAME_SIZE.
+    public var maxDataFrameSize = 16_384
+    /// Time to wait for the PING that follows the first GOAWAY of a graceful
+    /// shutdown before sending the final GOAWAY.
+    public var gracefulPingTimeout: Duration = .seconds(1)
+
+    public init() {}
+}
+
+/// The server side of one HTTP/2 connection (RFC 9113) over a loop
+/// `Connection`: frames are parsed in place from the receive ring, drive
+/// the connection and stream state machines, and reach an `HTTPHandler`.
+///
+/// Loop-confined. Install with `HTTP2Connection.start(on:handler:...)` from a
+/// listener's accept callback.
+public final class HTTP2Connection: ConnectionHandler {
+    let connection: Connection
+    let loop: EventLoop
+    let handler: any HTTPHandler
+    let configuration: HTTP2Configuration
+    let limits: Limits
+    let counters: HTTP2Counters
+    var logger: Logger
+
+    var state: ConnectionState = .awaitingPreface
+    let decoder: HPACKDecoder
+    let encoder: HPACKEncoder
+    var headerOutput = HPACKOutput(capacity: 4096)
+    var peer = PeerSettings()
+
+    // Streams.
+    var streams: [UInt32: HTTP2Stream] = [:]
+    var freeStreams: [HTTP2Stream] = []
+    var recentlyClosed = RecentlyClosedStreams()
+    /// Highest stream id the peer used (every lower idle id is implicitly closed).
+    var highestStreamID: UInt32 = 0
+    var requestCount = 0
+    var scheduler = WriteScheduler()
+
+    // Flow control.
+    var sendWindow = FlowControlWindow(65_535)
+    var receiveWindow = 65_535
+    var advertisedConnectionWindow = 65_535
+    var unacknowledgedConnectionBytes = 0
+
+    // Header block assembly (HEADERS without END_HEADERS, then CONTINUATION).
+    struct HeaderBlock {
+        var streamID: UInt32
+        var endStream: Bool
+        var selfDependent: Bool
+        var frames = 0
+        var bytes: [UInt8] = []
+    }
+    var headerBlock: HeaderBlock?
+    var headerBlockBuffer: [UInt8] = []
+
+    // Abuse accounting.
+    var resetBudget: TokenBucket
+    var glitchBudget: TokenBucket
+    var smallFrameBudget: TokenBucket
+    var queuedAcks = 0
+    var consecutiveEmptyData = 0
+    var newStreamsThisTurn = 0
+    var newStreamsTurn: UInt64 = .max
+    var pendingPriorityUpdates = 0
+
+    // Timers.
+    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain }
+    var prefaceTimer: TimerID?
+    var settingsTimer: TimerID?
+    var headerBlockTimer: TimerID?
+    var idleTimer: TimerID?
+    var writeTimer: TimerID?
+    var drainTimer: TimerID?
+    var bytesSentAtWriteCheck: UInt64 = 0
+    var readingPausedForOutput = false
+    static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
+
+    init(connection: Connection, handler: any HTTPHandler, configuration: HTTP2Configuration,
+         counters: HTTP2Counters, logger: Logger) {
+        self.connection = connection
+        loop = connection.loop
+        self.handler = handler
+        self.configuration = configuration
+        limits = configuration.limits
+        self.counters = counters
+        self.logger = logger
+        decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
+                               limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
+                                                          maximumStringLength: limits.maxHeaderListSize,
+                                                          maximumFieldCount: limits.maxHeaderFieldCount))
+        encoder = HPACKEncoder(maximumTableSize: 4096)
+        let now = connection.loop.now
+        resetBudget = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now)
+        glitchBudget = TokenBucket(capacity: limits.glitchBurst, perSecond: limits.glitchesPerSecond, now: now)
+        smallFrameBudget = TokenBucket(capacity: limits.smallFrameBurst, perSecond: limits.smallFramesPerSecond, now: now)
+        streams.reserveCapacity(limits.maxConcurrentStreams * 2)
+    }
+
+    /// Makes `connection` an HTTP/2 connection served by `handler`: sends the
+    /// server preface (SETTINGS) and waits for the client's.
+    @discardableResult
+    public static func start(on connection: Connection, handler: any HTTPHandler,
+                             configuration: HTTP2Configuration = HTTP2Configuration(),
+                             counters: HTTP2Counters = HTTP2Counters(),
+                             logger: Logger = Logger(label: "swiftlet.http2")) -> HTTP2Connection {
+        let http2 = HTTP2Connection(connection: connection, handler: handler, configuration: configuration,
+                                    counters: counters, logger: logger)
+        connection.handler = http2
+        http2.begin()
+        return http2
+    }
+
+    private func begin() {
+        counters.connections += 1
+        connection.writeHighWatermark = configuration.outputBudgetPerTurn
+        connection.writeLowWatermark = configuration.outputBudgetPerTurn / 2
+        // "The server connection preface consists of a potentially empty
+        // SETTINGS frame that MUST be the first frame the server sends" (§3.4).
+        writeInitialSettings()
+        prefaceTimer = schedule(.preface, after: limits.prefaceTimeout)
+        settingsTimer = schedule(.settings, after: limits.settingsTimeout)
+    }
+
+    /// Open streams (for tests and statistics).
+    public var openStreamCount: Int { streams.count }
+
+    /// Whether the connection is still serving (not failed or closed).
+    public var isActive: Bool { state.isReading }
+
+    // MARK: input
+
+    public func connectionDidReceive(_ connection: Connection) {
+        let input = connection.input
+        var offset = 0
+        if state == .awaitingPreface {
+            let preface = ConnectionState.preface
+            let available = min(input.count, preface.count)
+            for index in 0..<available where input[index] != preface[index] {
+                handle(state.receivedPreface(valid: false), streamID: 0)
+                connection.consume(input.count)
+                return
+            }
+            guard input.count >= preface.count else { return }
+            _ = state.receivedPreface(valid: true)
+            offset = preface.count
+            cancelTimer(&prefaceTimer)
+            // The connection window opens right after the preface.
+            if limits.connectionWindowSize > advertisedConnectionWindow {
+                let increment = limits.connectionWindowSize - advertisedConnectionWindow
+                writeWindowUpdate(streamID: 0, increment: increment)
+                advertisedConnectionWindow = limits.connectionWindowSize
+                receiveWindow += increment
+            }
+        }
+        if connection.pendingOutputBytes == 0 { queuedAcks = 0 }
+        while state.isReading && !readingPausedForOutput {
+            guard input.count - offset >= FrameHeader.size else { break }
+            let header = FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: input[offset..<offset + FrameHeader.size]))
+            // §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a
+            // frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE".
+            guard header.length <= limits.maxFrameSize else {
+                handle(.connectionError(Rejection(.frameSizeError, "frame_too_large",
+                                                  "\(header.type) frame of \(header.length) bytes exceeds SETTINGS_MAX_FRAME_SIZE \(limits.maxFrameSize)")),
+                       streamID: header.streamID)
+                break
+            }
+            let end = offset + FrameHeader.size + header.length
+            guard end <= input.count else { break }
+            let payload = UnsafeRawBufferPointer(rebasing: input[(offset + FrameHeader.size)..<end])
+            offset = end
+            let result = handleFrame(header, payload)
+            handle(result, streamID: header.streamID)
+            // Stop reading a peer that does not read what we send (CVE-2019-9517).
+            if connection.pendingOutputBytes > limits.maxPendingOutput && state.isReading {
+                readingPausedForOutput = true
+                connection.pauseReading()
+            }
+        }
+        if connection.isOpen { connection.consume(offset) }
+        armWriteTimerIfNeeded()
+    }
+
+    public func connectionWritabilityDidChange(_ connection: Connection) {
+        guard connection.isWritable else { return }
+        if readingPausedForOutput && connection.pendingOutputBytes <= limits.maxPendingOutput / 2 {
+            readingPausedForOutput = false
+            connection.resumeReading()
+        }
+        if !scheduler.isEmpty { connection.requestWillFlush() }
+    }
+
+    public func connectionDidReceiveEOF(_ connection: Connection) {
+        // The client closed its side: nothing more will arrive; finish what
+        // can be finished and close.
+        closeAllStreams(reason: .connectionClosed)
+        state.close()
+        connection.close()
+    }
+
+    public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        state.close()
+        closeAllStreams(reason: .connectionClosed)
+        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer] {
+            if let timer { loop.timers.cancel(timer) }
+        }
+        freeStreams.removeAll()
+    }
+
+    // MARK: results
+
+    /// Acts on what a frame handler decided (§5.4).
+    func handle(_ result: FrameResult, streamID: UInt32) {
+        switch result {
+        case .ok, .ignore:
+            break
+        case .streamError(let id, let rejection):
+            streamError(id, rejection)
+        case .connectionError(let rejection):
+            connectionError(rejection)
+        }
+    }
+
+    /// §5.4.2: "An endpoint that detects a stream error sends a RST_STREAM
+    /// frame". Resets we send because of the peer draw on the same budget as
+    /// the peer's own resets (MadeYouReset, CVE-2025-8671).
+    func streamError(_ id: UInt32, _ rejection: Rejection) {
+        counters.count(rejection)
+        counters.streamErrors += 1
+        if rejection.code == .refusedStream { counters.refusedStreams += 1 }
+        logger.debug("stream \(id) error \(rejection)")
+        guard takeResetBudget() else { return }
+        guard takeGlitch() else { return }
+        if let stream = streams[id] {
+            resetStream(stream, code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
+        } else {
+            writeRstStream(streamID: id, code: rejection.code)
+            recentlyClosed.record(id, .localReset)
+        }
+    }
+
+    /// §5.4.1: "An endpoint that encounters a connection error SHOULD first
+    /// send a GOAWAY frame ... After sending the GOAWAY frame for an error
+    /// condition, the endpoint MUST close the TCP connection."
+    func connectionError(_ rejection: Rejection) {
+        guard state.isReading else { return }
+        counters.count(rejection)
+        counters.connectionErrors += 1
+        logger.debug("connection error \(rejection)")
+        state.fail()
+        writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
+        closeAllStreams(reason: .connectionClosed)
+        connection.close(.afterFlush)
+        // A peer that stops reading cannot hold the connection open.
+        armWriteTimerIfNeeded()
+    }
+
+    func takeResetBudget() -> Bool {
+        guard resetBudget.take(now: loop.now) else {
+            connectionError(Rejection(.enhanceYourCalm, "rapid_reset", "too many stream resets"))
+            return false
+        }
+        return true
+    }
+
+    /// Legal but suspicious frames draw on a budget; empty → ENHANCE_YOUR_CALM.
+    func takeGlitch() -> Bool {
+        guard glitchBudget.take(now: loop.now) else {
+            connectionError(Rejection(.enhanceYourCalm, "too_many_glitches", "too many suspicious frames"))
+            return false
+        }
+        return true
+    }
+
+    // MARK: streams
+
+    func makeStream(id: UInt32) -> HTTP2Stream {
+        let stream = freeStreams.popLast() ?? HTTP2Stream(connection: self, pool: loop.bufferPool)
+        stream.reset(id: id)
+        stream.receiveWindow = limits.initialStreamWindowSize
+        stream.advertisedWindow = limits.initialStreamWindowSize
+        stream.sendWindow = FlowControlWindow(Int(peer.initialWindowSize))
+        stream.bodyHighWatermark = max(configuration.outputBudgetPerTurn, 64 * 1024)
+        return stream
+    }
+
+    /// Sends RST_STREAM for `stream`, tells the handler, and recycles it.
+    func resetStream(_ stream: HTTP2Stream, code: ErrorCode, notify reason: HTTPExchangeCloseReason) {
+        guard stream.isLive else { return }
+        if stream.state.apply(.sendReset) == .ok {
+            writeRstStream(streamID: stream.id, code: code)
+        }
+        finishStream(stream, closedBy: .localReset, reason: reason)
+    }
+
+    /// Removes a closed stream, tells its handler once, recycles it.
+    func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
+        let id = stream.id
+        guard streams[id] === stream else { return }
+        if !stream.state.isClosed { stream.state = .closed(closedBy) }
+        streams[id] = nil
+        recentlyClosed.record(id, closedBy)
+        // Buffered request bytes will never be read: return their credit.
+        if !stream.bufferedBody.isEmpty {
+            creditConnection(stream.bufferedBody.pendingBytes)
+            stream.bufferedBody.discardAll()
+        }
+        stream.body.discardAll()
+        if stream.handlerStarted && !stream.closeNotified {
+            stream.closeNotified = true
+            handler.exchangeDidClose(stream, reason: reason)
+        }
+        stream.id = 0
+        stream.context = nil
+        if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
+        if streams.isEmpty { becameIdle() }
+    }
+
+    func closeAllStreams(reason: HTTPExchangeCloseReason) {
+        scheduler.removeAll()
+        for stream in Array(streams.values) {
+            finishStream(stream, closedBy: .localReset, reason: reason)
+        }
+    }
+
+    /// No stream is open: arm the idle timeout, or finish a graceful shutdown.
+    func becameIdle() {
+        if case .draining(.final) = state {
+            state.close()
+            connection.close(.afterFlush)
+            return
+        }
+        guard state == .active || state == .awaitingSettings else { return }
+        cancelTimer(&idleTimer)
+        idleTimer = schedule(.idle, after: limits.idleTimeout)
+    }
+
+    // MARK: graceful shutdown
+
+    /// Starts a graceful shutdown (§6.8): GOAWAY with 2^31-1 and a PING; when
+    /// the PING returns (or after a timeout), GOAWAY with the last stream id;
+    /// the connection closes once its streams finish.
+    public func beginGracefulShutdown() {
+        guard state.beginDraining() else {
+            if state == .awaitingPreface || state == .awaitingSettings {
+                state.close()
+                connection.close()
+            }
+            return
+        }
+        writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
+        writePing(payload: Self.drainPingPayload, ack: false)
+        drainTimer = schedule(.drain, after: configuration.gracefulPingTimeout)
+    }
+
+    func finishGracefulShutdown() {
+        guard case .draining(.announced) = state else { return }
+        cancelTimer(&drainTimer)
+        state.finishDraining(lastStreamID: highestStreamID)
+        writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
+        if streams.isEmpty {
+            state.close()
+            connection.close(.afterFlush)
+        }
+    }
+
+    // MARK: timers
+
+    func schedule(_ timer: Timer, after delay: Duration) -> TimerID {
+        loop.timers.schedule(at: loop.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
+    }
+
+    func cancelTimer(_ id: inout TimerID?) {
+        if let timer = id { loop.timers.cancel(timer) }
+        id = nil
+    }
+
+    func armWriteTimerIfNeeded() {
+        guard writeTimer == nil, !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
+        bytesSentAtWriteCheck = connection.bytesSent
+        writeTimer = schedule(.write, after: limits.writeTimeout)
+    }
+}
+
+extension HTTP2Connection: TimerTarget {
+    public func timerFired(_ id: TimerID, tag: UInt64) {
+        switch Timer(rawValue: tag) {
+        case .preface:
+            guard id == prefaceTimer else { return }
+            prefaceTimer = nil
+            if state == .awaitingPreface || state == .awaitingSettings {
+                connectionError(Rejection(.protocolError, "preface_timeout", "no connection preface and SETTINGS within \(limits.prefaceTimeout)"))
+                if state != .closed { connection.close() }
+            }
+        case .settings:
+            guard id == settingsTimer else { return }
+            settingsTimer = nil
+            // §6.5.3: "If the sender of a SETTINGS frame does not receive an
+            // acknowledgment within a reasonable amount of time, it MAY issue a
+            // connection error of type SETTINGS_TIMEOUT."
+            connectionError(Rejection(.settingsTimeout, "settings_timeout", "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
+        case .headerBlock:
+            guard id == headerBlockTimer else { return }
+            headerBlockTimer = nil
+            if headerBlock != nil {
+                connectionError(Rejection(.protocolError, "header_block_timeout", "header block not completed within \(limits.headerBlockTimeout)"))
+            }
+        case .idle:
+            guard id == idleTimer else { return }
+            idleTimer = nil
+            if streams.isEmpty && (state == .active || state == .awaitingSettings) {
+                counters.count(Rejection(.noError, "idle_timeout", "idle"))
+                state.fail()
+                writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
+                connection.close(.afterFlush)
+            }
+        case .write:
+            guard id == writeTimer else { return }
+            writeTimer = nil
+            guard !connection.isClosed else { return }
+            if connection.pendingOutputBytes > 0 && connection.bytesSent == bytesSentAtWriteCheck {
+                counters.count(Rejection(.noError, "write_timeout", "no write progress"))
+                logger.debug("closing: no write progress for \(limits.writeTimeout)")
+                state.close()
+                closeAllStreams(reason: .connectionClosed)
+                connection.close(.reset)
+            } else {
+                armWriteTimerIfNeeded()
+            }
+        case .drain:
+            guard id == drainTimer else { return }
+            drainTimer = nil
+            finishGracefulShutdown()
+        case nil:
+            break
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import SwiftletHTTP
+import SwiftletLoop
+
+/// One HTTP/2 stream: a request and its response, as the handler's
+/// `HTTPExchange`. Pooled by its connection and reused for later streams.
+///
+/// Request body: DATA reaches the handler as a view into the receive ring;
+/// while the handler is paused the bytes move into `bufferedBody` (pooled
+/// blocks), which the stream's flow-control window bounds. Bytes count as
+/// consumed, and earn WINDOW_UPDATE credit, when the handler has seen them.
+///
+/// Response body: queued in `body` (copied small writes, borrowed regions)
+/// and moved into the connection's output by the write scheduler as the
+/// windows allow, referenced rather than copied.
+public final class HTTP2Stream: HTTPExchange {
+    unowned let connection: HTTP2Connection
+    var id: UInt32 = 0
+    var state: StreamState = .idle
+    public let request = HTTPRequest()
+    public let responseFields = HTTPFields()
+    public var context: AnyObject?
+
+    // Receiving.
+    /// What the peer may still send on this stream.
+    var receiveWindow = 0
+    /// The window size we advertise (initial, then raised once reading).
+    var advertisedWindow = 0
+    /// Consumed bytes not yet returned by WINDOW_UPDATE.
+    var unacknowledgedBytes = 0
+    var windowRaised = false
+    var bodyPaused = false
+    let bufferedBody: SendQueue
+    var requestComplete = false
+    var requestFinishDelivered = false
+    var trailers: HTTPFields?
+    var expectedContentLength: Int?
+    var receivedBodyBytes = 0
+
+    // Sending.
+    var sendWindow = FlowControlWindow(65_535)
+    let body: SendQueue
+    var headSent = false
+    var endRequested = false
+    var pendingTrailers: HTTPFields?
+    let trailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
+    var bodyHighWatermark = 256 * 1024
+    var wasUnwritable = false
+
+    // Bookkeeping.
+    var isScheduled = false
+    var closeNotified = false
+    var handlerStarted = false
+
+    init(connection: HTTP2Connection, pool: BufferPool) {
+        self.connection = connection
+        bufferedBody = SendQueue(pool: pool)
+        body = SendQueue(pool: pool)
+    }
+
+    /// Ready for another stream id.
+    func reset(id: UInt32) {
+        self.id = id
+        state = .idle
+        request.reset()
+        responseFields.removeAll()
+        context = nil
+        receiveWindow = 0
+        advertisedWindow = 0
+        unacknowledgedBytes = 0
+        windowRaised = false
+        bodyPaused = false
+        bufferedBody.discardAll()
+        requestComplete = false
+        requestFinishDelivered = false
+        trailers = nil
+        expectedContentLength = nil
+        receivedBodyBytes = 0
+        body.discardAll()
+        headSent = false
+        endRequested = false
+        pendingTrailers = nil
+        wasUnwritable = false
+        isScheduled = false
+        closeNotified = false
+        handlerStarted = false
+    }
+
+    /// Still in the connection's table (its id is cleared when it leaves).
+    var isLive: Bool { id != 0 }
+
+    // MARK: HTTPExchange
+
+    public var protocolName: StaticString { "h2" }
+    public var streamID: UInt32 { id }
+    public var remoteAddressDescription: String { connection.connection.remoteAddress?.host ?? "-" }
+
+    public func pauseRequestBody() { bodyPaused = true }
+
+    public func resumeRequestBody() {
+        guard bodyPaused else { return }
+        bodyPaused = false
+        connection.deliverBufferedBody(self)
+    }
+
+    public func sendHead(status: Int, endOfStream: Bool) {
+        connection.sendHead(self, status: status, endOfStream: endOfStream)
+    }
+
+    public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
+        guard canQueueBody else { return }
+        body.append(copying: bytes)
+        if endOfStream { endRequested = true }
+        connection.bodyQueued(self)
+    }
+
+    public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
+        guard canQueueBody else {
+            release?()
+            return
+        }
+        body.append(borrowing: bytes, owner: owner, release: release)
+        if endOfStream { endRequested = true }
+        connection.bodyQueued(self)
+    }
+
+    public func finish(trailers: HTTPFields?) {
+        guard canQueueBody else { return }
+        if let trailers, !trailers.isEmpty {
+            trailerStorage.removeAll()
+            for index in 0..<trailers.count {
+                let field = trailers[index]
+                trailerStorage.append(name: field.name, value: field.value)
+            }
+            pendingTrailers = trailerStorage
+        }
+        endRequested = true
+        connection.bodyQueued(self)
+    }
+
+    public var isWritable: Bool { body.pendingBytes < bodyHighWatermark }
+    public var queuedBodyBytes: Int { body.pendingBytes }
+
+    public func cancel() {
+        connection.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
+    }
+
+    private var canQueueBody: Bool {
+        headSent && !endRequested && state.canSend
+    }
+}

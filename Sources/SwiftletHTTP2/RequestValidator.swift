@@ -1,0 +1,221 @@
+import SwiftletHPACK
+import SwiftletHTTP
+
+/// Receives a request's decoded fields (an `HPACKSink`), stores them in the
+/// stream's `HTTPRequest`, and checks RFC 9113 §8.2–§8.3. A violation makes
+/// the request malformed: "Malformed requests or responses that are detected
+/// MUST be treated as a stream error of type PROTOCOL_ERROR" (§8.1.1). The
+/// first violation is kept; decoding always runs to the end so the HPACK
+/// state stays in step with the peer.
+struct RequestValidator: HPACKSink {
+    enum Mode { case request, trailers }
+
+    let request: HTTPRequest
+    let trailers: HTTPFields?
+    let mode: Mode
+    private(set) var violation: Rejection?
+    private var sawRegularField = false
+    private var hasMethod = false, hasScheme = false, hasPath = false, hasAuthority = false
+    private var isConnect = false
+    private var isOptions = false
+    private var pathIsAsterisk = false
+    private var pathStartsWithSlash = false
+    private var schemeIsHTTP = false
+    /// The `content-length` value, if any (§8.1.1).
+    private(set) var contentLength: Int?
+
+    init(request: HTTPRequest) {
+        self.request = request
+        self.trailers = nil
+        mode = .request
+    }
+
+    init(trailers: HTTPFields) {
+        self.request = HTTPRequest()
+        self.trailers = trailers
+        mode = .trailers
+    }
+
+    private mutating func fail(_ token: String, _ reason: String) {
+        if violation == nil { violation = Rejection(.protocolError, token, reason) }
+    }
+
+    mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
+        // CVE-2019-9516: 0-length names; field-name is a token (RFC 9110 §5.1).
+        guard name.count > 0 else {
+            fail("empty_header_name", "empty field name")
+            return
+        }
+        if name[0] == UInt8(ascii: ":") {
+            pseudoField(name, value)
+            return
+        }
+        sawRegularField = true
+        // §8.2.1: "A field name MUST NOT contain characters in the ranges
+        // 0x00-0x20, 0x41-0x5a, or 0x7f-0xff ... field names MUST NOT include
+        // a colon".
+        for byte in name where byte <= 0x20 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x7F || byte == UInt8(ascii: ":") {
+            fail(byte >= 0x41 && byte <= 0x5A ? "uppercase_header_name" : "invalid_header_name",
+                 "field name '\(String(decoding: name, as: UTF8.self))' has an invalid character")
+            return
+        }
+        guard validValue(value, name: name) else { return }
+        if isConnectionSpecific(name) {
+            // §8.2.2: "any message containing connection-specific header
+            // fields MUST be treated as malformed".
+            fail("connection_specific_header", "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
+            return
+        }
+        if HTTPFields.equal(name, HTTPFields.span("te")) && !HTTPFields.equal(value, HTTPFields.span("trailers")) {
+            // §8.2.2: TE "MUST NOT contain any value other than "trailers"".
+            fail("te_not_trailers", "te must be \"trailers\"")
+            return
+        }
+        if mode == .request && HTTPFields.equal(name, HTTPFields.span("content-length")) {
+            guard let length = parseLength(value) else {
+                fail("invalid_content_length", "content-length is not a number")
+                return
+            }
+            if let previous = contentLength, previous != length {
+                fail("invalid_content_length", "conflicting content-length values")
+                return
+            }
+            contentLength = length
+        }
+        if violation != nil { return }
+        if let trailers {
+            trailers.append(name: name, value: value)
+        } else {
+            request.fields.append(name: name, value: value)
+        }
+    }
+
+    private mutating func pseudoField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        // §8.3: "Pseudo-header fields MUST NOT appear in a trailer section."
+        guard mode == .request else {
+            fail("pseudo_header_in_trailers", "pseudo-header field in trailers")
+            return
+        }
+        // "All pseudo-header fields MUST appear in a field block before all
+        // regular field lines."
+        guard !sawRegularField else {
+            fail("pseudo_header_after_regular", "pseudo-header field after a regular field")
+            return
+        }
+        guard validValue(value, name: name) else { return }
+        if HTTPFields.equal(name, HTTPFields.span(":method")) {
+            guard !hasMethod else { return repeated(name) }
+            hasMethod = true
+            request.setPseudo(.method, value)
+            isConnect = HTTPFields.equal(value, HTTPFields.span("CONNECT"))
+            isOptions = HTTPFields.equal(value, HTTPFields.span("OPTIONS"))
+            if value.count == 0 { fail("empty_method", ":method is empty") }
+        } else if HTTPFields.equal(name, HTTPFields.span(":scheme")) {
+            guard !hasScheme else { return repeated(name) }
+            hasScheme = true
+            request.setPseudo(.scheme, value)
+            schemeIsHTTP = HTTPFields.equal(value, HTTPFields.span("http")) || HTTPFields.equal(value, HTTPFields.span("https"))
+            if value.count == 0 { fail("empty_scheme", ":scheme is empty") }
+        } else if HTTPFields.equal(name, HTTPFields.span(":path")) {
+            guard !hasPath else { return repeated(name) }
+            hasPath = true
+            request.setPseudo(.path, value)
+            pathIsAsterisk = value.count == 1 && value[0] == UInt8(ascii: "*")
+            pathStartsWithSlash = value.count > 0 && value[0] == UInt8(ascii: "/")
+            // "This pseudo-header field MUST NOT be empty for "http" or "https" URIs".
+            if value.count == 0 { fail("empty_path", ":path is empty") }
+        } else if HTTPFields.equal(name, HTTPFields.span(":authority")) {
+            guard !hasAuthority else { return repeated(name) }
+            hasAuthority = true
+            request.setPseudo(.authority, value)
+        } else {
+            // §8.3: a pseudo-header "that is not defined or is invalid" makes
+            // the request malformed (":protocol" needs SETTINGS_ENABLE_CONNECT_PROTOCOL,
+            // which this server does not send).
+            fail("unknown_pseudo_header", "pseudo-header field '\(String(decoding: name, as: UTF8.self))' is not defined for requests")
+        }
+    }
+
+    /// "The same pseudo-header field name MUST NOT appear more than once in
+    /// a field block" (§8.3).
+    private mutating func repeated(_ name: UnsafeRawBufferPointer) {
+        fail("duplicate_pseudo_header", "pseudo-header field '\(String(decoding: name, as: UTF8.self))' repeated")
+    }
+
+    /// §8.2.1: "A field value MUST NOT contain the zero value (ASCII NUL,
+    /// 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR, 0x0d)
+    /// at any position. A field value MUST NOT start or end with an ASCII
+    /// whitespace character (ASCII SP or HTAB, 0x20 or 0x09)."
+    private mutating func validValue(_ value: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> Bool {
+        if let first = value.first, let last = value.last,
+           first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 {
+            fail("header_value_whitespace", "value of '\(String(decoding: name, as: UTF8.self))' starts or ends with whitespace")
+            return false
+        }
+        for byte in value where byte == 0 || byte == 0x0A || byte == 0x0D {
+            fail("invalid_header_value", "value of '\(String(decoding: name, as: UTF8.self))' contains NUL, CR or LF")
+            return false
+        }
+        return true
+    }
+
+    private func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 7: HTTPFields.equal(name, HTTPFields.span("upgrade"))
+        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
+        case 16: HTTPFields.equal(name, HTTPFields.span("proxy-connection"))
+        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
+        default: false
+        }
+    }
+
+    private func parseLength(_ value: UnsafeRawBufferPointer) -> Int? {
+        guard value.count > 0, value.count <= 18 else { return nil }
+        var result = 0
+        for byte in value {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            result = result * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return result
+    }
+
+    /// Checks what can only be checked once the block is complete (§8.3.1).
+    mutating func finish() {
+        guard mode == .request, violation == nil else { return }
+        if isConnect {
+            // "The :scheme and :path pseudo-header fields MUST be omitted. The
+            // :authority pseudo-header field MUST contain the host and port."
+            if hasScheme || hasPath { fail("connect_with_path", "CONNECT request with :scheme or :path") }
+            if !hasAuthority { fail("connect_without_authority", "CONNECT request without :authority") }
+            return
+        }
+        // "All HTTP/2 requests MUST include exactly one valid value for the
+        // :method, :scheme, and :path pseudo-header fields, unless they are
+        // CONNECT requests".
+        guard hasMethod, hasScheme, hasPath else {
+            fail("missing_pseudo_header", "request lacks :method, :scheme or :path")
+            return
+        }
+        if schemeIsHTTP {
+            // ":path ... "http" or "https" URIs that do not contain a path
+            // component MUST include a value of '/'", except OPTIONS with '*'.
+            if !(pathStartsWithSlash || (pathIsAsterisk && isOptions)) {
+                fail("invalid_path", ":path must start with '/' (or be '*' for OPTIONS)")
+                return
+            }
+            // "the request MUST contain either an :authority pseudo-header
+            // field or a Host header field. If these fields are present, they
+            // MUST NOT be empty. If both fields are present, they MUST contain
+            // the same value."
+            let host = request.fields.first("host")
+            let authority = hasAuthority ? request.authorityBytes : nil
+            if authority == nil && host == nil {
+                fail("missing_authority", "request has neither :authority nor host")
+            } else if authority?.count == 0 || host?.count == 0 {
+                fail("empty_authority", ":authority or host is empty")
+            } else if let authority, let host, !HTTPFields.equal(authority, host) {
+                fail("authority_host_mismatch", ":authority and host differ")
+            }
+        }
+    }
+}

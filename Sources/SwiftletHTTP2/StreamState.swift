@@ -1,0 +1,187 @@
+/// The state of one stream, server side (RFC 9113 §5.1). A server that does
+/// not push never enters the reserved states, so they are absent.
+///
+///                                  +--------+
+///                          send PP |        | recv PP
+///                         ,--------+  idle  +--------.
+///                        /         |        |         \
+///                       v          +--------+          v
+///                +----------+          |           +----------+
+///                |          |          | send H /  |          |
+///         ,------+ reserved |          | recv H    | reserved +------.
+///         |      | (local)  |          |           | (remote) |      |
+///         |      +---+------+          v           +------+---+      |
+///         |          |             +--------+             |          |
+///         |          |     recv ES |        | send ES     |          |
+///         |   send H |     ,-------+  open  +-------.     | recv H   |
+///         |          |    /        |        |        \    |          |
+///         |          v   v         +---+----+         v   v          |
+///         |      +----------+          |           +----------+      |
+///         |      |   half-  |          |           |   half-  |      |
+///         |      |  closed  |          | send R /  |  closed  |      |
+///         |      | (remote) |          | recv R    | (local)  |      |
+///         |      +----+-----+          |           +-----+----+      |
+///         |           |                |                 |           |
+///         |           | send ES /      |       recv ES / |           |
+///         |           |  send R /      v        send R / |           |
+///         |           |  recv R    +--------+   recv R   |           |
+///         | send R /  `----------->|        |<-----------'  send R / |
+///         | recv R                 | closed |               recv R   |
+///         `----------------------->|        |<-----------------------'
+///                                  +--------+
+///
+/// (H: HEADERS, ES: END_STREAM flag, R: RST_STREAM, PP: PUSH_PROMISE.)
+/// The state changes only through `apply(_:)`, which returns what the
+/// connection must do about the event.
+public enum StreamState: Equatable, Sendable {
+    case idle
+    /// Both sides may send. `requestHeadReceived`: a further HEADERS is trailers.
+    case open
+    /// The client finished its request; we may still send.
+    case halfClosedRemote
+    /// We finished our response; the client may still send.
+    case halfClosedLocal
+    case closed(ClosedBy)
+
+    public enum ClosedBy: Equatable, Sendable {
+        /// Both sides sent END_STREAM.
+        case endStream
+        /// The peer sent RST_STREAM.
+        case peerReset
+        /// We sent RST_STREAM.
+        case localReset
+    }
+
+    public enum Event: Equatable, Sendable {
+        case receiveHeaders(endStream: Bool)
+        case receiveData(endStream: Bool)
+        case receiveReset
+        case sendHeaders(endStream: Bool)
+        case sendData(endStream: Bool)
+        case sendReset
+    }
+
+    public enum Transition: Equatable, Sendable {
+        case ok
+        /// Drop the frame silently.
+        case ignore
+        case streamError(Rejection)
+        case connectionError(Rejection)
+    }
+
+    /// Applies `event`, returning what to do; the state changes only on `.ok`.
+    public mutating func apply(_ event: Event) -> Transition {
+        switch (self, event) {
+        // idle
+        case (.idle, .receiveHeaders(let endStream)):
+            self = endStream ? .halfClosedRemote : .open
+            return .ok
+        case (.idle, .receiveData), (.idle, .receiveReset):
+            // "Receiving any frame other than HEADERS or PRIORITY on a stream
+            // in this state MUST be treated as a connection error of type
+            // PROTOCOL_ERROR."
+            return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "\(event) on an idle stream"))
+
+        // open
+        case (.open, .receiveHeaders(let endStream)):
+            // A second HEADERS is trailers, which must end the stream (§8.1).
+            guard endStream else {
+                return .streamError(Rejection(.protocolError, "trailers_without_end_stream", "trailing HEADERS without END_STREAM"))
+            }
+            self = .halfClosedRemote
+            return .ok
+        case (.open, .receiveData(let endStream)):
+            if endStream { self = .halfClosedRemote }
+            return .ok
+        case (.open, .sendHeaders(let endStream)), (.open, .sendData(let endStream)):
+            if endStream { self = .halfClosedLocal }
+            return .ok
+
+        // half-closed (remote)
+        case (.halfClosedRemote, .receiveHeaders), (.halfClosedRemote, .receiveData):
+            // "If an endpoint receives additional frames, other than
+            // WINDOW_UPDATE, PRIORITY, or RST_STREAM, for a stream that is in
+            // this state, it MUST respond with a stream error of type STREAM_CLOSED."
+            return .streamError(Rejection(.streamClosed, "frame_on_half_closed_stream", "\(event) after the client's END_STREAM"))
+        case (.halfClosedRemote, .sendHeaders(let endStream)), (.halfClosedRemote, .sendData(let endStream)):
+            if endStream { self = .closed(.endStream) }
+            return .ok
+
+        // half-closed (local)
+        case (.halfClosedLocal, .receiveHeaders(let endStream)):
+            guard endStream else {
+                return .streamError(Rejection(.protocolError, "trailers_without_end_stream", "trailing HEADERS without END_STREAM"))
+            }
+            self = .closed(.endStream)
+            return .ok
+        case (.halfClosedLocal, .receiveData(let endStream)):
+            if endStream { self = .closed(.endStream) }
+            return .ok
+        case (.halfClosedLocal, .sendHeaders), (.halfClosedLocal, .sendData):
+            return .streamError(Rejection(.internalError, "send_after_end_stream", "tried to send after END_STREAM"))
+
+        // closed
+        case (.closed(.localReset), .receiveHeaders), (.closed(.localReset), .receiveData):
+            // "An endpoint MUST ignore frames that it receives on closed
+            // streams after it has sent a RST_STREAM frame."
+            return .ignore
+        case (.closed, .receiveData):
+            return .streamError(Rejection(.streamClosed, "data_on_closed_stream", "DATA on a closed stream"))
+        case (.closed, .receiveHeaders):
+            // "an endpoint that receives any frames after receiving a frame
+            // with the END_STREAM flag set MUST treat that as a connection
+            // error of type STREAM_CLOSED".
+            return .connectionError(Rejection(.streamClosed, "headers_on_closed_stream", "HEADERS on a closed stream"))
+        case (.closed, .receiveReset):
+            return .ignore
+        case (.closed, .sendHeaders), (.closed, .sendData), (.closed, .sendReset):
+            return .ignore
+
+        // resets
+        case (_, .receiveReset):
+            self = .closed(.peerReset)
+            return .ok
+        case (.idle, .sendReset):
+            return .ignore
+        case (_, .sendReset):
+            self = .closed(.localReset)
+            return .ok
+        case (.idle, .sendHeaders), (.idle, .sendData):
+            return .streamError(Rejection(.internalError, "send_on_idle_stream", "tried to send on an idle stream"))
+        }
+    }
+
+    public var isClosed: Bool {
+        if case .closed = self { return true }
+        return false
+    }
+
+    /// The peer can still send DATA.
+    public var canReceive: Bool { self == .open || self == .halfClosedLocal }
+    /// We can still send.
+    public var canSend: Bool { self == .open || self == .halfClosedRemote }
+}
+
+/// The last few streams that closed, and how: frames that arrive for them
+/// after they left the stream table get the reaction §5.1 prescribes.
+struct RecentlyClosedStreams {
+    private var ids: [UInt32]
+    private var how: [StreamState.ClosedBy]
+    private var next = 0
+
+    init(capacity: Int = 64) {
+        ids = Array(repeating: 0, count: capacity)
+        how = Array(repeating: .endStream, count: capacity)
+    }
+
+    mutating func record(_ id: UInt32, _ closedBy: StreamState.ClosedBy) {
+        ids[next] = id
+        how[next] = closedBy
+        next = (next + 1) % ids.count
+    }
+
+    func lookup(_ id: UInt32) -> StreamState.ClosedBy? {
+        for index in 0..<ids.count where ids[index] == id && id != 0 { return how[index] }
+        return nil
+    }
+}

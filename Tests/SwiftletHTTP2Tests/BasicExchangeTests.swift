@@ -1,0 +1,33 @@
+import SwiftletHTTP2
+import SwiftletLoop
+import SwiftletTestSupport
+import Testing
+
+@Suite("HTTP/2 exchanges over raw frames", .serialized)
+struct BasicExchangeTests {
+    @Test("the server preface: SETTINGS first, then a connection WINDOW_UPDATE after ours", arguments: allBackends)
+    func serverPreface(backend: EventLoop.BackendChoice) throws {
+        let server = try TestServer(backend: backend)
+        let client = try FrameClient(port: server.port)
+        let first = try client.readFrame()
+        guard case .settings(false, let parameters) = first else {
+            Issue.record("first frame \(String(describing: first))")
+            return
+        }
+        #expect(parameters.contains(Frame.Parameter(id: SettingsParameter.maxConcurrentStreams.rawValue, value: 100)))
+        #expect(parameters.contains(Frame.Parameter(id: SettingsParameter.noRFC7540Priorities.rawValue, value: 1)))
+        let (update, _) = try client.read { if case .windowUpdate = $0 { true } else { false } }
+        #expect(update == .windowUpdate(stream: 0, increment: (16 << 20) - 65_535))
+    }
+
+    @Test("GET /hello", arguments: allBackends)
+    func hello(backend: EventLoop.BackendChoice) throws {
+        let server = try TestServer(backend: backend)
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.get("/hello"), endStream: true))
+        let response = try client.response(stream: 1)
+        #expect(response.status == "200")
+        #expect(response.fields == [Frame.Field(name: "content-type", value: "text/plain")])
+        #expect(response.body == Array("hello".utf8))
+    }
+}

@@ -1,0 +1,305 @@
+import Glibc
+import SwiftletHPACK
+import SwiftletHTTP2
+import SwiftletLoop
+import SwiftletTestSupport
+
+/// A frame as the test client sees it (server → client), decoded.
+enum Frame: Equatable, CustomStringConvertible {
+    case data(stream: UInt32, bytes: [UInt8], endStream: Bool)
+    case headers(stream: UInt32, fields: [Field], endStream: Bool)
+    case rstStream(stream: UInt32, code: ErrorCode)
+    case settings(ack: Bool, parameters: [Parameter])
+    case ping(ack: Bool, payload: UInt64)
+    case goAway(lastStreamID: UInt32, code: ErrorCode, debug: String)
+    case windowUpdate(stream: UInt32, increment: Int)
+    case other(type: UInt8, stream: UInt32)
+
+    struct Field: Equatable { let name: String; let value: String }
+    struct Parameter: Equatable { let id: UInt16; let value: UInt32 }
+
+    var description: String {
+        switch self {
+        case .data(let s, let b, let e): "DATA(\(s), \(b.count) bytes\(e ? ", END_STREAM" : ""))"
+        case .headers(let s, let f, let e): "HEADERS(\(s), \(f.map { "\($0.name): \($0.value)" })\(e ? ", END_STREAM" : ""))"
+        case .rstStream(let s, let c): "RST_STREAM(\(s), \(c))"
+        case .settings(let a, let p): "SETTINGS(\(a ? "ACK" : p.map { "\($0.id)=\($0.value)" }.joined(separator: ",")))"
+        case .ping(let a, let p): "PING(\(a ? "ACK, " : "")\(p))"
+        case .goAway(let l, let c, let d): "GOAWAY(last \(l), \(c), \"\(d)\")"
+        case .windowUpdate(let s, let i): "WINDOW_UPDATE(\(s), \(i))"
+        case .other(let t, let s): "FRAME(type \(t), stream \(s))"
+        }
+    }
+}
+
+enum FrameClientError: Error { case timeout, closed, malformed(String) }
+
+/// The client side of protocol tests: builds the bytes a test sends (well
+/// formed or deliberately not) and reads back the server's frames.
+final class FrameClient {
+    let socket: TestClient
+    let encoder = HPACKEncoder()
+    let decoder = HPACKDecoder(headerTableSize: 4096, limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
+    private var buffer: [UInt8] = []
+    private var continuing: (stream: UInt32, endStream: Bool, block: [UInt8])?
+
+    /// Connects; sends the preface and an empty SETTINGS unless told not to.
+    init(port: UInt16, preface: Bool = true, settings: [(SettingsParameter, UInt32)] = [], timeoutSeconds: Int = 5) throws {
+        socket = try TestClient(port: port)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if preface {
+            try send(ConnectionState.preface + Self.settings(settings))
+        }
+    }
+
+    // MARK: building frames
+
+    static func frame(_ type: FrameType, flags: FrameFlags = [], stream: UInt32, payload: [UInt8] = []) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 9)
+        bytes.withUnsafeMutableBytes { FrameHeader(length: payload.count, type: type, flags: flags, streamID: stream).write(to: $0.baseAddress!) }
+        return bytes + payload
+    }
+
+    static func u32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
+    static func u16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
+
+    static func settings(_ parameters: [(SettingsParameter, UInt32)], ack: Bool = false) -> [UInt8] {
+        frame(.settings, flags: ack ? .ack : [], stream: 0, payload: parameters.flatMap { u16($0.0.rawValue) + u32($0.1) })
+    }
+
+    static func ping(_ payload: UInt64, ack: Bool = false) -> [UInt8] {
+        frame(.ping, flags: ack ? .ack : [], stream: 0, payload: u32(UInt32(payload >> 32)) + u32(UInt32(payload & 0xFFFF_FFFF)))
+    }
+
+    static func windowUpdate(stream: UInt32, increment: UInt32) -> [UInt8] {
+        frame(.windowUpdate, stream: stream, payload: u32(increment))
+    }
+
+    static func rstStream(stream: UInt32, code: ErrorCode) -> [UInt8] {
+        frame(.rstStream, stream: stream, payload: u32(code.rawValue))
+    }
+
+    static func priority(stream: UInt32, dependsOn: UInt32, weight: UInt8 = 15, exclusive: Bool = false) -> [UInt8] {
+        frame(.priority, stream: stream, payload: u32(dependsOn | (exclusive ? 0x8000_0000 : 0)) + [weight])
+    }
+
+    static func data(stream: UInt32, _ bytes: [UInt8], endStream: Bool = false, padding: Int? = nil) -> [UInt8] {
+        guard let padding else { return frame(.data, flags: endStream ? .endStream : [], stream: stream, payload: bytes) }
+        var flags: FrameFlags = .padded
+        if endStream { flags.insert(.endStream) }
+        return frame(.data, flags: flags, stream: stream, payload: [UInt8(padding)] + bytes + [UInt8](repeating: 0, count: padding))
+    }
+
+    static func goAway(lastStreamID: UInt32, code: ErrorCode) -> [UInt8] {
+        frame(.goAway, stream: 0, payload: u32(lastStreamID) + u32(code.rawValue))
+    }
+
+    /// An HPACK block for `fields` (encoded with this client's encoder).
+    func block(_ fields: [(String, String)], indexing: HPACKIndexing = .incremental) -> [UInt8] {
+        var output = HPACKOutput()
+        encoder.beginBlock(into: &output)
+        for (name, value) in fields {
+            Array(name.utf8).withUnsafeBytes { n in
+                Array(value.utf8).withUnsafeBytes { v in encoder.encode(name: n, value: v, indexing: indexing, into: &output) }
+            }
+        }
+        return Array(output.bytes)
+    }
+
+    /// A HEADERS frame carrying `block` (or `fields`).
+    func headers(stream: UInt32, _ fields: [(String, String)] = [], block: [UInt8]? = nil, endStream: Bool = false,
+                 endHeaders: Bool = true, padding: Int? = nil, dependsOn: UInt32? = nil) -> [UInt8] {
+        var payload = block ?? self.block(fields)
+        var flags: FrameFlags = []
+        if endStream { flags.insert(.endStream) }
+        if endHeaders { flags.insert(.endHeaders) }
+        if let dependsOn {
+            flags.insert(.priority)
+            payload = Self.u32(dependsOn) + [15] + payload
+        }
+        if let padding {
+            flags.insert(.padded)
+            payload = [UInt8(padding)] + payload + [UInt8](repeating: 0, count: padding)
+        }
+        return Self.frame(.headers, flags: flags, stream: stream, payload: payload)
+    }
+
+    static func continuation(stream: UInt32, _ fragment: [UInt8], endHeaders: Bool) -> [UInt8] {
+        frame(.continuation, flags: endHeaders ? .endHeaders : [], stream: stream, payload: fragment)
+    }
+
+    /// A GET request's fields.
+    static func get(_ path: String, extra: [(String, String)] = []) -> [(String, String)] {
+        [(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", "localhost")] + extra
+    }
+
+    static func post(_ path: String, extra: [(String, String)] = []) -> [(String, String)] {
+        [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost")] + extra
+    }
+
+    // MARK: sending and receiving
+
+    func send(_ bytes: [UInt8]) throws { try socket.send(bytes) }
+
+    /// Completes the SETTINGS exchange: reads the server's SETTINGS (and
+    /// WINDOW_UPDATE), acknowledges it, and waits for our ACK.
+    func handshake() throws {
+        var sawSettings = false
+        var sawAck = false
+        while !(sawSettings && sawAck) {
+            guard let frame = try readFrame() else { throw FrameClientError.closed }
+            switch frame {
+            case .settings(false, _):
+                sawSettings = true
+                try send(Self.settings([], ack: true))
+            case .settings(true, _):
+                sawAck = true
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The next frame, or nil at EOF. Throws on timeout.
+    func readFrame() throws -> Frame? {
+        while true {
+            if buffer.count >= 9 {
+                let header = buffer.withUnsafeBytes { FrameHeader(parsing: $0) }
+                if buffer.count >= 9 + header.length {
+                    let payload = Array(buffer[9..<(9 + header.length)])
+                    buffer.removeFirst(9 + header.length)
+                    if let frame = try decode(header, payload) { return frame }
+                    continue
+                }
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress!, 65536, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw FrameClientError.timeout }
+                if errno == ECONNRESET { return nil }
+                throw SystemError("recv", errno: errno)
+            }
+            if n == 0 { return nil }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    private func decode(_ header: FrameHeader, _ payload: [UInt8]) throws -> Frame? {
+        let raw = payload
+        func u32(_ at: Int) -> UInt32 { UInt32(raw[at]) << 24 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 8 | UInt32(raw[at + 3]) }
+        switch header.type {
+        case .data:
+            return .data(stream: header.streamID, bytes: payload, endStream: header.flags.contains(.endStream))
+        case .headers, .continuation:
+            if header.type == .headers {
+                continuing = (header.streamID, header.flags.contains(.endStream), payload)
+            } else {
+                continuing?.block += payload
+            }
+            guard header.flags.contains(.endHeaders), let block = continuing else { return nil }
+            continuing = nil
+            var sink = Sink()
+            try block.block.withUnsafeBytes { try decoder.decode($0, into: &sink) }
+            return .headers(stream: block.stream, fields: sink.fields, endStream: block.endStream)
+        case .rstStream:
+            return .rstStream(stream: header.streamID, code: ErrorCode(rawValue: u32(0)))
+        case .settings:
+            var parameters: [Frame.Parameter] = []
+            var offset = 0
+            while offset + 6 <= payload.count {
+                parameters.append(Frame.Parameter(id: UInt16(payload[offset]) << 8 | UInt16(payload[offset + 1]), value: u32(offset + 2)))
+                offset += 6
+            }
+            return .settings(ack: header.flags.contains(.ack), parameters: parameters)
+        case .ping:
+            return .ping(ack: header.flags.contains(.ack), payload: UInt64(u32(0)) << 32 | UInt64(u32(4)))
+        case .goAway:
+            return .goAway(lastStreamID: u32(0) & 0x7FFF_FFFF, code: ErrorCode(rawValue: u32(4)),
+                           debug: String(decoding: payload[8...], as: UTF8.self))
+        case .windowUpdate:
+            return .windowUpdate(stream: header.streamID, increment: Int(u32(0) & 0x7FFF_FFFF))
+        default:
+            return .other(type: header.type.rawValue, stream: header.streamID)
+        }
+    }
+
+    struct Sink: HPACKSink {
+        var fields: [Frame.Field] = []
+        mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
+            fields.append(Frame.Field(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+        }
+    }
+
+    /// Reads until a frame matches `predicate`; returns it and everything skipped.
+    func read(until predicate: (Frame) -> Bool) throws -> (Frame, skipped: [Frame]) {
+        var skipped: [Frame] = []
+        while let frame = try readFrame() {
+            if predicate(frame) { return (frame, skipped) }
+            skipped.append(frame)
+        }
+        throw FrameClientError.closed
+    }
+
+    /// The connection error the server reports: its GOAWAY, then EOF.
+    func expectGoAway() throws -> (code: ErrorCode, lastStreamID: UInt32, debug: String) {
+        let (frame, _) = try read { if case .goAway = $0 { true } else { false } }
+        guard case .goAway(let last, let code, let debug) = frame else { throw FrameClientError.malformed("\(frame)") }
+        return (code, last, debug)
+    }
+
+    /// Reads to EOF (true) or timeout (false).
+    func readsToEOF() -> Bool {
+        while true {
+            do {
+                if try readFrame() == nil { return true }
+            } catch {
+                return false
+            }
+        }
+    }
+
+    /// The stream error the server reports for `stream`.
+    func expectReset(stream: UInt32) throws -> ErrorCode {
+        let (frame, _) = try read {
+            if case .rstStream(stream, _) = $0 { return true }
+            if case .goAway = $0 { return true }
+            return false
+        }
+        if case .rstStream(_, let code) = frame { return code }
+        throw FrameClientError.malformed("expected RST_STREAM on \(stream), got \(frame)")
+    }
+
+    /// Reads a whole response on `stream`: status, fields, body, trailers.
+    func response(stream: UInt32) throws -> (status: String, fields: [Frame.Field], body: [UInt8], trailers: [Frame.Field]) {
+        var status = ""
+        var fields: [Frame.Field] = []
+        var body: [UInt8] = []
+        var trailers: [Frame.Field] = []
+        var sawHead = false
+        while let frame = try readFrame() {
+            switch frame {
+            case .headers(stream, let decoded, let end):
+                if !sawHead {
+                    sawHead = true
+                    status = decoded.first { $0.name == ":status" }?.value ?? ""
+                    fields = decoded.filter { $0.name != ":status" }
+                } else {
+                    trailers = decoded
+                }
+                if end { return (status, fields, body, trailers) }
+            case .data(stream, let bytes, let end):
+                body += bytes
+                if end { return (status, fields, body, trailers) }
+            case .rstStream(stream, let code):
+                throw FrameClientError.malformed("stream \(stream) reset: \(code)")
+            case .goAway(_, let code, let debug):
+                throw FrameClientError.malformed("GOAWAY \(code) \(debug)")
+            default:
+                continue
+            }
+        }
+        throw FrameClientError.closed
+    }
+}

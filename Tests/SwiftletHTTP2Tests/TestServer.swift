@@ -1,0 +1,110 @@
+import Glibc
+import SwiftletHTTP
+import SwiftletHTTP2
+import SwiftletLoop
+import SwiftletTestSupport
+
+/// Routes for protocol tests; records what it saw in Sendable boxes.
+final class TestHandler: HTTPHandler {
+    let events = Box<[String]>([])
+    let bodies = Box<[UInt32: Int]>([:])
+    /// Exchanges the test wants to poke later (by stream id).
+    var held: [UInt32: any HTTPExchange] = [:]
+    let payload: UnsafeMutableRawBufferPointer = {
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
+        Pattern.fill(bytes)
+        return bytes
+    }()
+
+    deinit { payload.deallocate() }
+
+    func exchangeDidStart(_ exchange: any HTTPExchange) {
+        let path = exchange.request.path
+        events.update { $0.append("start \(exchange.streamID) \(exchange.request.method) \(path)") }
+        if path == "/hello" {
+            exchange.responseFields.append("content-type", "text/plain")
+            exchange.sendHead(status: 200, endOfStream: false)
+            "hello".utf8CString.withUnsafeBytes { exchange.sendBody(copying: UnsafeRawBufferPointer(rebasing: $0.dropLast()), endOfStream: true) }
+        } else if path == "/nobody" {
+            exchange.sendHead(status: 204, endOfStream: true)
+        } else if path.hasPrefix("/size/"), let size = Int(path.dropFirst(6)) {
+            exchange.responseFields.append("content-length", integer: size)
+            exchange.sendHead(status: 200, endOfStream: size == 0)
+            if size > 0 {
+                exchange.sendBody(borrowing: UnsafeRawBufferPointer(rebasing: payload[0..<size]), owner: nil, release: nil, endOfStream: true)
+            }
+        } else if path == "/echo" || path == "/hold" || path == "/pause" {
+            if path == "/echo" { exchange.sendHead(status: 200, endOfStream: false) }
+            if path == "/pause" { exchange.pauseRequestBody() }
+            held[exchange.streamID] = exchange
+        } else if path == "/fields" {
+            let count = exchange.request.fields.count
+            exchange.responseFields.append("x-field-count", integer: count)
+            exchange.sendHead(status: 200, endOfStream: true)
+        } else {
+            exchange.sendHead(status: 404, endOfStream: true)
+        }
+    }
+
+    func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {
+        bodies.update { $0[exchange.streamID, default: 0] += bytes.count }
+        if exchange.request.path == "/echo" { exchange.sendBody(copying: bytes, endOfStream: false) }
+    }
+
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+        events.update { $0.append("finish \(exchange.streamID) trailers=\(trailers?.count ?? 0)") }
+        let path = exchange.request.path
+        if path == "/echo" {
+            exchange.finish(trailers: trailers)
+        } else if path == "/pause" || path == "/hold" {
+            if path == "/pause" {
+                exchange.sendHead(status: 200, endOfStream: true)
+            }
+        }
+    }
+
+    func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
+        events.update { $0.append("close \(exchange.streamID) \(reason)") }
+        held[exchange.streamID] = nil
+    }
+}
+
+/// An HTTP/2 server on a loop thread for protocol tests.
+final class TestServer: Sendable {
+    let harness: LoopHarness
+    let port: UInt16
+    let handler: LoopBound<TestHandler>
+    let counters: LoopBound<HTTP2Counters>
+    let connections = Box<Int>(0)
+
+    init(backend: EventLoop.BackendChoice = .epoll, clock: any LoopClock = MonotonicClock(),
+         configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws {
+        harness = try LoopHarness(backend: backend, clock: clock)
+        var configuration = HTTP2Configuration()
+        configure(&configuration)
+        let settings = configuration
+        let made = try harness.onLoop { loop -> (UInt16, LoopBound<TestHandler>, LoopBound<HTTP2Counters>) in
+            let handler = TestHandler()
+            let counters = HTTP2Counters()
+            let listener = try loop.listen(host: "127.0.0.1", port: 0) { connection in
+                HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters)
+            }
+            return (listener.port, LoopBound(handler), LoopBound(counters))
+        }
+        (port, handler, counters) = made
+    }
+
+    func rejections(_ token: String) throws -> Int {
+        let counters = self.counters
+        return try harness.onLoop { _ in counters.value.rejections(token) }
+    }
+
+    var events: [String] { handler.value.events.get() }
+
+    /// A connected client that completed the SETTINGS exchange.
+    func client(settings: [(SettingsParameter, UInt32)] = []) throws -> FrameClient {
+        let client = try FrameClient(port: port, settings: settings)
+        try client.handshake()
+        return client
+    }
+}
