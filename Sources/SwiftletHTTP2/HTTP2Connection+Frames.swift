@@ -300,7 +300,7 @@ extension HTTP2Connection {
     }
 
     private func receiveTrailers(_ stream: HTTP2Stream, endStream: Bool, block: UnsafeRawBufferPointer) -> FrameResult {
-        let trailers = stream.trailerStorage
+        let trailers = stream.requestTrailerStorage
         trailers.removeAll()
         var validator = RequestValidator(trailers: trailers)
         do { try decoder.decode(block, into: &validator) } catch { return .connectionError(compression(error)) }

@@ -88,6 +88,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var writeTimer: TimerID?
     var drainTimer: TimerID?
     var bytesSentAtWriteCheck: UInt64 = 0
+    var lastWriteProgress: UInt64 = 0
     var readingPausedForOutput = false
     static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
 
@@ -390,10 +391,13 @@ public final class HTTP2Connection: ConnectionHandler {
         id = nil
     }
 
+    /// While output is pending, checks four times per write timeout whether
+    /// any of it was written; a full timeout without progress closes.
     func armWriteTimerIfNeeded() {
         guard writeTimer == nil, !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
         bytesSentAtWriteCheck = connection.bytesSent
-        writeTimer = schedule(.write, after: limits.writeTimeout)
+        lastWriteProgress = loop.now
+        writeTimer = schedule(.write, after: limits.writeTimeout / 4)
     }
 }
 
@@ -432,15 +436,19 @@ extension HTTP2Connection: TimerTarget {
         case .write:
             guard id == writeTimer else { return }
             writeTimer = nil
-            guard !connection.isClosed else { return }
-            if connection.pendingOutputBytes > 0 && connection.bytesSent == bytesSentAtWriteCheck {
+            guard !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
+            if connection.bytesSent != bytesSentAtWriteCheck {
+                bytesSentAtWriteCheck = connection.bytesSent
+                lastWriteProgress = loop.now
+            }
+            if loop.now &- lastWriteProgress >= limits.writeTimeout.nanoseconds {
                 counters.count(Rejection(.noError, "write_timeout", "no write progress"))
                 logger.debug("closing: no write progress for \(limits.writeTimeout)")
                 state.close()
                 closeAllStreams(reason: .connectionClosed)
                 connection.close(.reset)
             } else {
-                armWriteTimerIfNeeded()
+                writeTimer = schedule(.write, after: limits.writeTimeout / 4)
             }
         case .drain:
             guard id == drainTimer else { return }

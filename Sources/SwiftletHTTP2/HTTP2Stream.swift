@@ -33,6 +33,9 @@ public final class HTTP2Stream: HTTPExchange {
     var requestComplete = false
     var requestFinishDelivered = false
     var trailers: HTTPFields?
+    /// Request trailers as received (distinct from response trailers, so a
+    /// handler can echo one into the other).
+    let requestTrailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
     var expectedContentLength: Int?
     var receivedBodyBytes = 0
 

@@ -75,7 +75,9 @@ final class TestServer: Sendable {
     let port: UInt16
     let handler: LoopBound<TestHandler>
     let counters: LoopBound<HTTP2Counters>
-    let connections = Box<Int>(0)
+    let connections: LoopBound<ConnectionList>
+
+    final class ConnectionList { var all: [HTTP2Connection] = [] }
 
     init(backend: EventLoop.BackendChoice = .epoll, clock: any LoopClock = MonotonicClock(),
          configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws {
@@ -83,15 +85,16 @@ final class TestServer: Sendable {
         var configuration = HTTP2Configuration()
         configure(&configuration)
         let settings = configuration
-        let made = try harness.onLoop { loop -> (UInt16, LoopBound<TestHandler>, LoopBound<HTTP2Counters>) in
+        let made = try harness.onLoop { loop -> (UInt16, LoopBound<TestHandler>, LoopBound<HTTP2Counters>, LoopBound<ConnectionList>) in
             let handler = TestHandler()
             let counters = HTTP2Counters()
+            let list = ConnectionList()
             let listener = try loop.listen(host: "127.0.0.1", port: 0) { connection in
-                HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters)
+                list.all.append(HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters))
             }
-            return (listener.port, LoopBound(handler), LoopBound(counters))
+            return (listener.port, LoopBound(handler), LoopBound(counters), LoopBound(list))
         }
-        (port, handler, counters) = made
+        (port, handler, counters, connections) = made
     }
 
     func rejections(_ token: String) throws -> Int {
@@ -100,6 +103,19 @@ final class TestServer: Sendable {
     }
 
     var events: [String] { handler.value.events.get() }
+
+    /// Wakes the loop (so it reads a manual clock and fires due timers) and
+    /// waits for the turn to finish.
+    func turn() throws {
+        _ = try harness.onLoop { _ in () }
+        _ = try harness.onLoop { _ in () }
+    }
+
+    /// Starts a graceful shutdown of every connection.
+    func shutDownGracefully() throws {
+        let connections = self.connections
+        try harness.onLoop { _ in for connection in connections.value.all { connection.beginGracefulShutdown() } }
+    }
 
     /// A connected client that completed the SETTINGS exchange.
     func client(settings: [(SettingsParameter, UInt32)] = []) throws -> FrameClient {
