@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "SwiftletHPACK", targets: ["SwiftletHPACK"]),
         .library(name: "SwiftletHTTP", targets: ["SwiftletHTTP"]),
         .library(name: "SwiftletHTTP2", targets: ["SwiftletHTTP2"]),
+        .library(name: "SwiftletStatic", targets: ["SwiftletStatic"]),
+        .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
+        .executable(name: "swiftlet", targets: ["swiftlet"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -50,6 +53,28 @@ let package = Package(
         .target(
             name: "SwiftletHTTP2",
             dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The static-file handler.
+        .target(
+            name: "SwiftletStatic",
+            dependencies: ["SwiftletHTTP", "SwiftletLoop", "CSwiftletSystem"],
+            swiftSettings: strict
+        ),
+        // What an embedding application uses: configuration, loops, protocol
+        // selection, graceful shutdown, access log.
+        .target(
+            name: "SwiftletServer",
+            dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP2", "CSwiftletSystem",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The static-site server.
+        .executableTarget(
+            name: "swiftlet",
+            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "CSwiftletSystem",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

@@ -3,6 +3,8 @@
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <linux/memfd.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
 
 int swiftlet_memfd_create(const char *name) {
     return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
@@ -85,4 +87,33 @@ unsigned swiftlet_cqe_f_more(void) { return IORING_CQE_F_MORE; }
 
 void swiftlet_uring_prep_cancel_fd_all(struct io_uring_sqe *sqe, int fd) {
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+}
+
+int swiftlet_open_beneath(int dirfd, const char *path, bool no_symlinks) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0);
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+long swiftlet_page_size(void) { return sysconf(_SC_PAGESIZE); }
+
+long swiftlet_resident_pages(void *addr, size_t length) {
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(page - 1);
+    size_t span = (uintptr_t)addr + length - start;
+    size_t pages = (span + page - 1) / page;
+    unsigned char small[256];
+    unsigned char *vec = pages <= sizeof(small) ? small : malloc(pages);
+    if (!vec) return -1;
+    long resident = 0;
+    if (mincore((void *)start, span, vec) == 0) {
+        for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+    } else {
+        resident = -1;
+    }
+    if (vec != small) free(vec);
+    return resident;
 }

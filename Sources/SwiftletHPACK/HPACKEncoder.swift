@@ -22,8 +22,12 @@ public final class HPACKEncoder {
     /// the smallest size since the last block first, then the final one).
     private var pendingMinimum: Int?
     private var pendingFinal: Int?
+    var useHuffman = true
     /// Use Huffman coding unless it is longer.
-    public var huffman = true
+    public var huffman: Bool {
+        get { useHuffman }
+        set { useHuffman = newValue }
+    }
 
     /// - Parameter maximumTableSize: the most table memory this encoder
     ///   will use, whatever the peer allows.
@@ -60,15 +64,18 @@ public final class HPACKEncoder {
     /// Appends one field. `name` must be lowercase.
     public func encode(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, indexing: HPACKIndexing,
                        into output: inout HPACKOutput) {
-        let (staticName, staticFull) = StaticTable.find(name: name, value: value)
+        let nameHash = FieldHash.hash(name)
+        let (staticName, staticFull) = StaticTable.find(name: name, value: value, nameHash: nameHash)
         if let full = staticFull {
             IntegerCoding.encode(full, prefixBits: 7, flags: 0x80, into: &output)
             return
         }
-        let nameHash = FieldHash.hash(name)
-        let fieldHash = FieldHash.hash(name: name, value: value)
+        // Our table holds only what we indexed, so a field we do not index
+        // whose name is static cannot match it: skip the search.
+        let searchTable = indexing == .incremental || (indexing == .none && staticName == nil)
+        let fieldHash = searchTable || indexing == .incremental ? FieldHash.hash(name: name, value: value) : 0
         var dynamicName: Int?
-        if indexing != .never {
+        if searchTable {
             for index in 0..<table.count {
                 let hashes = table.hashes(at: index)
                 if hashes.field == fieldHash {
@@ -98,7 +105,7 @@ public final class HPACKEncoder {
 
     /// A string literal (§5.2), Huffman-coded unless that is longer.
     private func writeString(_ bytes: UnsafeRawBufferPointer, into output: inout HPACKOutput) {
-        if huffman {
+        if useHuffman {
             let length = Huffman.encodedLength(bytes)
             if length <= bytes.count {  // as RFC 7541 C.6 does at equal length
                 IntegerCoding.encode(length, prefixBits: 7, flags: 0x80, into: &output)

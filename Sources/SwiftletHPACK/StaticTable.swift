@@ -84,30 +84,48 @@ enum StaticTable {
     }
 
     /// For the encoder: the first index whose name is `name`, and the index
-    /// whose name and value both match, if any.
-    static func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> (nameIndex: Int?, fullIndex: Int?) {
-        guard let first = nameIndex[FieldHash.hash(name)] else { return (nil, nil) }
-        var index = first
-        var nameMatch: Int?
+    /// whose name and value both match, if any. `nameHash` is
+    /// `FieldHash.hash(name)`.
+    static func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, nameHash: UInt32) -> (nameIndex: Int?, fullIndex: Int?) {
+        // Open addressing over the 52 distinct names (128 slots, linear probing).
+        var slot = Int(nameHash & 127)
+        var first = 0
+        while true {
+            let candidate = nameSlots[slot]
+            if candidate.index == 0 { return (nil, nil) }
+            if candidate.hash == nameHash && equal(field(candidate.index).name, name) {
+                first = candidate.index
+                break
+            }
+            slot = (slot + 1) & 127
+        }
         // Entries sharing a name are adjacent in the static table.
+        var index = first
         while index <= count {
             let entry = field(index)
             guard equal(entry.name, name) else { break }
-            if nameMatch == nil { nameMatch = index }
-            if equal(entry.value, value) { return (nameMatch, index) }
+            if equal(entry.value, value) { return (first, index) }
             index += 1
         }
-        return (nameMatch, nil)
+        return (first, nil)
     }
 
-    /// Name hash → first static index with that name (collisions checked by `find`).
-    private static let nameIndex: [UInt32: Int] = {
-        var map: [UInt32: Int] = [:]
+    /// Name hash → first static index with that name.
+    nonisolated(unsafe) private static let nameSlots: UnsafeMutablePointer<(hash: UInt32, index: Int)> = {
+        let slots = UnsafeMutablePointer<(hash: UInt32, index: Int)>.allocate(capacity: 128)
+        slots.initialize(repeating: (0, 0), count: 128)
         for index in 1...count {
-            let hash = FieldHash.hash(bytes(entries[index - 1].name))
-            if map[hash] == nil { map[hash] = index }
+            let name = bytes(entries[index - 1].name)
+            let hash = FieldHash.hash(name)
+            var slot = Int(hash & 127)
+            var known = false
+            while slots[slot].index != 0 {
+                if slots[slot].hash == hash && equal(field(slots[slot].index).name, name) { known = true; break }
+                slot = (slot + 1) & 127
+            }
+            if !known { slots[slot] = (hash, index) }
         }
-        return map
+        return slots
     }()
 }
 
@@ -116,28 +134,34 @@ func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
 }
 
-/// FNV-1a over a byte span; cheap and good enough for small tables whose
-/// hits are confirmed by comparing bytes.
+/// A fast hash of byte spans for small tables whose hits are confirmed by
+/// comparing bytes: eight bytes per step (multiply and rotate), the tail
+/// byte by byte.
 enum FieldHash {
     @inline(__always)
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var hash: UInt32 = 2_166_136_261
-        for byte in bytes {
-            hash ^= UInt32(byte)
-            hash &*= 16_777_619
+    static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> UInt32 {
+        var hash = seed ^ UInt64(bytes.count)
+        var offset = 0
+        if let base = bytes.baseAddress {
+            while offset + 8 <= bytes.count {
+                let word = base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                hash = (hash ^ word) &* 0xFF51_AFD7_ED55_8CCD
+                hash = (hash << 29) | (hash >> 35)
+                offset += 8
+            }
+            while offset < bytes.count {
+                hash = (hash ^ UInt64(base.load(fromByteOffset: offset, as: UInt8.self))) &* 0x0000_0100_0000_01B3
+                offset += 1
+            }
         }
-        return hash
+        hash ^= hash >> 33
+        hash &*= 0xC4CE_B9FE_1A85_EC53
+        hash ^= hash >> 33
+        return UInt32(truncatingIfNeeded: hash)
     }
 
     @inline(__always)
     static func hash(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UInt32 {
-        var hash = hash(name)
-        hash ^= 0xFF
-        hash &*= 16_777_619
-        for byte in value {
-            hash ^= UInt32(byte)
-            hash &*= 16_777_619
-        }
-        return hash
+        hash(value, seed: UInt64(hash(name)) &* 0x9E37_79B9_7F4A_7C15 | 1)
     }
 }

@@ -48,6 +48,16 @@ public enum HTTPExchangeCloseReason: Equatable, Sendable, CustomStringConvertibl
     }
 }
 
+/// A response body produced on demand: the protocol asks for more only
+/// when the exchange can send (its flow-control window is open and its
+/// queued body is low), so a large or slow body is never buffered whole.
+public protocol HTTPBodySource: AnyObject {
+    /// Queue up to about `maximum` more bytes on `exchange` with `sendBody`
+    /// (`endOfStream: true` with the last), or queue nothing and call
+    /// `exchange.bodySourceDidBecomeReady()` once more can be produced.
+    func exchange(_ exchange: any HTTPExchange, wantsBodyUpTo maximum: Int)
+}
+
 /// One request and its response, as a handler sees it. Implemented by the
 /// protocol layers (an HTTP/2 stream, an HTTP/1.1 connection's current
 /// request). Loop-confined.
@@ -64,6 +74,12 @@ public protocol HTTPExchange: AnyObject {
     var streamID: UInt32 { get }
     /// The peer's address, as text, for logs.
     var remoteAddressDescription: String { get }
+    /// The status sent with the response head (0 before `sendHead`).
+    var responseStatus: Int { get }
+    /// Response body bytes handed to the connection so far.
+    var responseBodyBytesSent: Int { get }
+    /// When the request head arrived (loop clock, nanoseconds).
+    var startTime: UInt64 { get }
 
     /// Stops body delivery; the protocol buffers what the peer may still
     /// send (bounded by its flow-control window) until `resumeRequestBody`.
@@ -77,6 +93,11 @@ public protocol HTTPExchange: AnyObject {
     /// Queues body bytes without copying: `owner` is retained until they are
     /// written, then `release` runs (for cached and `mmap`ed files).
     func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool)
+    /// Produces the rest of the body from `source`, pulled as the exchange
+    /// can send (after `sendHead`).
+    func sendBody(from source: any HTTPBodySource)
+    /// A source that produced nothing when asked can produce now.
+    func bodySourceDidBecomeReady()
     /// Ends the response: with `trailers` if given (HTTP/2 trailers; HTTP/1.1
     /// chunked trailers), else with an empty end of stream.
     func finish(trailers: HTTPFields?)

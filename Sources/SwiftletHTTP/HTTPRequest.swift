@@ -13,8 +13,9 @@ public final class HTTPRequest {
     var authorityIndex = -1
     var pathIndex = -1
     var protocolIndex = -1
+    var protocolVersion: StaticString = "h2"
     /// "h2" or "http/1.1" (for logs).
-    public internal(set) var version: StaticString = "h2"
+    public var version: StaticString { protocolVersion }
 
     public init() {}
 
@@ -44,7 +45,7 @@ public final class HTTPRequest {
         }
     }
 
-    public func setVersion(_ version: StaticString) { self.version = version }
+    public func setVersion(_ version: StaticString) { protocolVersion = version }
 
     private func span(_ index: Int) -> UnsafeRawBufferPointer? { index >= 0 ? pseudo[index].value : nil }
 

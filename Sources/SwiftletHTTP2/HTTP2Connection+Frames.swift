@@ -282,11 +282,12 @@ extension HTTP2Connection {
             recycle(stream)
             return .streamError(id, Rejection(.protocolError, "content_length_mismatch", "content-length \(expected) but no DATA"))
         }
-        streams[id] = stream
-        counters.streams += 1
+        streams.insert(stream)
+        counters.streamCount += 1
         requestCount += 1
         cancelTimer(&idleTimer)
         stream.handlerStarted = true
+        stream.started = loop.now
         handler.exchangeDidStart(stream)
         if endStream && stream.isLive {
             stream.requestComplete = true
@@ -451,7 +452,7 @@ extension HTTP2Connection {
         // exceed the maximum size as a connection error of type FLOW_CONTROL_ERROR."
         let delta = Int(peer.initialWindowSize) - previousWindow
         if delta != 0 {
-            for stream in streams.values where !stream.sendWindow.adjust(by: delta) {
+            for stream in streams.all where !stream.sendWindow.adjust(by: delta) {
                 return .connectionError(Rejection(.flowControlError, "settings_window_overflow",
                                                   "SETTINGS_INITIAL_WINDOW_SIZE change overflows stream \(stream.id)'s window"))
             }
@@ -573,7 +574,7 @@ extension HTTP2Connection {
         guard stream.sendWindow.increase(by: increment) else {
             return .streamError(id, Rejection(.flowControlError, "window_overflow", "stream \(id) window exceeds 2^31-1"))
         }
-        if !stream.body.isEmpty || stream.endRequested { schedule(stream) }
+        if !stream.body.isEmpty || stream.endRequested || stream.bodySource != nil { schedule(stream) }
         return .ok
     }
 

@@ -100,14 +100,16 @@ extension HTTP2Connection {
         } while offset < block.count
     }
 
-    /// How a response field may enter the HPACK dynamic table.
+    /// How a response field may enter the HPACK dynamic table: secrets never;
+    /// values that differ per response not; the rest (including `date`,
+    /// which repeats for a whole second) yes.
     static func indexing(name: UnsafeRawBufferPointer, valueLength: Int) -> HPACKIndexing {
         switch name.count {
         case 13 where HTTPFields.equal(name, HTTPFields.span("authorization")):
             return .never
         case 10 where HTTPFields.equal(name, HTTPFields.span("set-cookie")):
             return .never
-        case 4 where HTTPFields.equal(name, HTTPFields.span("date")) || HTTPFields.equal(name, HTTPFields.span("etag")):
+        case 4 where HTTPFields.equal(name, HTTPFields.span("etag")):
             return .none
         case 14 where HTTPFields.equal(name, HTTPFields.span("content-length")):
             return .none
@@ -173,6 +175,7 @@ extension HTTP2Connection {
         writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)
         guard !informational else { return }  // 1xx: a final head follows
         stream.headSent = true
+        stream.status = status
         _ = stream.state.apply(.sendHeaders(endStream: endOfStream))
         if endOfStream {
             stream.endRequested = true
@@ -192,7 +195,7 @@ extension HTTP2Connection {
     }
 
     func scheduleAllWithBody() {
-        for stream in streams.values where stream.headSent && (!stream.body.isEmpty || stream.endRequested) {
+        for stream in streams.all where stream.headSent && (!stream.body.isEmpty || stream.endRequested || stream.bodySource != nil) {
             scheduler.enqueue(stream)
         }
         if !scheduler.isEmpty { connection.requestWillFlush() }
@@ -206,6 +209,19 @@ extension HTTP2Connection {
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
         while budget > 0 && connection.isWritable, let stream = scheduler.next() {
             guard stream.isLive, stream.headSent else { continue }
+            if let source = stream.bodySource, stream.body.pendingBytes < configuration.maxDataFrameSize, !stream.endRequested {
+                // Pull: ask for what the windows and the budget allow now.
+                let room = min(stream.sendWindow.value, sendWindow.value, budget)
+                guard room > 0 else { continue }
+                let before = stream.body.pendingBytes
+                source.exchange(stream, wantsBodyUpTo: max(room, configuration.maxDataFrameSize))
+                guard stream.isLive else { continue }
+                if stream.endRequested { stream.bodySource = nil }
+                if stream.body.pendingBytes == before && !stream.endRequested {
+                    stream.bodySourceWaiting = true
+                    continue
+                }
+            }
             let pending = stream.body.pendingBytes
             if pending > 0 {
                 let window = min(stream.sendWindow.value, sendWindow.value)
@@ -216,6 +232,7 @@ extension HTTP2Connection {
                 connection.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
                 sendWindow.consume(length)
                 stream.sendWindow.consume(length)
+                stream.bodyBytesSent += length
                 budget -= length + FrameHeader.size
                 if last {
                     _ = stream.state.apply(.sendData(endStream: true))
@@ -226,7 +243,9 @@ extension HTTP2Connection {
                     stream.wasUnwritable = false
                     handler.exchangeDidBecomeWritable(stream)
                 }
-                if stream.isLive && (!stream.body.isEmpty || stream.endRequested) { scheduler.enqueue(stream) }
+                if stream.isLive && (!stream.body.isEmpty || stream.endRequested || stream.bodySource != nil) {
+                    scheduler.enqueue(stream)
+                }
             } else if stream.endRequested {
                 if let trailers = stream.pendingTrailers {
                     encodeBlock(status: nil, fields: trailers)

@@ -44,7 +44,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var peer = PeerSettings()
 
     // Streams.
-    var streams: [UInt32: HTTP2Stream] = [:]
+    var streams: StreamTable
     var freeStreams: [HTTP2Stream] = []
     var recentlyClosed = RecentlyClosedStreams()
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
@@ -90,6 +90,12 @@ public final class HTTP2Connection: ConnectionHandler {
     var bytesSentAtWriteCheck: UInt64 = 0
     var lastWriteProgress: UInt64 = 0
     var readingPausedForOutput = false
+    var closeObserver: ((HTTP2Connection) -> Void)?
+    /// Runs once when the connection closes (servers use it to forget it).
+    public var onClose: ((HTTP2Connection) -> Void)? {
+        get { closeObserver }
+        set { closeObserver = newValue }
+    }
     static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
 
     init(connection: Connection, handler: any HTTPHandler, configuration: HTTP2Configuration,
@@ -99,6 +105,7 @@ public final class HTTP2Connection: ConnectionHandler {
         self.handler = handler
         self.configuration = configuration
         limits = configuration.limits
+        streams = StreamTable(capacity: configuration.limits.maxConcurrentStreams)
         self.counters = counters
         self.logger = logger
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
@@ -110,7 +117,6 @@ public final class HTTP2Connection: ConnectionHandler {
         resetBudget = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now)
         glitchBudget = TokenBucket(capacity: limits.glitchBurst, perSecond: limits.glitchesPerSecond, now: now)
         smallFrameBudget = TokenBucket(capacity: limits.smallFrameBurst, perSecond: limits.smallFramesPerSecond, now: now)
-        streams.reserveCapacity(limits.maxConcurrentStreams * 2)
     }
 
     /// Makes `connection` an HTTP/2 connection served by `handler`: sends the
@@ -128,7 +134,7 @@ public final class HTTP2Connection: ConnectionHandler {
     }
 
     private func begin() {
-        counters.connections += 1
+        counters.connectionCount += 1
         connection.writeHighWatermark = configuration.outputBudgetPerTurn
         connection.writeLowWatermark = configuration.outputBudgetPerTurn / 2
         // "The server connection preface consists of a potentially empty
@@ -221,6 +227,9 @@ public final class HTTP2Connection: ConnectionHandler {
             if let timer { loop.timers.cancel(timer) }
         }
         freeStreams.removeAll()
+        let observer = closeObserver
+        closeObserver = nil
+        observer?(self)
     }
 
     // MARK: results
@@ -242,8 +251,8 @@ public final class HTTP2Connection: ConnectionHandler {
     /// the peer's own resets (MadeYouReset, CVE-2025-8671).
     func streamError(_ id: UInt32, _ rejection: Rejection) {
         counters.count(rejection)
-        counters.streamErrors += 1
-        if rejection.code == .refusedStream { counters.refusedStreams += 1 }
+        counters.streamErrorCount += 1
+        if rejection.code == .refusedStream { counters.refusedStreamCount += 1 }
         logger.debug("stream \(id) error \(rejection)")
         guard takeResetBudget() else { return }
         guard takeGlitch() else { return }
@@ -261,7 +270,7 @@ public final class HTTP2Connection: ConnectionHandler {
     func connectionError(_ rejection: Rejection) {
         guard state.isReading else { return }
         counters.count(rejection)
-        counters.connectionErrors += 1
+        counters.connectionErrorCount += 1
         logger.debug("connection error \(rejection)")
         state.fail()
         writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
@@ -314,7 +323,7 @@ public final class HTTP2Connection: ConnectionHandler {
         let id = stream.id
         guard streams[id] === stream else { return }
         if !stream.state.isClosed { stream.state = .closed(closedBy) }
-        streams[id] = nil
+        streams.remove(id)
         recentlyClosed.record(id, closedBy)
         // Buffered request bytes will never be read: return their credit.
         if !stream.bufferedBody.isEmpty {
@@ -327,14 +336,14 @@ public final class HTTP2Connection: ConnectionHandler {
             handler.exchangeDidClose(stream, reason: reason)
         }
         stream.id = 0
-        stream.context = nil
+        stream.contextStorage = nil
         if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
         if streams.isEmpty { becameIdle() }
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
         scheduler.removeAll()
-        for stream in Array(streams.values) {
+        for stream in streams.all {
             finishStream(stream, closedBy: .localReset, reason: reason)
         }
     }

@@ -3,19 +3,26 @@
 /// Every rejection is counted under its stable token, so an operator can
 /// see which rule peers break (`rejections["rapid_reset"]`).
 public final class HTTP2Counters {
-    public private(set) var rejections: [String: Int] = [:]
-    public internal(set) var connections = 0
-    public internal(set) var streams = 0
-    public internal(set) var refusedStreams = 0
-    public internal(set) var connectionErrors = 0
-    public internal(set) var streamErrors = 0
+    var rejectionCounts: [String: Int] = [:]
+    var connectionCount = 0
+    var streamCount = 0
+    var refusedStreamCount = 0
+    var connectionErrorCount = 0
+    var streamErrorCount = 0
+    // Stored counters are internal (see SwiftletLoop's Connection for why).
+    public var rejections: [String: Int] { rejectionCounts }
+    public var connections: Int { connectionCount }
+    public var streams: Int { streamCount }
+    public var refusedStreams: Int { refusedStreamCount }
+    public var connectionErrors: Int { connectionErrorCount }
+    public var streamErrors: Int { streamErrorCount }
 
     public init() {}
 
     func count(_ rejection: Rejection) {
-        rejections[rejection.token, default: 0] += 1
+        rejectionCounts[rejection.token, default: 0] += 1
     }
 
     /// How often `token` was rejected.
-    public func rejections(_ token: String) -> Int { rejections[token] ?? 0 }
+    public func rejections(_ token: String) -> Int { rejectionCounts[token] ?? 0 }
 }

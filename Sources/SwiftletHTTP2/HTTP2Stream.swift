@@ -13,12 +13,18 @@ import SwiftletLoop
 /// and moved into the connection's output by the write scheduler as the
 /// windows allow, referenced rather than copied.
 public final class HTTP2Stream: HTTPExchange {
-    unowned let connection: HTTP2Connection
+    /// The connection outlives its streams (it recycles them), so the
+    /// back-reference needs no reference counting.
+    unowned(unsafe) let connection: HTTP2Connection
     var id: UInt32 = 0
     var state: StreamState = .idle
     public let request = HTTPRequest()
     public let responseFields = HTTPFields()
-    public var context: AnyObject?
+    var contextStorage: AnyObject?
+    public var context: AnyObject? {
+        get { contextStorage }
+        set { contextStorage = newValue }
+    }
 
     // Receiving.
     /// What the peer may still send on this stream.
@@ -47,7 +53,18 @@ public final class HTTP2Stream: HTTPExchange {
     var pendingTrailers: HTTPFields?
     let trailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
     var bodyHighWatermark = 256 * 1024
+    var bodySource: (any HTTPBodySource)?
+    /// The source produced nothing when last asked; wait for it to say ready.
+    var bodySourceWaiting = false
     var wasUnwritable = false
+
+    // For logs.
+    var status = 0
+    var bodyBytesSent = 0
+    var started: UInt64 = 0
+    public var responseStatus: Int { status }
+    public var responseBodyBytesSent: Int { bodyBytesSent }
+    public var startTime: UInt64 { started }
 
     // Bookkeeping.
     var isScheduled = false
@@ -66,7 +83,7 @@ public final class HTTP2Stream: HTTPExchange {
         state = .idle
         request.reset()
         responseFields.removeAll()
-        context = nil
+        contextStorage = nil
         receiveWindow = 0
         advertisedWindow = 0
         unacknowledgedBytes = 0
@@ -82,10 +99,14 @@ public final class HTTP2Stream: HTTPExchange {
         headSent = false
         endRequested = false
         pendingTrailers = nil
+        bodySource = nil
+        bodySourceWaiting = false
         wasUnwritable = false
         isScheduled = false
         closeNotified = false
         handlerStarted = false
+        status = 0
+        bodyBytesSent = 0
     }
 
     /// Still in the connection's table (its id is cleared when it leaves).
@@ -111,6 +132,7 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
         guard canQueueBody else { return }
+        if endOfStream { bodySource = nil }
         body.append(copying: bytes)
         if endOfStream { endRequested = true }
         connection.bodyQueued(self)
@@ -121,13 +143,28 @@ public final class HTTP2Stream: HTTPExchange {
             release?()
             return
         }
+        if endOfStream { bodySource = nil }
         body.append(borrowing: bytes, owner: owner, release: release)
         if endOfStream { endRequested = true }
         connection.bodyQueued(self)
     }
 
+    public func sendBody(from source: any HTTPBodySource) {
+        guard canQueueBody else { return }
+        bodySource = source
+        bodySourceWaiting = false
+        connection.bodyQueued(self)
+    }
+
+    public func bodySourceDidBecomeReady() {
+        guard bodySource != nil, bodySourceWaiting, isLive else { return }
+        bodySourceWaiting = false
+        connection.schedule(self)
+    }
+
     public func finish(trailers: HTTPFields?) {
         guard canQueueBody else { return }
+        bodySource = nil
         if let trailers, !trailers.isEmpty {
             trailerStorage.removeAll()
             for index in 0..<trailers.count {

@@ -31,7 +31,9 @@ public final class Connection {
         case closed
     }
 
-    public unowned let loop: EventLoop
+    /// A loop outlives its connections (closing a loop closes them), so the
+    /// back-reference needs no reference counting.
+    public unowned(unsafe) let loop: EventLoop
     public let fd: Int32
     /// The peer's address, when known.
     public let remoteAddress: SocketAddress?

@@ -28,7 +28,7 @@ public struct ListenOptions: Sendable {
 public final class Listener {
     enum State { case listening, paused, closing, closed }
 
-    public unowned let loop: EventLoop
+    public unowned(unsafe) let loop: EventLoop  // a loop outlives its listeners
     public let fd: Int32
     /// The bound address, with the real port when port 0 was asked for.
     public let localAddress: SocketAddress

@@ -8,7 +8,7 @@ import Glibc
 /// thread; otherwise its default action (often: terminate) runs. Call
 /// `Signals.block(_:)` at the start of `main`, before any thread exists.
 public final class SignalWatcher {
-    public unowned let loop: EventLoop
+    public unowned(unsafe) let loop: EventLoop  // a loop outlives its watchers
     public let signal: Int32
     let fd: Int32
     let action: () -> Void

@@ -68,6 +68,18 @@ int swiftlet_signalfd_for(int fd, int signo);
 /// Size of struct signalfd_siginfo.
 size_t swiftlet_signalfd_siginfo_size(void);
 
+// MARK: - Files
+
+/// openat2(2) with O_RDONLY|O_CLOEXEC and RESOLVE_BENEATH (plus
+/// RESOLVE_NO_SYMLINKS when `no_symlinks`): the kernel refuses any path that
+/// would leave `dirfd` (.. or symlinks). Returns the fd or -errno (-ENOSYS
+/// on kernels without openat2).
+int swiftlet_open_beneath(int dirfd, const char *path, bool no_symlinks);
+/// The number of pages of [addr, addr+length) resident in memory (mincore).
+long swiftlet_resident_pages(void *addr, size_t length);
+/// The system page size.
+long swiftlet_page_size(void);
+
 // MARK: - io_uring helpers for what liburing exposes only as macros or
 // through structure layouts Swift imports awkwardly.
 

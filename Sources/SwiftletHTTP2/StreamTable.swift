@@ -1,0 +1,71 @@
+/// The open streams of a connection, by id: an open-addressed table (ids
+/// are odd and mostly consecutive, so `id >> 1` spreads them evenly), no
+/// hashing and no allocation once sized for the concurrency limit.
+struct StreamTable {
+    private var slots: [HTTP2Stream?]
+    private var mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = Array(repeating: nil, count: size)
+        mask = size - 1
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    subscript(id: UInt32) -> HTTP2Stream? {
+        var index = Int(id >> 1) & mask
+        while let stream = slots[index] {
+            if stream.id == id { return stream }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
+    mutating func insert(_ stream: HTTP2Stream) {
+        if (count + 1) * 2 > slots.count { grow() }
+        var index = Int(stream.id >> 1) & mask
+        while slots[index] != nil { index = (index + 1) & mask }
+        slots[index] = stream
+        count += 1
+    }
+
+    /// Removes the stream whose id is `id` (backward-shift deletion keeps
+    /// probe chains intact without tombstones).
+    mutating func remove(_ id: UInt32) {
+        var index = Int(id >> 1) & mask
+        while let stream = slots[index] {
+            if stream.id == id { break }
+            index = (index + 1) & mask
+        }
+        guard slots[index] != nil else { return }
+        slots[index] = nil
+        count -= 1
+        var next = (index + 1) & mask
+        while let moving = slots[next] {
+            let home = Int(moving.id >> 1) & mask
+            // Move it back if its home is not within (index, next].
+            let distanceToHole = (next - home) & mask
+            let distanceToNext = (next - index) & mask
+            if distanceToHole >= distanceToNext {
+                slots[index] = moving
+                slots[next] = nil
+                index = next
+            }
+            next = (next + 1) & mask
+        }
+    }
+
+    /// Every stream (for shutdown paths; allocates).
+    var all: [HTTP2Stream] { slots.compactMap { $0 } }
+
+    private mutating func grow() {
+        let old = slots.compactMap { $0 }
+        slots = Array(repeating: nil, count: slots.count * 2)
+        mask = slots.count - 1
+        count = 0
+        for stream in old { insert(stream) }
+    }
+}

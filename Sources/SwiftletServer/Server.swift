@@ -1,0 +1,195 @@
+import Glibc
+import Logging
+import Synchronization
+import SwiftletHTTP
+import SwiftletHTTP2
+import SwiftletLoop
+
+/// A server: N loop threads listening on one port, each serving HTTP/2 (and
+/// HTTP/1.1) connections with its own handler.
+///
+///     let server = Server(configuration: configuration) { loop in
+///         try StaticFileHandler(configuration: files, loop: loop)
+///     }
+///     try server.start()
+///     print("listening on port \(server.port)")
+///     server.waitUntilStopped()
+///
+/// `makeHandler` runs once per loop, on that loop's thread. `start`,
+/// `beginGracefulShutdown`, `stop` and `waitUntilStopped` may be called from
+/// any thread.
+public final class Server: @unchecked Sendable {  // mutable state behind `state`
+    public let configuration: ServerConfiguration
+    let makeHandler: @Sendable (EventLoop) throws -> any HTTPHandler
+    let logger: Logger
+    private struct State {
+        var threads: [EventLoopThread] = []
+        var contexts: [LoopContextBox] = []
+        var port: UInt16 = 0
+        var backend: EventLoop.BackendKind = .epoll
+        var backendReason = ""
+    }
+    private let state = Mutex(State())
+    let accessLog: AccessLogWriter?
+
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swiftlet"),
+                makeHandler: @escaping @Sendable (EventLoop) throws -> any HTTPHandler) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.makeHandler = makeHandler
+        accessLog = configuration.accessLog == .off ? nil : try AccessLogWriter(destination: configuration.accessLog)
+    }
+
+    /// The port listened on (the real one when 0 was asked for).
+    public var port: UInt16 { state.withLock { $0.port } }
+    /// The backend the loops use.
+    public var backend: EventLoop.BackendKind { state.withLock { $0.backend } }
+    /// Why that backend (the `.auto` decision).
+    public var backendReason: String { state.withLock { $0.backendReason } }
+
+    /// Starts the loops and listens. Throws if the address cannot be bound or
+    /// a handler cannot be made.
+    public func start() throws {
+        let address = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
+        var loopConfiguration = configuration.loop
+        loopConfiguration.backend = configuration.backend
+        let reusePort = configuration.loops > 1
+        var port = configuration.port
+        for index in 0..<max(1, configuration.loops) {
+            let box = LoopContextBox()
+            let listenAddress = try SocketAddress(ip: address.host, port: port)
+            let configuration = self.configuration
+            let makeHandler = self.makeHandler
+            let accessLog = self.accessLog
+            let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
+                let handler = try makeHandler(loop)
+                let served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop) } ?? handler
+                let context = LoopContext(loop: loop, handler: served, configuration: configuration)
+                try context.listen(on: listenAddress, options: ListenOptions(backlog: configuration.backlog, reusePort: reusePort))
+                box.context = context
+            }
+            if index == 0 {
+                port = box.port
+                state.withLock { state in
+                    state.port = box.port
+                    state.backend = thread.loop.backendKind
+                    state.backendReason = thread.loop.backendReason
+                }
+            }
+            state.withLock {
+                $0.threads.append(thread)
+                $0.contexts.append(box)
+            }
+        }
+    }
+
+    /// Stops accepting, sends every connection a graceful GOAWAY, lets
+    /// in-flight responses finish within `gracefulTimeout`, then stops the
+    /// loops. Returns at once; `waitUntilStopped` waits.
+    public func beginGracefulShutdown() {
+        let timeout = configuration.gracefulTimeout
+        for box in state.withLock({ $0.contexts }) {
+            box.loop?.execute { box.context?.drain(timeout: timeout) }
+        }
+    }
+
+    /// Stops the loops now (open connections are closed).
+    public func stop() {
+        for thread in state.withLock({ $0.threads }) { thread.loop.stop() }
+    }
+
+    /// Waits until every loop stopped, then releases them.
+    public func waitUntilStopped() {
+        for thread in state.withLock({ $0.threads }) { thread.stopAndJoin() }
+        accessLog?.close()
+    }
+
+    /// Reopens the access log file (call on SIGUSR1).
+    public func reopenAccessLog() { accessLog?.reopen() }
+
+    /// HTTP/2 counters of every loop, summed (rejections by token).
+    public func rejectionCounts() -> [String: Int] {
+        var total: [String: Int] = [:]
+        for box in state.withLock({ $0.contexts }) {
+            let counts = Mutex<[String: Int]>([:])
+            let done = Mutex(false)
+            guard let loop = box.loop else { continue }
+            loop.execute {
+                counts.withLock { $0 = box.context?.counters.rejections ?? [:] }
+                done.withLock { $0 = true }
+            }
+            while !done.withLock({ $0 }) { usleep(1000) }
+            for (token, count) in counts.withLock({ $0 }) { total[token, default: 0] += count }
+        }
+        return total
+    }
+}
+
+/// Lets a loop's context be reached from other threads only through its loop.
+final class LoopContextBox: @unchecked Sendable {
+    /// Set on the loop thread during set-up, then only read on it.
+    var context: LoopContext?
+    var loop: EventLoop? { context?.loop }
+    var port: UInt16 { context?.listener?.port ?? 0 }
+}
+
+/// The per-loop side of a server: the listener, the handler, the open
+/// connections. Loop-confined.
+final class LoopContext {
+    let loop: EventLoop
+    let handler: any HTTPHandler
+    let configuration: ServerConfiguration
+    let counters = HTTP2Counters()
+    var listener: Listener?
+    var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
+    var draining = false
+
+    init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration) {
+        self.loop = loop
+        self.handler = handler
+        self.configuration = configuration
+    }
+
+    func listen(on address: SocketAddress, options: ListenOptions) throws {
+        listener = try loop.listen(on: address, options: options) { [unowned self] connection in
+            connection.handler = ProtocolSelector(context: self)
+        }
+    }
+
+    func startHTTP2(on connection: Connection) -> HTTP2Connection {
+        let http2 = HTTP2Connection.start(on: connection, handler: handler, configuration: configuration.http2, counters: counters)
+        http2Connections[ObjectIdentifier(http2)] = http2
+        http2.onClose = { [unowned self] closed in
+            http2Connections[ObjectIdentifier(closed)] = nil
+            stopIfDrained()
+        }
+        if draining { http2.beginGracefulShutdown() }
+        return http2
+    }
+
+    func startHTTP1(on connection: Connection) {
+        // HTTP/1.1 is not served by this build of the server: answer with a
+        // clear error and close, rather than leaving the client hanging.
+        let response = "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 32\r\n\r\nThis server speaks HTTP/2 (h2c)\n"
+        connection.write(Array(response.utf8))
+        connection.close()
+    }
+
+    /// Graceful shutdown of this loop.
+    func drain(timeout: Duration) {
+        guard !draining else { return }
+        draining = true
+        listener?.close()
+        for connection in http2Connections.values { connection.beginGracefulShutdown() }
+        if !stopIfDrained() {
+            loop.timers.schedule(at: loop.now &+ timeout.nanoseconds) { [loop] in loop.stop() }
+        }
+    }
+
+    @discardableResult
+    func stopIfDrained() -> Bool {
+        guard draining, http2Connections.isEmpty else { return false }
+        loop.stop()
+        return true
+    }
+}

@@ -1,0 +1,26 @@
+import SwiftletHTTP2
+import SwiftletLoop
+
+/// Everything a `Server` needs to know. The `swiftlet` flags map onto it.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on: an IPv4 or IPv6 literal or a host name.
+    public var host = "0.0.0.0"
+    /// Port (0: any free port; `Server.port` says which).
+    public var port: UInt16 = 8080
+    /// Loop threads sharing the port with SO_REUSEPORT, each a single-threaded loop.
+    public var loops = 1
+    /// io_uring, epoll, or whichever works.
+    public var backend: EventLoop.BackendChoice = .auto
+    /// listen(2) backlog.
+    public var backlog: Int32 = 1024
+    /// The event loops' buffers and timers.
+    public var loop = EventLoop.Configuration()
+    /// HTTP/2 settings and limits.
+    public var http2 = HTTP2Configuration()
+    /// How long a graceful shutdown lets in-flight responses run.
+    public var gracefulTimeout: Duration = .seconds(10)
+    /// Access log destination.
+    public var accessLog: AccessLogDestination = .off
+
+    public init() {}
+}

@@ -1,0 +1,236 @@
+import CSwiftletSystem
+import Glibc
+import SwiftletHTTP
+import SwiftletLoop
+
+/// One file (or directory) of the document root, `mmap`ed.
+///
+/// Response bodies borrow regions of `bytes` with the entry as owner, so
+/// the mapping lives until the last response using it is written, even if
+/// the cache dropped the entry meanwhile.
+public final class CachedFile {
+    let path: [UInt8]
+    let hash: Int
+    let isDirectory: Bool
+    let device: UInt64
+    let inode: UInt64
+    let size: Int
+    let modified: Int          // seconds
+    let modifiedNanoseconds: Int
+    /// The mapping (nil for empty files and directories).
+    let bytes: UnsafeRawBufferPointer?
+    /// Strong ETag: "inode-size-mtime" in hex (RFC 9110 §8.8.3). Raw memory
+    /// owned by the entry, so reading it per response costs no reference count.
+    let etag: UnsafeRawBufferPointer
+    /// Last-Modified as an IMF-fixdate (owned like `etag`).
+    let lastModified: UnsafeRawBufferPointer
+    let contentType: StaticString
+    var validatedAt: UInt64 = 0
+    var lastUsed: UInt64 = 0
+    /// When page-cache residency was last confirmed (loop clock).
+    var residentAt: UInt64 = 0
+    /// Precompressed siblings, looked up on first use and revalidated with the entry.
+    var siblingsCheckedAt: UInt64 = 0
+    var brotli: CachedFile?
+    var gzip: CachedFile?
+
+    init(path: [UInt8], hash: Int, fd: Int32, status: stat) throws {
+        let directory = (status.st_mode & S_IFMT) == S_IFDIR
+        let size = directory ? 0 : Int(status.st_size)
+        let inode = UInt64(status.st_ino)
+        let modified = Int(status.st_mtim.tv_sec)
+        var mapped: UnsafeRawBufferPointer?
+        if !directory && size > 0 {
+            guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+                throw SystemError.last("mmap")
+            }
+            mapped = UnsafeRawBufferPointer(start: mapping, count: size)
+        }
+        var date = [UInt8](repeating: 0, count: HTTPDate.length)
+        date.withUnsafeMutableBytes { HTTPDate.format(modified, into: $0) }
+        // The type comes from the extension of the last path segment.
+        var type: StaticString = "application/octet-stream"
+        if let dot = path.lastIndex(of: UInt8(ascii: ".")), !path[dot...].contains(UInt8(ascii: "/")) {
+            type = path[(dot + 1)...].withUnsafeBytes { ContentTypes.type(forExtension: $0) }
+        }
+        self.path = path
+        self.hash = hash
+        isDirectory = directory
+        device = UInt64(status.st_dev)
+        self.inode = inode
+        self.size = size
+        self.modified = modified
+        modifiedNanoseconds = Int(status.st_mtim.tv_nsec)
+        bytes = mapped
+        etag = Self.copy(Array("\"\(String(inode, radix: 16))-\(String(size, radix: 16))-\(String(modified, radix: 16))\"".utf8))
+        lastModified = Self.copy(date)
+        contentType = type
+    }
+
+    deinit {
+        if let bytes { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
+        etag.deallocate()
+        lastModified.deallocate()
+    }
+
+    private static func copy(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        memory.copyBytes(from: bytes)
+        return UnsafeRawBufferPointer(memory)
+    }
+
+    func sameFile(as status: stat) -> Bool {
+        UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode && Int(status.st_size) == size
+            && Int(status.st_mtim.tv_sec) == modified && Int(status.st_mtim.tv_nsec) == modifiedNanoseconds
+    }
+}
+
+/// The open-file cache of one loop: path → `CachedFile`, revalidated by
+/// `fstat` at most once per `revalidateAfter`, bounded in entries and bytes
+/// (least recently used goes first). Paths are opened with
+/// `openat2(RESOLVE_BENEATH)` relative to the root directory, so the kernel
+/// guarantees no path leaves the root (and, without `followSymlinks`, that
+/// none goes through a symlink).
+final class FileCache {
+    enum Lookup {
+        case file(CachedFile)
+        case missing
+        /// Outside the root or through a forbidden symlink.
+        case forbidden
+    }
+
+    let rootFD: Int32
+    let followSymlinks: Bool
+    let maximumBytes: Int
+    let maximumEntries: Int
+    let revalidateAfter: UInt64
+    private var buckets: [Int: [CachedFile]] = [:]
+    private var entryCount = 0
+    private var mappedBytes = 0
+    private var useCounter: UInt64 = 0
+    private var pathBuffer = [UInt8]()
+
+    init(root: String, followSymlinks: Bool, maximumBytes: Int, maximumEntries: Int = 4096,
+         revalidateAfter: Duration = .seconds(1)) throws {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError.last("open \(root)") }
+        rootFD = fd
+        self.followSymlinks = followSymlinks
+        self.maximumBytes = maximumBytes
+        self.maximumEntries = maximumEntries
+        self.revalidateAfter = revalidateAfter.nanoseconds
+    }
+
+    deinit { close(rootFD) }
+
+    var count: Int { entryCount }
+
+    static func hash(_ path: UnsafeRawBufferPointer) -> Int {
+        var hash: UInt64 = 14_695_981_039_346_656_037
+        for byte in path {
+            hash ^= UInt64(byte)
+            hash &*= 1_099_511_628_211
+        }
+        return Int(truncatingIfNeeded: hash)
+    }
+
+    /// The file at `path` (relative, normalized), from the cache when fresh.
+    func lookup(_ path: UnsafeRawBufferPointer, now: UInt64) -> Lookup {
+        let hash = Self.hash(path)
+        useCounter &+= 1
+        if let bucket = buckets[hash] {
+            for entry in bucket where entry.path.withUnsafeBytes({ HTTPFields.equal($0, path) }) {
+                if now &- entry.validatedAt < revalidateAfter {
+                    entry.lastUsed = useCounter
+                    return .file(entry)
+                }
+                return revalidate(entry, path: path, now: now)
+            }
+        }
+        return load(path, hash: hash, now: now, replacing: nil)
+    }
+
+    private func revalidate(_ entry: CachedFile, path: UnsafeRawBufferPointer, now: UInt64) -> Lookup {
+        let fd = openBeneath(path)
+        guard fd >= 0 else {
+            remove(entry)
+            return fd == -ENOENT || fd == -ENOTDIR ? .missing : .forbidden
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            close(fd)
+            remove(entry)
+            return .missing
+        }
+        if entry.sameFile(as: status) {
+            close(fd)
+            entry.validatedAt = now
+            entry.lastUsed = useCounter
+            return .file(entry)
+        }
+        close(fd)
+        return load(path, hash: entry.hash, now: now, replacing: entry)
+    }
+
+    private func openBeneath(_ path: UnsafeRawBufferPointer) -> Int32 {
+        pathBuffer.removeAll(keepingCapacity: true)
+        if path.isEmpty {
+            pathBuffer.append(UInt8(ascii: "."))
+        } else {
+            pathBuffer.append(contentsOf: path)
+        }
+        pathBuffer.append(0)
+        return pathBuffer.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { name in
+                let fd = swiftlet_open_beneath(rootFD, name, !followSymlinks)
+                guard fd == -ENOSYS else { return fd }
+                // Kernels before 5.6: refuse symlinks outright.
+                let plain = openat(rootFD, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                return plain >= 0 ? plain : -errno
+            }
+        }
+    }
+
+    private func load(_ path: UnsafeRawBufferPointer, hash: Int, now: UInt64, replacing old: CachedFile?) -> Lookup {
+        if let old { remove(old) }
+        let fd = openBeneath(path)
+        guard fd >= 0 else {
+            // ENOENT/ENOTDIR: absent. EXDEV (escaping RESOLVE_BENEATH), ELOOP
+            // (symlink with RESOLVE_NO_SYMLINKS or O_NOFOLLOW), EACCES: refused.
+            return fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG ? .missing : .forbidden
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return .missing }
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFDIR else { return .forbidden }
+        guard let entry = try? CachedFile(path: Array(path), hash: hash, fd: fd, status: status) else { return .missing }
+        entry.validatedAt = now
+        entry.lastUsed = useCounter
+        // Files larger than the whole cache are served but not kept.
+        guard entry.size <= maximumBytes else { return .file(entry) }
+        while entryCount >= maximumEntries || (mappedBytes + entry.size > maximumBytes && entryCount > 0) {
+            evictLeastRecentlyUsed()
+        }
+        buckets[hash, default: []].append(entry)
+        entryCount += 1
+        mappedBytes += entry.size
+        return .file(entry)
+    }
+
+    private func remove(_ entry: CachedFile) {
+        guard var bucket = buckets[entry.hash], let index = bucket.firstIndex(where: { $0 === entry }) else { return }
+        bucket.remove(at: index)
+        buckets[entry.hash] = bucket.isEmpty ? nil : bucket
+        entryCount -= 1
+        mappedBytes -= entry.size
+    }
+
+    private func evictLeastRecentlyUsed() {
+        var oldest: CachedFile?
+        for bucket in buckets.values {
+            for entry in bucket where oldest == nil || entry.lastUsed < oldest!.lastUsed { oldest = entry }
+        }
+        if let oldest { remove(oldest) }
+    }
+}

@@ -1,0 +1,420 @@
+import Glibc
+import SwiftletHTTP
+import SwiftletLoop
+
+/// How `StaticFileHandler` serves a directory.
+public struct StaticFileConfiguration: Sendable {
+    /// The document root (a directory).
+    public var root: String
+    /// File served for a directory request ("/dir/").
+    public var index = "index.html"
+    /// Value of a Cache-Control field sent with every file, if any.
+    public var cacheControl: String?
+    /// Serve `file.br` / `file.gz` to clients that accept that coding.
+    public var precompressed = true
+    /// Follow symlinks inside the root (never ones leading outside it).
+    public var followSymlinks = false
+    /// Bytes of mapped files the cache keeps.
+    public var fileCacheSize = 256 << 20
+    /// Value of the Server field.
+    public var serverName = "swiftlet"
+
+    public init(root: String) { self.root = root }
+}
+
+/// Serves files from a directory, like a careful production file server:
+/// GET and HEAD; percent-decoded, normalized paths that cannot leave the
+/// root; index files and slash redirects for directories; content types;
+/// strong ETags and Last-Modified with If-None-Match / If-Modified-Since;
+/// byte ranges with If-Range (multipart/byteranges for several);
+/// precompressed `.br`/`.gz` siblings; `404.html` as the 404 body.
+///
+/// File bytes reach the socket without a copy through user space: responses
+/// borrow regions of cached `mmap`s. Pages not in memory are read by a
+/// helper thread first, so a cold file never stalls the loop.
+///
+/// One instance per loop (it is loop-confined).
+public final class StaticFileHandler: HTTPHandler {
+    public let configuration: StaticFileConfiguration
+    let loop: EventLoop
+    let cache: FileCache
+    static let prefetcher = Prefetcher()
+    private var pathScratch = [UInt8]()
+    private var decodeScratch = [UInt8]()
+    private var lookupScratch = [UInt8]()
+    private var dateSecond = -1
+    private var dateBytes = [UInt8](repeating: 0, count: HTTPDate.length)
+    private let indexName: [UInt8]
+    private let cacheControl: [UInt8]?
+    private let serverName: [UInt8]
+    var responseCounts: [Int: Int] = [:]
+    var prefetchCount = 0
+    /// Responses by status, for statistics and tests.
+    public var responses: [Int: Int] { responseCounts }
+    /// Responses whose pages had to be prefetched first.
+    public var prefetches: Int { prefetchCount }
+
+    public init(configuration: StaticFileConfiguration, loop: EventLoop) throws {
+        self.configuration = configuration
+        self.loop = loop
+        cache = try FileCache(root: configuration.root, followSymlinks: configuration.followSymlinks,
+                              maximumBytes: configuration.fileCacheSize)
+        indexName = Array(configuration.index.utf8)
+        cacheControl = configuration.cacheControl.map { Array($0.utf8) }
+        serverName = Array(configuration.serverName.utf8)
+    }
+
+    // MARK: HTTPHandler
+
+    public func exchangeDidStart(_ exchange: any HTTPExchange) {
+        let request = exchange.request
+        let isHead = request.methodIs("HEAD")
+        guard isHead || request.methodIs("GET") else {
+            exchange.responseFields.append("allow", "GET, HEAD")
+            respond(exchange, status: 405, text: "405 Method Not Allowed\n", isHead: false)
+            return
+        }
+        switch RequestPath.normalize(request.pathBytes, into: &pathScratch, scratch: &decodeScratch) {
+        case .failure:
+            respond(exchange, status: 400, text: "400 Bad Request\n", isHead: isHead)
+        case .success(let trailingSlash):
+            route(exchange, trailingSlash: trailingSlash, isHead: isHead)
+        }
+    }
+
+    public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
+        (exchange.context as? PendingBody)?.cancelled = true
+        exchange.context = nil
+    }
+
+    // MARK: routing
+
+    private func route(_ exchange: any HTTPExchange, trailingSlash: Bool, isHead: Bool) {
+        let found = pathScratch.withUnsafeBytes { cache.lookup($0, now: loop.now) }
+        guard case .file(let entry) = found else {
+            notFound(exchange, isHead: isHead)
+            return
+        }
+        if entry.isDirectory {
+            guard trailingSlash || pathScratch.isEmpty else {
+                redirectToDirectory(exchange, isHead: isHead)
+                return
+            }
+            lookupScratch.removeAll(keepingCapacity: true)
+            lookupScratch.append(contentsOf: pathScratch)
+            if !lookupScratch.isEmpty { lookupScratch.append(UInt8(ascii: "/")) }
+            lookupScratch.append(contentsOf: indexName)
+            let index = lookupScratch.withUnsafeBytes { cache.lookup($0, now: loop.now) }
+            guard case .file(let file) = index, !file.isDirectory else {
+                notFound(exchange, isHead: isHead)
+                return
+            }
+            serve(file, exchange, isHead: isHead)
+        } else if trailingSlash {
+            notFound(exchange, isHead: isHead)
+        } else {
+            serve(entry, exchange, isHead: isHead)
+        }
+    }
+
+    /// "/dir" names a directory: 301 to "/dir/" (the query is kept).
+    private func redirectToDirectory(_ exchange: any HTTPExchange, isHead: Bool) {
+        let target = exchange.request.pathBytes
+        var location = [UInt8]()
+        let query = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
+        location.append(contentsOf: target[0..<query])
+        location.append(UInt8(ascii: "/"))
+        location.append(contentsOf: target[query...])
+        location.withUnsafeBytes { exchange.responseFields.append(name: HTTPFields.span("location"), value: $0) }
+        respond(exchange, status: 301, text: "301 Moved Permanently\n", isHead: isHead)
+    }
+
+    private func notFound(_ exchange: any HTTPExchange, isHead: Bool) {
+        if case .file(let page) = "404.html".utf8CString.withUnsafeBytes({ cache.lookup(UnsafeRawBufferPointer(rebasing: $0.dropLast()), now: loop.now) }),
+           !page.isDirectory {
+            commonFields(exchange.responseFields)
+            exchange.responseFields.append("content-type", "text/html; charset=utf-8")
+            exchange.responseFields.append("content-length", integer: page.size)
+            count(404)
+            exchange.sendHead(status: 404, endOfStream: isHead || page.size == 0)
+            if !isHead, let bytes = page.bytes { sendRegion(bytes, owner: page, exchange, endOfStream: true) }
+            return
+        }
+        respond(exchange, status: 404, text: "404 Not Found\n", isHead: isHead)
+    }
+
+    // MARK: files
+
+    private func serve(_ file: CachedFile, _ exchange: any HTTPExchange, isHead: Bool) {
+        let request = exchange.request
+        let fields = exchange.responseFields
+        // Precompressed siblings.
+        var variant = file
+        var encoding: StaticString?
+        var hasSiblings = false
+        if configuration.precompressed {
+            refreshSiblings(file)
+            hasSiblings = file.brotli != nil || file.gzip != nil
+            if hasSiblings, let accept = request.fields.first("accept-encoding") {
+                if let brotli = file.brotli, Self.accepts(accept, "br") {
+                    variant = brotli
+                    encoding = "br"
+                } else if let gzip = file.gzip, Self.accepts(accept, "gzip") {
+                    variant = gzip
+                    encoding = "gzip"
+                }
+            }
+        }
+        commonFields(fields)
+        fields.append(name: HTTPFields.span("etag"), value: variant.etag)
+        fields.append(name: HTTPFields.span("last-modified"), value: variant.lastModified)
+        if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFields.span("cache-control"), value: $0) } }
+        if hasSiblings { fields.append("vary", "accept-encoding") }
+        // Validators (RFC 9110 §13.2.2: If-None-Match is evaluated first and,
+        // when present, If-Modified-Since is ignored).
+        if let noneMatch = request.fields.first("if-none-match") {
+            if Self.etagMatches(list: noneMatch, etag: variant.etag) {
+                count(304)
+                exchange.sendHead(status: 304, endOfStream: true)
+                return
+            }
+        } else if let since = request.fields.first("if-modified-since"), let date = HTTPDate.parse(since), variant.modified <= date {
+            count(304)
+            exchange.sendHead(status: 304, endOfStream: true)
+            return
+        }
+        fields.append("content-type", file.contentType)
+        if let encoding { fields.append("content-encoding", encoding) }
+        fields.append("accept-ranges", "bytes")
+        // Ranges (GET only: "GET is the only method for which range handling is defined").
+        var outcome = ByteRange.Outcome.whole
+        if !isHead, let range = request.fields.first("range") {
+            if let ifRange = request.fields.first("if-range") {
+                // §13.1.5: honour the range only if the validator still matches
+                // (a strong ETag, or exactly the Last-Modified date).
+                let strongMatch = HTTPFields.equal(variant.etag, ifRange)
+                let dateMatch = HTTPFields.equal(variant.lastModified, ifRange)
+                outcome = strongMatch || dateMatch ? ByteRange.parse(range, size: variant.size) : .whole
+            } else {
+                outcome = ByteRange.parse(range, size: variant.size)
+            }
+        }
+        switch outcome {
+        case .whole:
+            fields.append("content-length", integer: variant.size)
+            count(200)
+            exchange.sendHead(status: 200, endOfStream: isHead || variant.size == 0)
+            if !isHead, let bytes = variant.bytes { sendRegion(bytes, owner: variant, exchange, endOfStream: true) }
+        case .unsatisfiable:
+            fields.append("content-range", "bytes */\(variant.size)")
+            respondPlain(exchange, status: 416, text: "416 Range Not Satisfiable\n")
+        case .ranges(let ranges) where ranges.count == 1:
+            let range = ranges[0]
+            fields.append("content-range", "bytes \(range.lowerBound)-\(range.upperBound)/\(variant.size)")
+            fields.append("content-length", integer: range.count)
+            count(206)
+            exchange.sendHead(status: 206, endOfStream: false)
+            let region = UnsafeRawBufferPointer(rebasing: variant.bytes![range.lowerBound...range.upperBound])
+            sendRegion(region, owner: variant, exchange, endOfStream: true)
+        case .ranges(let ranges):
+            sendMultipart(variant, ranges: ranges, contentType: file.contentType, exchange)
+        }
+    }
+
+    /// RFC 9110 §14.6: several ranges as multipart/byteranges.
+    private func sendMultipart(_ file: CachedFile, ranges: [ClosedRange<Int>], contentType: StaticString, _ exchange: any HTTPExchange) {
+        let boundary = "swiftlet-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        let contentTypeText = String(decoding: UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount), as: UTF8.self)
+        var heads: [[UInt8]] = []
+        var length = 0
+        for range in ranges {
+            let head = Array("\r\n--\(boundary)\r\ncontent-type: \(contentTypeText)\r\ncontent-range: bytes \(range.lowerBound)-\(range.upperBound)/\(file.size)\r\n\r\n".utf8)
+            heads.append(head)
+            length += head.count + range.count
+        }
+        let tail = Array("\r\n--\(boundary)--\r\n".utf8)
+        length += tail.count
+        exchange.responseFields.append("content-type", "multipart/byteranges; boundary=\(boundary)")
+        exchange.responseFields.append("content-length", integer: length)
+        count(206)
+        exchange.sendHead(status: 206, endOfStream: false)
+        let whole = file.bytes!
+        let send = { [unowned self] in
+            for (head, range) in zip(heads, ranges) {
+                head.withUnsafeBytes { exchange.sendBody(copying: $0, endOfStream: false) }
+                exchange.sendBody(borrowing: UnsafeRawBufferPointer(rebasing: whole[range.lowerBound...range.upperBound]),
+                                  owner: file, release: nil, endOfStream: false)
+            }
+            tail.withUnsafeBytes { exchange.sendBody(copying: $0, endOfStream: true) }
+            _ = self
+        }
+        if Prefetcher.isResident(whole) {
+            send()
+        } else {
+            prefetchThen(whole, owner: file, exchange, send)
+        }
+    }
+
+    /// Sends a region of a mapped file: at once if its pages are in memory,
+    /// after a prefetch if not; large regions are pulled slice by slice.
+    private func sendRegion(_ region: UnsafeRawBufferPointer, owner: CachedFile, _ exchange: any HTTPExchange, endOfStream: Bool) {
+        if region.count > FileBodySource.slice {
+            exchange.sendBody(from: FileBodySource(region: region, owner: owner, handler: self))
+            return
+        }
+        let now = loop.now
+        if now &- owner.residentAt < 1_000_000_000 || Prefetcher.isResident(region) {
+            owner.residentAt = now
+            exchange.sendBody(borrowing: region, owner: owner, release: nil, endOfStream: endOfStream)
+            return
+        }
+        prefetchThen(region, owner: owner, exchange) {
+            exchange.sendBody(borrowing: region, owner: owner, release: nil, endOfStream: endOfStream)
+        }
+    }
+
+    /// Prefetches `region`, then runs `body` on the loop unless the exchange
+    /// was closed meanwhile.
+    func prefetchThen(_ region: UnsafeRawBufferPointer, owner: CachedFile, _ exchange: any HTTPExchange, _ body: @escaping () -> Void) {
+        prefetchCount += 1
+        let pending = PendingBody()
+        exchange.context = pending
+        let continuation = PrefetchContinuation(pending: pending, owner: owner, body: body)
+        Self.prefetcher.prefetch(region, loop: loop) { continuation.resume() }
+    }
+
+    /// Whether an Accept-Encoding value accepts `coding` (q > 0).
+    static func accepts(_ header: UnsafeRawBufferPointer, _ coding: String) -> Bool {
+        for item in String(decoding: header, as: UTF8.self).split(separator: ",") {
+            let parts = item.split(separator: ";")
+            guard let name = parts.first?.trimmingCharacters(in: " \t"), name.lowercased() == coding || name == "*" else { continue }
+            for parameter in parts.dropFirst() {
+                let pair = parameter.trimmingCharacters(in: " \t")
+                if pair.hasPrefix("q="), let q = Double(pair.dropFirst(2)), q == 0 { return false }
+            }
+            return true
+        }
+        return false
+    }
+
+    /// If-None-Match against `etag` with the weak comparison (§13.1.2).
+    static func etagMatches(list: UnsafeRawBufferPointer, etag: UnsafeRawBufferPointer) -> Bool {
+        let mine = String(decoding: etag, as: UTF8.self)
+        for item in String(decoding: list, as: UTF8.self).split(separator: ",") {
+            var tag = item.trimmingCharacters(in: " \t")
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+            if tag == mine[...] { return true }
+        }
+        return false
+    }
+
+    private func refreshSiblings(_ file: CachedFile) {
+        let now = loop.now
+        guard file.siblingsCheckedAt == 0 || now &- file.siblingsCheckedAt >= 1_000_000_000 else { return }
+        file.siblingsCheckedAt = now
+        file.brotli = sibling(of: file, suffix: ".br")
+        file.gzip = sibling(of: file, suffix: ".gz")
+    }
+
+    private func sibling(of file: CachedFile, suffix: String) -> CachedFile? {
+        lookupScratch.removeAll(keepingCapacity: true)
+        lookupScratch.append(contentsOf: file.path)
+        lookupScratch.append(contentsOf: suffix.utf8)
+        guard case .file(let entry) = lookupScratch.withUnsafeBytes({ cache.lookup($0, now: loop.now) }), !entry.isDirectory else { return nil }
+        return entry
+    }
+
+    // MARK: responses
+
+    private func commonFields(_ fields: HTTPFields) {
+        var now = time_t()
+        time(&now)
+        if Int(now) != dateSecond {
+            dateSecond = Int(now)
+            dateBytes.withUnsafeMutableBytes { HTTPDate.format(Int(now), into: $0) }
+        }
+        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
+        dateBytes.withUnsafeBytes { fields.append(name: HTTPFields.span("date"), value: $0) }
+    }
+
+    private func respond(_ exchange: any HTTPExchange, status: Int, text: StaticString, isHead: Bool) {
+        commonFields(exchange.responseFields)
+        respondPlain(exchange, status: status, text: text, isHead: isHead)
+    }
+
+    private func respondPlain(_ exchange: any HTTPExchange, status: Int, text: StaticString, isHead: Bool = false) {
+        exchange.responseFields.append("content-type", "text/plain; charset=utf-8")
+        exchange.responseFields.append("content-length", integer: text.utf8CodeUnitCount)
+        count(status)
+        exchange.sendHead(status: status, endOfStream: isHead)
+        if !isHead {
+            exchange.sendBody(borrowing: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount),
+                              owner: nil, release: nil, endOfStream: true)
+        }
+    }
+
+    private func count(_ status: Int) { responseCounts[status, default: 0] += 1 }
+}
+
+/// Marks a response waiting for a prefetch; set when the exchange closes.
+final class PendingBody {
+    var cancelled = false
+}
+
+/// What to do on the loop once a prefetch finished. Created and resumed on
+/// the same loop thread; it only passes through the helper thread, which
+/// never touches it (hence the unchecked Sendable).
+final class PrefetchContinuation: @unchecked Sendable {
+    let pending: PendingBody
+    let owner: AnyObject
+    let body: () -> Void
+
+    init(pending: PendingBody, owner: AnyObject, body: @escaping () -> Void) {
+        self.pending = pending
+        self.owner = owner
+        self.body = body
+    }
+
+    func resume() {
+        if !pending.cancelled { body() }
+    }
+}
+
+/// A large file region pulled slice by slice as the exchange can send;
+/// slices whose pages are not in memory are prefetched first.
+final class FileBodySource: HTTPBodySource {
+    static let slice = 256 * 1024
+    let region: UnsafeRawBufferPointer
+    let owner: CachedFile
+    unowned(unsafe) let handler: StaticFileHandler  // the handler outlives its responses
+    var offset = 0
+    var prefetching = false
+    let pending = PendingBody()
+
+    init(region: UnsafeRawBufferPointer, owner: CachedFile, handler: StaticFileHandler) {
+        self.region = region
+        self.owner = owner
+        self.handler = handler
+    }
+
+    func exchange(_ exchange: any HTTPExchange, wantsBodyUpTo maximum: Int) {
+        guard !prefetching, offset < region.count else { return }
+        let length = min(max(maximum, 16_384), Self.slice, region.count - offset)
+        let slice = UnsafeRawBufferPointer(rebasing: region[offset..<offset + length])
+        if Prefetcher.isResident(slice) {
+            offset += length
+            exchange.sendBody(borrowing: slice, owner: owner, release: nil, endOfStream: offset == region.count)
+            return
+        }
+        prefetching = true
+        if exchange.context == nil { exchange.context = pending }
+        let continuation = PrefetchContinuation(pending: (exchange.context as? PendingBody) ?? pending, owner: owner) { [self] in
+            prefetching = false
+            exchange.bodySourceDidBecomeReady()
+        }
+        handler.prefetchCount += 1
+        StaticFileHandler.prefetcher.prefetch(slice, loop: handler.loop) { continuation.resume() }
+    }
+}
+

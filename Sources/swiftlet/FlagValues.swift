@@ -1,0 +1,71 @@
+import ArgumentParser
+
+/// Parsing of flag values with messages that name the flag, the value and
+/// the allowed range (ArgumentParser prints them and exits with 64).
+struct FlagError: Error, CustomStringConvertible {
+    let description: String
+}
+
+enum FlagValue {
+    static func integer(_ text: String, flag: String, range: ClosedRange<Int>) throws -> Int {
+        guard let value = Int(text) else {
+            throw FlagError(description: "\(flag): '\(text)' is not a whole number (allowed: \(range.lowerBound)...\(range.upperBound))")
+        }
+        guard range.contains(value) else {
+            throw FlagError(description: "\(flag): \(value) is out of range (allowed: \(range.lowerBound)...\(range.upperBound))")
+        }
+        return value
+    }
+
+    /// "64K", "1M", "2G" (powers of 1024) or plain bytes.
+    static func size(_ text: String, flag: String, range: ClosedRange<Int>) throws -> Int {
+        let multipliers: [Character: Int] = ["K": 1 << 10, "k": 1 << 10, "M": 1 << 20, "m": 1 << 20, "G": 1 << 30, "g": 1 << 30]
+        var digits = Substring(text)
+        var multiplier = 1
+        if let last = digits.last, let factor = multipliers[last] {
+            multiplier = factor
+            digits = digits.dropLast()
+        }
+        guard let number = Int(digits), number >= 0, number <= Int.max / multiplier else {
+            throw FlagError(description: "\(flag): '\(text)' is not a size like 65536, 64K, 16M or 1G (allowed: \(describeSize(range.lowerBound))...\(describeSize(range.upperBound)))")
+        }
+        let value = number * multiplier
+        guard range.contains(value) else {
+            throw FlagError(description: "\(flag): \(text) is out of range (allowed: \(describeSize(range.lowerBound))...\(describeSize(range.upperBound)))")
+        }
+        return value
+    }
+
+    /// "500ms", "10s", "2m", "1h" or plain seconds.
+    static func duration(_ text: String, flag: String, range: ClosedRange<Duration>) throws -> Duration {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(text)
+        var scale = 1.0
+        for (suffix, factor) in units where number.hasSuffix(suffix) {
+            number = number.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value >= 0, value.isFinite else {
+            throw FlagError(description: "\(flag): '\(text)' is not a duration like 500ms, 10s or 2m (allowed: \(describe(range.lowerBound))...\(describe(range.upperBound)))")
+        }
+        let duration = Duration.milliseconds(Int64((value * scale * 1000).rounded()))
+        guard range.contains(duration) else {
+            throw FlagError(description: "\(flag): \(text) is out of range (allowed: \(describe(range.lowerBound))...\(describe(range.upperBound)))")
+        }
+        return duration
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        return "\(milliseconds / 1000)s"
+    }
+
+    static func describeSize(_ bytes: Int) -> String {
+        if bytes >= 1 << 30 && bytes % (1 << 30) == 0 { return "\(bytes >> 30)G" }
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
+        if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10)K" }
+        return "\(bytes)"
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import SwiftletHTTP2
+import SwiftletLoop
+
+extension EventLoop.BackendChoice: ExpressibleByArgument {}
+
+struct ListeningOptions: ParsableArguments {
+    @Option(help: "Address to listen on: 0.0.0.0, :: (IPv6 and IPv4), 127.0.0.1, a host name. (default: 0.0.0.0)")
+    var host = "0.0.0.0"
+
+    @Option(help: "Port, 0...65535; 0 picks a free port. (default: 8080, or 8443 with TLS)",
+            transform: { try FlagValue.integer($0, flag: "--port", range: 0...65535) })
+    var port: Int?
+
+    @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. (default: auto)")
+    var io: EventLoop.BackendChoice = .auto
+
+    @Option(help: "Loop threads sharing the port with SO_REUSEPORT, 1...256. (default: 1)",
+            transform: { try FlagValue.integer($0, flag: "--loops", range: 1...256) })
+    var loops = 1
+
+    @Option(help: "listen(2) backlog, 1...65535. (default: 1024)",
+            transform: { try FlagValue.integer($0, flag: "--backlog", range: 1...65535) })
+    var backlog = 1024
+}
+
+struct HTTP2Options: ParsableArguments {
+    @Option(help: "SETTINGS_MAX_CONCURRENT_STREAMS, 1...10000. (default: 100)",
+            transform: { try FlagValue.integer($0, flag: "--max-concurrent-streams", range: 1...10_000) })
+    var maxConcurrentStreams = 100
+
+    @Option(help: "SETTINGS_INITIAL_WINDOW_SIZE: what a stream may send before its handler reads, 0...2G-1. (default: 65535)",
+            transform: { try FlagValue.size($0, flag: "--initial-window-size", range: 0...0x7FFF_FFFF) })
+    var initialWindowSize = 65_535
+
+    @Option(help: "Stream receive window once a handler reads, 64K...2G-1. (default: 1M)",
+            transform: { try FlagValue.size($0, flag: "--stream-window-size", range: 65_535...0x7FFF_FFFF) })
+    var streamWindowSize = 1 << 20
+
+    @Option(help: "Connection receive window, 64K...2G-1. (default: 16M)",
+            transform: { try FlagValue.size($0, flag: "--connection-window-size", range: 65_535...0x7FFF_FFFF) })
+    var connectionWindowSize = 16 << 20
+
+    @Option(help: "SETTINGS_MAX_FRAME_SIZE accepted, 16K...1M (the receive ring grows to fit). (default: 16384)",
+            transform: { try FlagValue.size($0, flag: "--max-frame-size", range: 16_384...(1 << 20)) })
+    var maxFrameSize = 16_384
+
+    @Option(help: "SETTINGS_HEADER_TABLE_SIZE (HPACK decoder memory), 0...64K. (default: 4096)",
+            transform: { try FlagValue.size($0, flag: "--header-table-size", range: 0...65_536) })
+    var headerTableSize = 4096
+
+    @Option(help: "SETTINGS_MAX_HEADER_LIST_SIZE: decoded request head limit, 1K...1M. (default: 64K)",
+            transform: { try FlagValue.size($0, flag: "--max-header-list-size", range: 1024...(1 << 20)) })
+    var maxHeaderListSize = 64 << 10
+
+    @Option(help: "Fields per request head, 8...10000. (default: 256)",
+            transform: { try FlagValue.integer($0, flag: "--max-header-fields", range: 8...10_000) })
+    var maxHeaderFields = 256
+
+    @Option(help: "Requests per connection before a graceful GOAWAY, 1...1000000000. (default: 10000)",
+            transform: { try FlagValue.integer($0, flag: "--max-requests-per-connection", range: 1...1_000_000_000) })
+    var maxRequestsPerConnection = 10_000
+
+    @Option(help: "DATA bytes one connection may generate per loop turn, 16K...64M. (default: 256K)",
+            transform: { try FlagValue.size($0, flag: "--output-budget", range: 16_384...(64 << 20)) })
+    var outputBudget = 256 << 10
+}
+
+struct FloodOptions: ParsableArguments {
+    @Option(help: "Unanswered PING/SETTINGS ACKs before ENHANCE_YOUR_CALM (ping and settings floods), 10...100000. (default: 1000)",
+            transform: { try FlagValue.integer($0, flag: "--max-queued-control-frames", range: 10...100_000) })
+    var maxQueuedControlFrames = 1000
+
+    @Option(help: "Pending output above which a connection stops being read, 64K...64M. (default: 512K)",
+            transform: { try FlagValue.size($0, flag: "--max-pending-output", range: 65_536...(64 << 20)) })
+    var maxPendingOutput = 512 << 10
+
+    @Option(help: "Parameters per SETTINGS frame, 8...1000. (default: 32)",
+            transform: { try FlagValue.integer($0, flag: "--max-settings-per-frame", range: 8...1000) })
+    var maxSettingsPerFrame = 32
+
+    @Option(help: "Stream resets allowed in a burst, peer's and provoked (rapid reset, MadeYouReset), 10...1000000. (default: 1000)",
+            transform: { try FlagValue.integer($0, flag: "--reset-burst", range: 10...1_000_000) })
+    var resetBurst = 1000
+
+    @Option(help: "Stream resets per second once the burst is spent, 1...1000000. (default: 33)",
+            transform: { try FlagValue.integer($0, flag: "--resets-per-second", range: 1...1_000_000) })
+    var resetsPerSecond = 33
+
+    @Option(help: "New streams per loop turn, as a multiple of --max-concurrent-streams, 1...100. (default: 2)",
+            transform: { try FlagValue.integer($0, flag: "--new-streams-per-turn-factor", range: 1...100) })
+    var newStreamsPerTurnFactor = 2
+
+    @Option(help: "Consecutive empty DATA frames without END_STREAM, 1...1000. (default: 1)",
+            transform: { try FlagValue.integer($0, flag: "--max-consecutive-empty-data", range: 1...1000) })
+    var maxConsecutiveEmptyData = 1
+
+    @Option(help: "Frames under this size count as small (dribble), 1...16K. (default: 128)",
+            transform: { try FlagValue.size($0, flag: "--small-frame-size", range: 1...16_384) })
+    var smallFrameSize = 128
+
+    @Option(help: "Small frames allowed in a burst, 10...10000000. (default: 10000)",
+            transform: { try FlagValue.integer($0, flag: "--small-frame-burst", range: 10...10_000_000) })
+    var smallFrameBurst = 10_000
+
+    @Option(help: "Small frames per second once the burst is spent, 1...10000000. (default: 1000)",
+            transform: { try FlagValue.integer($0, flag: "--small-frames-per-second", range: 1...10_000_000) })
+    var smallFramesPerSecond = 1000
+
+    @Option(help: "Suspicious frames (PRIORITY, unknown types, stream errors) allowed in a burst, 10...10000000. (default: 1000)",
+            transform: { try FlagValue.integer($0, flag: "--glitch-burst", range: 10...10_000_000) })
+    var glitchBurst = 1000
+
+    @Option(help: "Suspicious frames per second once the burst is spent, 1...10000000. (default: 100)",
+            transform: { try FlagValue.integer($0, flag: "--glitches-per-second", range: 1...10_000_000) })
+    var glitchesPerSecond = 100
+
+    @Option(help: "PRIORITY_UPDATE entries kept for streams not yet open, 0...10000. (default: 100)",
+            transform: { try FlagValue.integer($0, flag: "--max-pending-priority-updates", range: 0...10_000) })
+    var maxPendingPriorityUpdates = 100
+}
+
+struct TimeoutOptions: ParsableArguments {
+    @Option(help: "A connection with no open stream is closed after this, 1s...1h. (default: 60s)",
+            transform: { try FlagValue.duration($0, flag: "--idle-timeout", range: .seconds(1)...Duration.seconds(3600)) })
+    var idleTimeout: Duration = .seconds(60)
+
+    @Option(help: "TLS handshake plus the HTTP/2 preface must finish within this, 100ms...5m. (default: 10s)",
+            transform: { try FlagValue.duration($0, flag: "--handshake-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
+    var handshakeTimeout: Duration = .seconds(10)
+
+    @Option(help: "Our SETTINGS must be acknowledged within this, 100ms...5m. (default: 10s)",
+            transform: { try FlagValue.duration($0, flag: "--settings-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
+    var settingsTimeout: Duration = .seconds(10)
+
+    @Option(help: "A request head split over CONTINUATION frames must complete within this, 100ms...5m. (default: 10s)",
+            transform: { try FlagValue.duration($0, flag: "--header-block-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
+    var headerBlockTimeout: Duration = .seconds(10)
+
+    @Option(help: "Pending output that makes no progress this long closes the connection, 1s...1h. (default: 60s)",
+            transform: { try FlagValue.duration($0, flag: "--write-timeout", range: .seconds(1)...Duration.seconds(3600)) })
+    var writeTimeout: Duration = .seconds(60)
+
+    @Option(help: "On SIGTERM/SIGINT, in-flight responses may run this long, 0s...1h. (default: 10s)",
+            transform: { try FlagValue.duration($0, flag: "--graceful-timeout", range: .zero...Duration.seconds(3600)) })
+    var gracefulTimeout: Duration = .seconds(10)
+}
+
+struct FileOptions: ParsableArguments {
+    @Option(help: "File served for a directory. (default: index.html)")
+    var index = "index.html"
+
+    @Option(help: "Cache-Control value sent with every file, e.g. \"public, max-age=3600\". (default: none)")
+    var cacheControl: String?
+
+    @Flag(help: "Do not serve file.br / file.gz to clients that accept them.")
+    var noPrecompressed = false
+
+    @Flag(help: "Follow symlinks inside the root (ones leading outside it are refused either way).")
+    var followSymlinks = false
+
+    @Option(help: "Bytes of open, mapped files kept per loop, 0...64G. (default: 256M)",
+            transform: { try FlagValue.size($0, flag: "--file-cache-size", range: 0...(64 << 30)) })
+    var fileCacheSize = 256 << 20
+}
+
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Access log: a file path, - for standard output, or off. (default: off)")
+    var accessLog = "off"
+
+    @Option(help: "Diagnostics level: trace, debug, info, notice, warning, error or critical. (default: info)")
+    var logLevel = "info"
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import CSwiftletSystem
+import Glibc
+import Logging
+import SwiftletHTTP2
+import SwiftletLoop
+import SwiftletServer
+import SwiftletStatic
+
+let swiftletVersion = "0.1.0"
+
+@main
+struct Swiftlet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftlet",
+        abstract: "A fast, careful HTTP/2 static-site server.",
+        discussion: "Serves <root> over HTTP/2 (h2c, or h2 over TLS) and HTTP/1.1. SIGTERM and SIGINT shut down gracefully; SIGHUP reloads certificates; SIGUSR1 reopens the access log. Every flag is described in docs/flags.md.",
+        version: swiftletVersion
+    )
+
+    @Argument(help: "The directory to serve.")
+    var root: String
+
+    @OptionGroup(title: "Listening") var listening: ListeningOptions
+    @OptionGroup(title: "HTTP/2") var http2: HTTP2Options
+    @OptionGroup(title: "Flood and abuse limits") var floods: FloodOptions
+    @OptionGroup(title: "Timeouts") var timeouts: TimeoutOptions
+    @OptionGroup(title: "Files") var files: FileOptions
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
+    func validate() throws {
+        var status = stat()
+        guard stat(root, &status) == 0 else {
+            throw ValidationError("root '\(root)' does not exist (\(String(cString: strerror(errno))))")
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw ValidationError("root '\(root)' is not a directory")
+        }
+        guard access(root, R_OK | X_OK) == 0 else {
+            throw ValidationError("root '\(root)' is not readable")
+        }
+        guard Logger.Level(rawValue: logging.logLevel) != nil else {
+            throw ValidationError("--log-level: '\(logging.logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        if logging.accessLog != "off" && logging.accessLog != "-" && logging.accessLog.isEmpty {
+            throw ValidationError("--access-log: give a file path, - or off")
+        }
+    }
+
+    func makeConfiguration() -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = listening.host
+        configuration.port = UInt16(listening.port ?? 8080)
+        configuration.loops = listening.loops
+        configuration.backend = listening.io
+        configuration.backlog = Int32(listening.backlog)
+        configuration.gracefulTimeout = timeouts.gracefulTimeout
+        var limits = Limits()
+        limits.maxConcurrentStreams = http2.maxConcurrentStreams
+        limits.initialStreamWindowSize = http2.initialWindowSize
+        limits.streamWindowSize = max(http2.streamWindowSize, http2.initialWindowSize)
+        limits.connectionWindowSize = http2.connectionWindowSize
+        limits.maxFrameSize = http2.maxFrameSize
+        limits.headerTableSize = http2.headerTableSize
+        limits.maxHeaderListSize = http2.maxHeaderListSize
+        limits.maxHeaderFieldCount = http2.maxHeaderFields
+        limits.maxRequestsPerConnection = http2.maxRequestsPerConnection
+        limits.maxQueuedControlFrames = floods.maxQueuedControlFrames
+        limits.maxPendingOutput = floods.maxPendingOutput
+        limits.maxSettingsPerFrame = floods.maxSettingsPerFrame
+        limits.resetBurst = floods.resetBurst
+        limits.resetsPerSecond = floods.resetsPerSecond
+        limits.newStreamsPerTurnFactor = floods.newStreamsPerTurnFactor
+        limits.maxConsecutiveEmptyData = floods.maxConsecutiveEmptyData
+        limits.smallFrameSize = floods.smallFrameSize
+        limits.smallFrameBurst = floods.smallFrameBurst
+        limits.smallFramesPerSecond = floods.smallFramesPerSecond
+        limits.glitchBurst = floods.glitchBurst
+        limits.glitchesPerSecond = floods.glitchesPerSecond
+        limits.maxPendingPriorityUpdates = floods.maxPendingPriorityUpdates
+        limits.prefaceTimeout = timeouts.handshakeTimeout
+        limits.settingsTimeout = timeouts.settingsTimeout
+        limits.headerBlockTimeout = timeouts.headerBlockTimeout
+        limits.idleTimeout = timeouts.idleTimeout
+        limits.writeTimeout = timeouts.writeTimeout
+        configuration.http2.limits = limits
+        configuration.http2.outputBudgetPerTurn = http2.outputBudget
+        // The receive ring must hold a whole frame plus room to read more.
+        var ring = 64 * 1024
+        while ring < 4 * (http2.maxFrameSize + 9) { ring *= 2 }
+        configuration.loop.receiveRingSize = ring
+        switch logging.accessLog {
+        case "off": configuration.accessLog = .off
+        case "-": configuration.accessLog = .standardOutput
+        default: configuration.accessLog = .file(logging.accessLog)
+        }
+        return configuration
+    }
+
+    func run() throws {
+        // Signals go to the main thread's sigwait, never to a loop thread.
+        Signals.block([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        let level = Logger.Level(rawValue: logging.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let configuration = makeConfiguration()
+        var files = StaticFileConfiguration(root: root)
+        files.index = self.files.index
+        files.cacheControl = self.files.cacheControl
+        files.precompressed = !self.files.noPrecompressed
+        files.followSymlinks = self.files.followSymlinks
+        files.fileCacheSize = self.files.fileCacheSize
+        let fileConfiguration = files
+        let server: Server
+        do {
+            server = try Server(configuration: configuration) { loop in
+                try StaticFileHandler(configuration: fileConfiguration, loop: loop)
+            }
+            try server.start()
+        } catch {
+            FileHandleStderr.write("swiftlet: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        let loops = configuration.loops == 1 ? "1 loop" : "\(configuration.loops) loops"
+        let backend = server.backend == .uring ? "io_uring" : "epoll"
+        FileHandleStderr.write("swiftlet \(swiftletVersion) listening on http://\(host):\(server.port) (h2c, http/1.1; \(backend); \(loops))\n")
+        waitForSignals(server)
+        server.waitUntilStopped()
+    }
+
+    /// The main thread waits for signals: SIGTERM/SIGINT shut down gracefully
+    /// (a second one stops at once), SIGUSR1 reopens the access log.
+    private func waitForSignals(_ server: Server) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&set, signal) }
+        var shuttingDown = false
+        let stopped = StopFlag()
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            switch received {
+            case SIGTERM, SIGINT:
+                if shuttingDown {
+                    server.stop()
+                    return
+                }
+                shuttingDown = true
+                server.beginGracefulShutdown()
+                stopped.waitInBackground(server)
+                return
+            case SIGUSR1:
+                server.reopenAccessLog()
+            default:
+                continue  // SIGHUP: certificates are reloaded by the TLS layer
+            }
+        }
+    }
+}
+
+/// Lets the graceful shutdown be cut short by a second signal while
+/// `waitUntilStopped` runs on the main thread.
+final class StopFlag: @unchecked Sendable {
+    func waitInBackground(_ server: Server) {
+        let context = Unmanaged.passRetained(server).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { raw in
+            let server = Unmanaged<Server>.fromOpaque(raw!).takeRetainedValue()
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGTERM)
+            sigaddset(&set, SIGINT)
+            var received: Int32 = 0
+            if sigwait(&set, &received) == 0 { server.stop() }
+            return nil
+        }, context)
+        pthread_detach(thread)
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+    }
+}
