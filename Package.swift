@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SwiftletHPACK", targets: ["SwiftletHPACK"]),
         .library(name: "SwiftletHTTP", targets: ["SwiftletHTTP"]),
         .library(name: "SwiftletHTTP2", targets: ["SwiftletHTTP2"]),
+        .library(name: "SwiftletHTTP1", targets: ["SwiftletHTTP1"]),
         .library(name: "SwiftletStatic", targets: ["SwiftletStatic"]),
         .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
         .executable(name: "swiftlet", targets: ["swiftlet"]),
@@ -56,6 +57,12 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // HTTP/1.1 (RFC 9112) for clients without HTTP/2.
+        .target(
+            name: "SwiftletHTTP1",
+            dependencies: ["SwiftletLoop", "SwiftletHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The static-file handler.
         .target(
             name: "SwiftletStatic",
@@ -66,7 +73,7 @@ let package = Package(
         // selection, graceful shutdown, access log.
         .target(
             name: "SwiftletServer",
-            dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP2", "CSwiftletSystem",
+            dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP1", "SwiftletHTTP2", "CSwiftletSystem",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import Synchronization
 import SwiftletHTTP
+import SwiftletHTTP1
 import SwiftletHTTP2
 import SwiftletLoop
 
@@ -115,7 +116,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
             let done = Mutex(false)
             guard let loop = box.loop else { continue }
             loop.execute {
-                counts.withLock { $0 = box.context?.counters.rejections ?? [:] }
+                counts.withLock { $0 = (box.context?.counters.rejections ?? [:]).merging(box.context?.http1Counters.rejections ?? [:], uniquingKeysWith: +) }
                 done.withLock { $0 = true }
             }
             while !done.withLock({ $0 }) { usleep(1000) }
@@ -140,8 +141,10 @@ final class LoopContext {
     let handler: any HTTPHandler
     let configuration: ServerConfiguration
     let counters = HTTP2Counters()
+    let http1Counters = HTTP1Counters()
     var listener: Listener?
     var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
+    var http1Connections: [ObjectIdentifier: HTTP1Connection] = [:]
     var draining = false
 
     init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration) {
@@ -168,11 +171,13 @@ final class LoopContext {
     }
 
     func startHTTP1(on connection: Connection) {
-        // HTTP/1.1 is not served by this build of the server: answer with a
-        // clear error and close, rather than leaving the client hanging.
-        let response = "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 32\r\n\r\nThis server speaks HTTP/2 (h2c)\n"
-        connection.write(Array(response.utf8))
-        connection.close()
+        let http1 = HTTP1Connection.start(on: connection, handler: handler, configuration: configuration.http1, counters: http1Counters)
+        http1Connections[ObjectIdentifier(http1)] = http1
+        http1.onClose = { [unowned self] closed in
+            http1Connections[ObjectIdentifier(closed)] = nil
+            stopIfDrained()
+        }
+        http1.connectionDidReceive(connection)
     }
 
     /// Graceful shutdown of this loop.
@@ -181,6 +186,7 @@ final class LoopContext {
         draining = true
         listener?.close()
         for connection in http2Connections.values { connection.beginGracefulShutdown() }
+        for connection in http1Connections.values { connection.closeWhenIdle() }
         if !stopIfDrained() {
             loop.timers.schedule(at: loop.now &+ timeout.nanoseconds) { [loop] in loop.stop() }
         }
@@ -188,7 +194,7 @@ final class LoopContext {
 
     @discardableResult
     func stopIfDrained() -> Bool {
-        guard draining, http2Connections.isEmpty else { return false }
+        guard draining, http2Connections.isEmpty, http1Connections.isEmpty else { return false }
         loop.stop()
         return true
     }

@@ -1,3 +1,4 @@
+import SwiftletHTTP1
 import SwiftletHTTP2
 import SwiftletLoop
 
@@ -17,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var loop = EventLoop.Configuration()
     /// HTTP/2 settings and limits.
     public var http2 = HTTP2Configuration()
+    /// HTTP/1.1 limits and timeouts.
+    public var http1 = HTTP1Configuration()
     /// How long a graceful shutdown lets in-flight responses run.
     public var gracefulTimeout: Duration = .seconds(10)
     /// Access log destination.

@@ -84,6 +84,12 @@ struct Swiftlet: ParsableCommand {
         limits.idleTimeout = timeouts.idleTimeout
         limits.writeTimeout = timeouts.writeTimeout
         configuration.http2.limits = limits
+        configuration.http1.maxHeadSize = http2.maxHeaderListSize
+        configuration.http1.maxFields = http2.maxHeaderFields
+        configuration.http1.headTimeout = timeouts.headerBlockTimeout
+        configuration.http1.idleTimeout = timeouts.idleTimeout
+        configuration.http1.writeTimeout = timeouts.writeTimeout
+        configuration.http1.outputBudget = http2.outputBudget
         configuration.http2.outputBudgetPerTurn = http2.outputBudget
         // The receive ring must hold a whole frame plus room to read more.
         var ring = 64 * 1024

@@ -1,0 +1,674 @@
+import Logging
+import SwiftletHTTP
+import SwiftletLoop
+
+/// Limits and timeouts of HTTP/1.1 connections.
+public struct HTTP1Configuration: Sendable {
+    /// Largest request head (request line and fields): 431 beyond.
+    public var maxHeadSize = 64 * 1024
+    /// Fields per request head: 431 beyond.
+    public var maxFields = 256
+    /// A request head must arrive completely within this (slowloris).
+    public var headTimeout: Duration = .seconds(10)
+    /// A kept-alive connection with no request closes after this.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Pending output without progress this long closes the connection.
+    public var writeTimeout: Duration = .seconds(60)
+    /// Bytes a pulled body may queue before the source is asked again.
+    public var outputBudget = 256 * 1024
+    /// "http" or "https": the scheme requests are given.
+    public var scheme: StaticString = "http"
+
+    public init() {}
+}
+
+/// Rejections of HTTP/1.1 requests by token (loop-confined).
+public final class HTTP1Counters {
+    var counts: [String: Int] = [:]
+    public var rejections: [String: Int] { counts }
+    public init() {}
+}
+
+/// The server side of one HTTP/1.1 connection (RFC 9112), serving one
+/// exchange at a time through the same `HTTPHandler` API as HTTP/2. The
+/// connection object is the exchange and is reused for each request.
+///
+/// Request bodies (Content-Length or chunked) reach the handler in place;
+/// responses are framed by the handler's `content-length` if given, else
+/// chunked (close-delimited for HTTP/1.0 clients). Pipelined requests wait
+/// in the receive ring until the response before them is complete.
+public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
+    enum Phase: Equatable {
+        case awaitingHead
+        case readingBody
+        case awaitingResponse
+        case closed
+    }
+
+    let connection: Connection
+    let loop: EventLoop
+    let handler: any HTTPHandler
+    let configuration: HTTP1Configuration
+    let counters: HTTP1Counters
+    var logger: Logger
+
+    var phase: Phase = .awaitingHead
+    public let request = HTTPRequest()
+    public let responseFields = HTTPFields()
+    var contextStorage: AnyObject?
+    var head: HTTP1Parser.Head?
+    var exchangeOpen = false
+
+    // Request body.
+    var framing: HTTP1Parser.BodyFraming = .none
+    var lengthRemaining = 0
+    enum ChunkState { case size, data(Int), dataEnd, trailers }
+    var chunkState: ChunkState = .size
+    var requestComplete = false
+    var bodyPaused = false
+    let requestTrailers = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
+
+    // Response.
+    var responseStarted = false
+    var responseEnded = false
+    var responseChunked = false
+    var isHeadRequest = false
+    var closeAfterResponse = false
+    var bodySource: (any HTTPBodySource)?
+    var sourceWaiting = false
+    var status = 0
+    var bodyBytes = 0
+    var started: UInt64 = 0
+
+    // Timers.
+    enum Timer: UInt64 { case idle = 1, head, write }
+    var idleTimer: TimerID?
+    var headTimer: TimerID?
+    var writeTimer: TimerID?
+    var bytesSentAtCheck: UInt64 = 0
+    var lastProgress: UInt64 = 0
+    var closeObserver: ((HTTP1Connection) -> Void)?
+    var closeWhenDone = false
+
+    /// Runs once when the connection closes (servers use it to forget it).
+    public var onClose: ((HTTP1Connection) -> Void)? {
+        get { closeObserver }
+        set { closeObserver = newValue }
+    }
+
+    /// Graceful shutdown: finish the exchange in progress, then close.
+    public func closeWhenIdle() {
+        if exchangeOpen {
+            closeAfterResponse = true
+        } else if phase != .closed {
+            phase = .closed
+            connection.close()
+        }
+    }
+
+    init(connection: Connection, handler: any HTTPHandler, configuration: HTTP1Configuration, counters: HTTP1Counters, logger: Logger) {
+        self.connection = connection
+        loop = connection.loop
+        self.handler = handler
+        self.configuration = configuration
+        self.counters = counters
+        self.logger = logger
+    }
+
+    /// Serves `connection` as HTTP/1.1 (its input may already hold a request).
+    @discardableResult
+    public static func start(on connection: Connection, handler: any HTTPHandler,
+                             configuration: HTTP1Configuration = HTTP1Configuration(),
+                             counters: HTTP1Counters = HTTP1Counters(),
+                             logger: Logger = Logger(label: "swiftlet.http1")) -> HTTP1Connection {
+        let http1 = HTTP1Connection(connection: connection, handler: handler, configuration: configuration, counters: counters, logger: logger)
+        connection.handler = http1
+        // Pulled bodies are produced while output is below the budget; the
+        // writability callback resumes them once it drained to a quarter.
+        connection.writeHighWatermark = configuration.outputBudget
+        connection.writeLowWatermark = configuration.outputBudget / 4
+        http1.idleTimer = http1.schedule(.idle, after: configuration.idleTimeout)
+        return http1
+    }
+
+    // MARK: HTTPExchange
+
+    public var context: AnyObject? {
+        get { contextStorage }
+        set { contextStorage = newValue }
+    }
+    public var protocolName: StaticString { "http/1.1" }
+    public var streamID: UInt32 { 0 }
+    public var remoteAddressDescription: String { connection.remoteAddress?.host ?? "-" }
+    public var responseStatus: Int { status }
+    public var responseBodyBytesSent: Int { bodyBytes }
+    public var startTime: UInt64 { started }
+    public var isWritable: Bool { connection.isWritable }
+    public var queuedBodyBytes: Int { connection.pendingOutputBytes }
+
+    public func pauseRequestBody() { bodyPaused = true }
+
+    public func resumeRequestBody() {
+        guard bodyPaused else { return }
+        bodyPaused = false
+        connection.resumeReading()
+    }
+
+    // MARK: input
+
+    public func connectionDidReceive(_ connection: Connection) {
+        while phase != .closed {
+            let input = connection.input
+            switch phase {
+            case .awaitingHead:
+                guard input.count > 0 else { return }
+                if headTimer == nil {
+                    cancel(&idleTimer)
+                    headTimer = schedule(.head, after: configuration.headTimeout)
+                }
+                let parsed: HTTP1Parser.Head?
+                do {
+                    parsed = try HTTP1Parser.parse(input, into: request, maximumSize: configuration.maxHeadSize,
+                                                   maximumFields: configuration.maxFields, scheme: configuration.scheme)
+                } catch {
+                    reject(error)
+                    return
+                }
+                guard let head = parsed else { return }
+                cancel(&headTimer)
+                connection.consume(head.length)
+                beginExchange(head)
+            case .readingBody:
+                guard !bodyPaused, input.count > 0 else { return }
+                guard readBody(input) else { return }
+            case .awaitingResponse:
+                // Pipelined bytes wait in the ring until this response is done.
+                connection.pauseReading()
+                return
+            case .closed:
+                return
+            }
+        }
+    }
+
+    private func beginExchange(_ head: HTTP1Parser.Head) {
+        self.head = head
+        exchangeOpen = true
+        framing = head.framing
+        requestComplete = false
+        requestTrailers.removeAll()
+        switch head.framing {
+        case .none: requestComplete = true
+        case .length(let length): lengthRemaining = length
+        case .chunked: chunkState = .size
+        }
+        responseStarted = false
+        responseEnded = false
+        responseChunked = false
+        closeAfterResponse = !head.keepAlive
+        isHeadRequest = request.methodIs("HEAD")
+        bodySource = nil
+        sourceWaiting = false
+        status = 0
+        bodyBytes = 0
+        started = loop.now
+        responseFields.removeAll()
+        contextStorage = nil
+        bodyPaused = false
+        phase = requestComplete ? .awaitingResponse : .readingBody
+        if head.expectsContinue && !requestComplete {
+            // RFC 9110 §10.1.1: answer 100 so the client sends the body.
+            connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
+        handler.exchangeDidStart(self)
+        if requestComplete && phase != .closed { deliverRequestEnd() }
+    }
+
+    /// Decodes body bytes; returns whether the loop should continue parsing.
+    private func readBody(_ input: UnsafeRawBufferPointer) -> Bool {
+        switch framing {
+        case .none:
+            return true
+        case .length:
+            let take = min(input.count, lengthRemaining)
+            deliver(UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            guard phase != .closed else { return false }
+            connection.consume(take)
+            lengthRemaining -= take
+            if lengthRemaining == 0 { finishBody() }
+            return lengthRemaining == 0
+        case .chunked:
+            return readChunked(input)
+        }
+    }
+
+    private func readChunked(_ input: UnsafeRawBufferPointer) -> Bool {
+        switch chunkState {
+        case .size:
+            // chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1)
+            guard let lineEnd = input.firstIndex(of: 0x0A) else {
+                if input.count > 1024 { reject(HTTP1Rejection(status: 400, token: "h1_bad_chunk", reason: "chunk size line too long")) }
+                return false
+            }
+            var size = 0
+            var digits = 0
+            for byte in input[0..<lineEnd] {
+                guard let digit = Self.hexValue(byte) else { break }
+                guard digits < 15 else {
+                    reject(HTTP1Rejection(status: 400, token: "h1_bad_chunk", reason: "chunk size too large"))
+                    return false
+                }
+                size = size * 16 + digit
+                digits += 1
+            }
+            guard digits > 0 else {
+                reject(HTTP1Rejection(status: 400, token: "h1_bad_chunk", reason: "invalid chunk size"))
+                return false
+            }
+            connection.consume(lineEnd + 1)
+            chunkState = size == 0 ? .trailers : .data(size)
+            return true
+        case .data(let remaining):
+            let take = min(input.count, remaining)
+            deliver(UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            guard phase != .closed else { return false }
+            connection.consume(take)
+            chunkState = take == remaining ? .dataEnd : .data(remaining - take)
+            return true
+        case .dataEnd:
+            guard input.count >= 1 else { return false }
+            if input[0] == 0x0A {
+                connection.consume(1)
+            } else {
+                guard input.count >= 2 else { return false }
+                guard input[0] == 0x0D && input[1] == 0x0A else {
+                    reject(HTTP1Rejection(status: 400, token: "h1_bad_chunk", reason: "chunk data not followed by CRLF"))
+                    return false
+                }
+                connection.consume(2)
+            }
+            chunkState = .size
+            return true
+        case .trailers:
+            guard let lineEnd = input.firstIndex(of: 0x0A) else {
+                if input.count > configuration.maxHeadSize {
+                    reject(HTTP1Rejection(status: 431, token: "h1_trailers_too_large", reason: "trailer section too large"))
+                }
+                return false
+            }
+            let line = UnsafeRawBufferPointer(rebasing: input[0..<(lineEnd > 0 && input[lineEnd - 1] == 0x0D ? lineEnd - 1 : lineEnd)])
+            connection.consume(lineEnd + 1)
+            if line.count == 0 {
+                finishBody()
+                return true
+            }
+            if let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 {
+                var lowered = [UInt8](line[0..<colon])
+                for index in lowered.indices where lowered[index] >= 0x41 && lowered[index] <= 0x5A { lowered[index] += 0x20 }
+                var start = colon + 1
+                while start < line.count && (line[start] == 0x20 || line[start] == 0x09) { start += 1 }
+                lowered.withUnsafeBytes { requestTrailers.append(name: $0, value: UnsafeRawBufferPointer(rebasing: line[start...])) }
+            }
+            return true
+        }
+    }
+
+    private func deliver(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        handler.exchange(self, didReceiveBody: bytes)
+    }
+
+    private func finishBody() {
+        requestComplete = true
+        phase = .awaitingResponse
+        deliverRequestEnd()
+    }
+
+    private func deliverRequestEnd() {
+        handler.exchange(self, didFinishRequestWith: requestTrailers.isEmpty ? nil : requestTrailers)
+        if responseEnded { completeExchange() }
+    }
+
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case 0x30...0x39: Int(byte - 0x30)
+        case 0x61...0x66: Int(byte - 0x61 + 10)
+        case 0x41...0x46: Int(byte - 0x41 + 10)
+        default: nil
+        }
+    }
+
+    // MARK: output
+
+    public func sendHead(status: Int, endOfStream: Bool) {
+        guard exchangeOpen, !responseStarted, phase != .closed else { return }
+        let informational = status >= 100 && status < 200
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        head.append(contentsOf: "HTTP/1.1 ".utf8)
+        head.append(UInt8(ascii: "0") + UInt8(status / 100 % 10))
+        head.append(UInt8(ascii: "0") + UInt8(status / 10 % 10))
+        head.append(UInt8(ascii: "0") + UInt8(status % 10))
+        head.append(0x20)
+        head.append(contentsOf: Self.reasonPhrase(status).utf8)
+        head.append(contentsOf: "\r\n".utf8)
+        var hasLength = false
+        for index in 0..<responseFields.count {
+            let field = responseFields[index]
+            if Self.isFramingField(field.name) { continue }
+            if HTTPFields.equal(field.name, HTTPFields.span("content-length")) { hasLength = true }
+            head.append(contentsOf: field.name)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: field.value)
+            head.append(contentsOf: "\r\n".utf8)
+        }
+        if informational {
+            head.append(contentsOf: "\r\n".utf8)
+            connection.write(head)
+            responseFields.removeAll()
+            return
+        }
+        responseStarted = true
+        self.status = status
+        let bodyForbidden = isHeadRequest || status == 204 || status == 304
+        if !bodyForbidden && !hasLength {
+            if endOfStream {
+                head.append(contentsOf: "content-length: 0\r\n".utf8)
+            } else if self.head?.http10 == true {
+                closeAfterResponse = true  // close-delimited body
+            } else {
+                responseChunked = true
+                head.append(contentsOf: "transfer-encoding: chunked\r\n".utf8)
+            }
+        }
+        // An unread request body cannot be skipped safely: close afterwards.
+        if !requestComplete && endOfStream { closeAfterResponse = true }
+        if closeAfterResponse {
+            head.append(contentsOf: "connection: close\r\n".utf8)
+        } else if self.head?.http10 == true {
+            head.append(contentsOf: "connection: keep-alive\r\n".utf8)
+        }
+        head.append(contentsOf: "\r\n".utf8)
+        connection.write(head)
+        if endOfStream || bodyForbidden && endOfStream { endResponse() }
+    }
+
+    public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
+        guard canSendBody else { return }
+        if !isHeadRequest && bytes.count > 0 {
+            writeChunkHeader(bytes.count)
+            connection.write(bytes)
+            writeChunkEnd()
+            bodyBytes += bytes.count
+        }
+        if endOfStream { finish(trailers: nil) }
+    }
+
+    public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
+        guard canSendBody else {
+            release?()
+            return
+        }
+        if !isHeadRequest && bytes.count > 0 {
+            writeChunkHeader(bytes.count)
+            connection.write(borrowing: bytes, owner: owner, release: release)
+            writeChunkEnd()
+            bodyBytes += bytes.count
+        } else {
+            release?()
+        }
+        if endOfStream { finish(trailers: nil) }
+    }
+
+    public func sendBody(from source: any HTTPBodySource) {
+        guard canSendBody else { return }
+        bodySource = source
+        sourceWaiting = false
+        connection.requestWillFlush()
+    }
+
+    public func bodySourceDidBecomeReady() {
+        guard bodySource != nil, sourceWaiting else { return }
+        sourceWaiting = false
+        connection.requestWillFlush()
+    }
+
+    public func connectionWillFlush(_ connection: Connection) {
+        // While writable, pull; once output exceeds the budget the connection
+        // turns unwritable and `connectionWritabilityDidChange` resumes us.
+        guard let source = bodySource, !sourceWaiting, canSendBody, connection.isWritable else { return }
+        let before = bodyBytes
+        source.exchange(self, wantsBodyUpTo: configuration.outputBudget)
+        guard bodySource != nil, canSendBody else { return }
+        if bodyBytes == before {
+            sourceWaiting = true
+        } else if connection.isWritable {
+            connection.requestWillFlush()
+        }
+    }
+
+    public func finish(trailers: HTTPFields?) {
+        guard canSendBody else { return }
+        bodySource = nil
+        if responseChunked {
+            var tail = Array("0\r\n".utf8)
+            if let trailers {
+                for index in 0..<trailers.count {
+                    let field = trailers[index]
+                    tail.append(contentsOf: field.name)
+                    tail.append(contentsOf: ": ".utf8)
+                    tail.append(contentsOf: field.value)
+                    tail.append(contentsOf: "\r\n".utf8)
+                }
+            }
+            tail.append(contentsOf: "\r\n".utf8)
+            connection.write(tail)
+        }
+        endResponse()
+    }
+
+    public func cancel() {
+        closeNow(reason: .reset(errorCode: 0))
+    }
+
+    private var canSendBody: Bool { exchangeOpen && responseStarted && !responseEnded && phase != .closed }
+
+    private func writeChunkHeader(_ length: Int) {
+        guard responseChunked else { return }
+        var digits = [UInt8]()
+        var rest = length
+        repeat {
+            digits.append(Array("0123456789abcdef".utf8)[rest & 15])
+            rest >>= 4
+        } while rest > 0
+        connection.write(digits.reversed() + [0x0D, 0x0A])
+    }
+
+    private func writeChunkEnd() {
+        if responseChunked { connection.write([0x0D, 0x0A] as [UInt8]) }
+    }
+
+    private func endResponse() {
+        responseEnded = true
+        if requestComplete || closeAfterResponse { completeExchange() }
+    }
+
+    /// The exchange is over: tell the handler, then close or await the next request.
+    private func completeExchange() {
+        guard exchangeOpen else { return }
+        exchangeOpen = false
+        handler.exchangeDidClose(self, reason: .completed)
+        contextStorage = nil
+        armWriteTimer()
+        if closeAfterResponse || !(head?.keepAlive ?? false) {
+            phase = .closed
+            connection.close()
+            return
+        }
+        phase = .awaitingHead
+        idleTimer = schedule(.idle, after: configuration.idleTimeout)
+        connection.resumeReading()
+    }
+
+    private func reject(_ error: HTTP1Rejection) {
+        counters.counts[error.token, default: 0] += 1
+        logger.debug("HTTP/1.1 request rejected: \(error.token): \(error.reason)")
+        guard !responseStarted || !exchangeOpen else {
+            closeNow(reason: .reset(errorCode: 0))
+            return
+        }
+        let body = "\(error.status) \(Self.reasonPhrase(error.status))\n"
+        let response = "HTTP/1.1 \(error.status) \(Self.reasonPhrase(error.status))\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+        connection.write(Array(response.utf8))
+        if exchangeOpen {
+            exchangeOpen = false
+            handler.exchangeDidClose(self, reason: .reset(errorCode: 0))
+        }
+        phase = .closed
+        connection.close()
+        armWriteTimer()
+    }
+
+    private func closeNow(reason: HTTPExchangeCloseReason) {
+        guard phase != .closed else { return }
+        phase = .closed
+        if exchangeOpen {
+            exchangeOpen = false
+            handler.exchangeDidClose(self, reason: reason)
+        }
+        connection.close(.immediately)
+    }
+
+    // MARK: connection events
+
+    public func connectionWritabilityDidChange(_ connection: Connection) {
+        guard connection.isWritable, exchangeOpen else { return }
+        handler.exchangeDidBecomeWritable(self)
+        if bodySource != nil { connection.requestWillFlush() }
+    }
+
+    public func connectionDidReceiveEOF(_ connection: Connection) {
+        if exchangeOpen && !requestComplete {
+            closeNow(reason: .connectionClosed)
+            return
+        }
+        if !exchangeOpen {
+            phase = .closed
+            connection.close()
+        } else {
+            closeAfterResponse = true  // answer the request in progress, then close
+        }
+    }
+
+    public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        phase = .closed
+        if exchangeOpen {
+            exchangeOpen = false
+            handler.exchangeDidClose(self, reason: .connectionClosed)
+        }
+        cancel(&idleTimer)
+        cancel(&headTimer)
+        cancel(&writeTimer)
+        let observer = closeObserver
+        closeObserver = nil
+        observer?(self)
+    }
+
+    // MARK: timers
+
+    private func schedule(_ timer: Timer, after delay: Duration) -> TimerID {
+        loop.timers.schedule(at: loop.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
+    }
+
+    private func cancel(_ id: inout TimerID?) {
+        if let timer = id { loop.timers.cancel(timer) }
+        id = nil
+    }
+
+    private func armWriteTimer() {
+        guard writeTimer == nil, !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
+        bytesSentAtCheck = connection.bytesSent
+        lastProgress = loop.now
+        writeTimer = schedule(.write, after: configuration.writeTimeout / 4)
+    }
+
+    // MARK: helpers
+
+    /// Fields the connection owns (framing), dropped from handler fields.
+    static func isFramingField(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
+        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
+        default: false
+        }
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 101: "Switching Protocols"
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 304: "Not Modified"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 411: "Length Required"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 416: "Range Not Satisfiable"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Status"
+        }
+    }
+}
+
+extension HTTP1Connection: TimerTarget {
+    public func timerFired(_ id: TimerID, tag: UInt64) {
+        switch Timer(rawValue: tag) {
+        case .idle:
+            guard id == idleTimer else { return }
+            idleTimer = nil
+            if phase == .awaitingHead && !exchangeOpen {
+                phase = .closed
+                connection.close()
+            }
+        case .head:
+            guard id == headTimer else { return }
+            headTimer = nil
+            if phase == .awaitingHead {
+                reject(HTTP1Rejection(status: 408, token: "h1_head_timeout", reason: "request head not received in time"))
+            }
+        case .write:
+            guard id == writeTimer else { return }
+            writeTimer = nil
+            guard !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
+            if connection.bytesSent != bytesSentAtCheck {
+                bytesSentAtCheck = connection.bytesSent
+                lastProgress = loop.now
+            }
+            if loop.now &- lastProgress >= configuration.writeTimeout.nanoseconds {
+                counters.counts["h1_write_timeout", default: 0] += 1
+                closeNow(reason: .connectionClosed)
+                connection.close(.reset)
+            } else {
+                writeTimer = schedule(.write, after: configuration.writeTimeout / 4)
+            }
+        case nil:
+            break
+        }
+    }
+}
