@@ -117,3 +117,12 @@ long swiftlet_resident_pages(void *addr, size_t length) {
     if (vec != small) free(vec);
     return resident;
 }
+
+int swiftlet_open_resolved(const char *path) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}

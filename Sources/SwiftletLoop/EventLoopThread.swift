@@ -85,12 +85,18 @@ public final class EventLoopThread: Sendable {
     /// Stops the loop after its current turn, closes it, and joins the thread.
     /// Safe to call more than once.
     public func stopAndJoin() {
+        loop.stop()
+        join()
+    }
+
+    /// Waits until the loop stopped by itself (someone called `stop()`),
+    /// then joins the thread. Safe to call more than once.
+    public func join() {
         let first = joined.withLock { done in
             defer { done = true }
             return !done
         }
         guard first else { return }
-        loop.stop()
         pthread_join(thread, nil)
     }
 

@@ -99,9 +99,10 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
         for thread in state.withLock({ $0.threads }) { thread.loop.stop() }
     }
 
-    /// Waits until every loop stopped, then releases them.
+    /// Waits until every loop stopped (after `beginGracefulShutdown` or
+    /// `stop`), then releases them.
     public func waitUntilStopped() {
-        for thread in state.withLock({ $0.threads }) { thread.stopAndJoin() }
+        for thread in state.withLock({ $0.threads }) { thread.join() }
         accessLog?.close()
     }
 

@@ -100,6 +100,8 @@ final class FileCache {
     }
 
     let rootFD: Int32
+    /// The root with every symlink resolved (for `--follow-symlinks`).
+    let rootRealPath: [UInt8]
     let followSymlinks: Bool
     let maximumBytes: Int
     let maximumEntries: Int
@@ -115,6 +117,12 @@ final class FileCache {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError.last("open \(root)") }
         rootFD = fd
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(root, &resolved) != nil else {
+            close(fd)
+            throw SystemError.last("realpath \(root)")
+        }
+        rootRealPath = resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
         self.followSymlinks = followSymlinks
         self.maximumBytes = maximumBytes
         self.maximumEntries = maximumEntries
@@ -180,7 +188,7 @@ final class FileCache {
             pathBuffer.append(contentsOf: path)
         }
         pathBuffer.append(0)
-        return pathBuffer.withUnsafeBufferPointer { buffer in
+        let fd = pathBuffer.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { name in
                 let fd = swiftlet_open_beneath(rootFD, name, !followSymlinks)
                 guard fd == -ENOSYS else { return fd }
@@ -189,6 +197,29 @@ final class FileCache {
                 return plain >= 0 ? plain : -errno
             }
         }
+        // RESOLVE_BENEATH refuses every absolute symlink, even one pointing
+        // inside the root. When following symlinks, resolve such a path and
+        // accept it only if it stays under the root.
+        guard fd == -EXDEV && followSymlinks else { return fd }
+        return openResolvedInsideRoot(path)
+    }
+
+    private func openResolvedInsideRoot(_ path: UnsafeRawBufferPointer) -> Int32 {
+        var full = rootRealPath
+        full.append(UInt8(ascii: "/"))
+        full.append(contentsOf: path)
+        full.append(0)
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let ok = full.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { realpath($0, &resolved) != nil }
+        }
+        guard ok else { return -ENOENT }
+        let real = resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        guard real.count > rootRealPath.count, real.starts(with: rootRealPath), real[rootRealPath.count] == UInt8(ascii: "/") else {
+            return -EXDEV
+        }
+        // Opened with no symlink allowed: a tree changed since realpath() fails.
+        return swiftlet_open_resolved(&resolved)
     }
 
     private func load(_ path: UnsafeRawBufferPointer, hash: Int, now: UInt64, replacing old: CachedFile?) -> Lookup {

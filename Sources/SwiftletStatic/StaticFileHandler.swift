@@ -183,7 +183,6 @@ public final class StaticFileHandler: HTTPHandler {
             exchange.sendHead(status: 304, endOfStream: true)
             return
         }
-        fields.append("content-type", file.contentType)
         if let encoding { fields.append("content-encoding", encoding) }
         fields.append("accept-ranges", "bytes")
         // Ranges (GET only: "GET is the only method for which range handling is defined").
@@ -201,6 +200,7 @@ public final class StaticFileHandler: HTTPHandler {
         }
         switch outcome {
         case .whole:
+            fields.append("content-type", file.contentType)
             fields.append("content-length", integer: variant.size)
             count(200)
             exchange.sendHead(status: 200, endOfStream: isHead || variant.size == 0)
@@ -210,6 +210,7 @@ public final class StaticFileHandler: HTTPHandler {
             respondPlain(exchange, status: 416, text: "416 Range Not Satisfiable\n")
         case .ranges(let ranges) where ranges.count == 1:
             let range = ranges[0]
+            fields.append("content-type", file.contentType)
             fields.append("content-range", "bytes \(range.lowerBound)-\(range.upperBound)/\(variant.size)")
             fields.append("content-length", integer: range.count)
             count(206)

@@ -75,6 +75,9 @@ size_t swiftlet_signalfd_siginfo_size(void);
 /// would leave `dirfd` (.. or symlinks). Returns the fd or -errno (-ENOSYS
 /// on kernels without openat2).
 int swiftlet_open_beneath(int dirfd, const char *path, bool no_symlinks);
+/// openat2(AT_FDCWD, path) with RESOLVE_NO_SYMLINKS: for a path realpath()
+/// already resolved, any symlink met now means the tree changed meanwhile.
+int swiftlet_open_resolved(const char *path);
 /// The number of pages of [addr, addr+length) resident in memory (mincore).
 long swiftlet_resident_pages(void *addr, size_t length);
 /// The system page size.

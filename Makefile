@@ -1,0 +1,70 @@
+# Swiftlet — make targets. Start with `make run` or `make test` (each
+# installs what a fresh Debian 12 machine lacks first).
+SWIFT      ?= swift
+PORT       ?= 8080
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RELEASE    := .build/release
+SITE       := .build/site
+APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o nginx-light \
+                chromium python3-pip xz-utils openssl procps
+PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
+
+.PHONY: all build deps test test-unit test-e2e check-allocations run site bench bench-echo bench-micro bench-peers fuzz clean
+
+all: build
+
+## build: the release binary and tools
+build:
+	$(SWIFT) build -c release
+
+## deps: install the Debian and Python packages the build and the tests need (only missing ones)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@python3 -c "import h2, hpack, hyperframe, httpx, pytest" 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES) \
+	  || python3 -m pip install -q --break-system-packages $(PIP_PACKAGES)
+
+## test: unit and protocol tests, allocation checks, end-to-end tests with real clients
+test: deps test-unit check-allocations test-e2e
+
+test-unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
+
+check-allocations:
+	$(SWIFT) build -c release --product swiftlet-microbench
+	$(RELEASE)/swiftlet-microbench --check
+
+test-e2e: build
+	SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
+
+## site: the example site (examples/site plus docs/ rendered to HTML)
+site:
+	rm -rf $(SITE) && mkdir -p $(SITE)
+	cp -R examples/site/. $(SITE)/
+	python3 tools/render-docs.py docs $(SITE)/docs
+
+## run: build and serve the example site on http://127.0.0.1:$(PORT)
+run: deps build site
+	@echo "serving $(SITE) — open http://127.0.0.1:$(PORT)/ (HTTP/2: curl --http2-prior-knowledge http://127.0.0.1:$(PORT)/)"
+	$(RELEASE)/swiftlet --host 127.0.0.1 --port $(PORT) $(SITE)
+
+## bench: the benchmarks (echo loop, micro benchmarks, HTTP/2 against h2o, nginx and nghttpd)
+bench: deps build bench-micro bench-echo bench-peers
+
+bench-micro:
+	$(RELEASE)/swiftlet-microbench
+
+bench-echo:
+	$(RELEASE)/swiftlet-echo-bench compare
+
+bench-peers: site
+	python3 tools/bench-peers.py --swiftlet $(RELEASE)/swiftlet
+
+clean:
+	rm -rf .build .build-* 

@@ -1,0 +1,124 @@
+"""End-to-end tests: the real `swiftlet` binary and real clients.
+
+SWIFTLET_BIN names the binary (make test-e2e sets it to the release build).
+Each server is started on port 0; the port is read from its start-up line.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+BINARY = os.environ.get("SWIFTLET_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", ".build", "release", "swiftlet")
+LISTENING = re.compile(r"listening on (https?)://([^ ]+):(\d+) \(")
+
+
+class Server:
+    """A running swiftlet process."""
+
+    def __init__(self, root, *args, env=None):
+        self.root = root
+        self.args = list(args)
+        self.process = subprocess.Popen(
+            [BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.startup = ""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                break
+            self.startup += line
+            match = LISTENING.search(line)
+            if match:
+                self.scheme, self.host, self.port = match.group(1), match.group(2), int(match.group(3))
+                return
+        self.process.kill()
+        raise RuntimeError("swiftlet did not start: " + self.startup + (self.process.stderr.read() or ""))
+
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def logs(self):
+        return self.process.stderr.read() if self.process.poll() is not None else ""
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A document root with the files the tests use."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><title>home</title><p>home</p>\n")
+    (root / "style.css").write_text("body { color: black }\n")
+    (root / "app.js").write_text("console.log('hi')\n")
+    (root / "data.json").write_text('{"a": 1}\n')
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (root / "notes.unknownext").write_bytes(b"x")
+    (root / "small.bin").write_bytes(os.urandom(1024))
+    (root / "large.bin").write_bytes(os.urandom(8 << 20))
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_text("<p>docs</p>\n")
+    (root / "empty").mkdir()
+    (root / "text.txt").write_text("hello text\n" * 100)
+    (root / "text.txt.gz").write_bytes(b"GZIPPED-CONTENT")
+    (root / "text.txt.br").write_bytes(b"BROTLI-CONTENT")
+    (root / "a b.txt").write_text("space\n")
+    return root
+
+
+@pytest.fixture
+def server(site):
+    servers = []
+
+    def start(*args, root=None):
+        server = Server(root or site, *args)
+        servers.append(server)
+        return server
+
+    start.default = None
+    yield start
+    for server in servers:
+        if server.process.poll() is None:
+            server.stop()
+
+
+@pytest.fixture
+def running(server):
+    """One server with default flags."""
+    return server()
+
+
+def require(tool):
+    if shutil.which(tool) is None:
+        pytest.fail("%s is not installed (make deps installs it)" % tool)
+
+
+def curl(*args, http2=True):
+    require("curl")
+    command = ["curl", "-s", "--max-time", "20"]
+    if http2:
+        command.append("--http2-prior-knowledge")
+    result = subprocess.run(command + list(args), capture_output=True)
+    return result
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
