@@ -85,6 +85,13 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The embedding guide's example (docs/embedding.md), built so it stays true.
+        .executableTarget(
+            name: "swiftlet-embedding-example",
+            dependencies: ["SwiftletServer", "SwiftletHTTP", "SwiftletLoop"],
+            path: "examples/embedding",
+            swiftSettings: strict
+        ),
 
         // MARK: tools (benchmarks and load generators; not shipped)
 

@@ -104,3 +104,30 @@ public final class EventLoopThread: Sendable {
         stopAndJoin()
     }
 }
+
+/// Carries a loop-confined value (an exchange, a connection) to another
+/// thread and back: it is `Sendable`, but its value can only be read on its
+/// loop, which every read checks (also in release builds).
+///
+///     let bound = LoopBound(exchange, loop: loop)
+///     worker.async {
+///         let answer = compute()
+///         loop.execute { bound.value.sendHead(status: 200, endOfStream: true) }
+///     }
+public struct LoopBound<Value>: @unchecked Sendable {
+    public let loop: EventLoop
+    private let storage: Value
+
+    /// Wraps `value`; must be called on `loop`'s thread.
+    public init(_ value: Value, loop: EventLoop) {
+        precondition(loop.inLoop, "LoopBound created off its loop")
+        self.loop = loop
+        storage = value
+    }
+
+    /// The value; traps off the loop's thread.
+    public var value: Value {
+        precondition(loop.inLoop, "LoopBound value read off its loop")
+        return storage
+    }
+}

@@ -73,9 +73,9 @@ final class TestHandler: HTTPHandler {
 final class TestServer: Sendable {
     let harness: LoopHarness
     let port: UInt16
-    let handler: LoopBound<TestHandler>
-    let counters: LoopBound<HTTP2Counters>
-    let connections: LoopBound<ConnectionList>
+    let handler: TestLoopBound<TestHandler>
+    let counters: TestLoopBound<HTTP2Counters>
+    let connections: TestLoopBound<ConnectionList>
 
     final class ConnectionList { var all: [HTTP2Connection] = [] }
 
@@ -85,14 +85,14 @@ final class TestServer: Sendable {
         var configuration = HTTP2Configuration()
         configure(&configuration)
         let settings = configuration
-        let made = try harness.onLoop { loop -> (UInt16, LoopBound<TestHandler>, LoopBound<HTTP2Counters>, LoopBound<ConnectionList>) in
+        let made = try harness.onLoop { loop -> (UInt16, TestLoopBound<TestHandler>, TestLoopBound<HTTP2Counters>, TestLoopBound<ConnectionList>) in
             let handler = TestHandler()
             let counters = HTTP2Counters()
             let list = ConnectionList()
             let listener = try loop.listen(host: "127.0.0.1", port: 0) { connection in
                 list.all.append(HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters))
             }
-            return (listener.port, LoopBound(handler), LoopBound(counters), LoopBound(list))
+            return (listener.port, TestLoopBound(handler), TestLoopBound(counters), TestLoopBound(list))
         }
         (port, handler, counters, connections) = made
     }

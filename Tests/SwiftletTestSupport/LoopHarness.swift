@@ -218,7 +218,7 @@ public enum Pattern {
 
 /// Carries a loop-confined object across the Sendable boundary of
 /// `LoopHarness.onLoop`. Only touch `value` inside `onLoop` closures.
-public final class LoopBound<T>: @unchecked Sendable {
+public final class TestLoopBound<T>: @unchecked Sendable {
     public let value: T
     public init(_ value: T) { self.value = value }
 }
