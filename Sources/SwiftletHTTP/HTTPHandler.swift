@@ -109,4 +109,8 @@ public protocol HTTPExchange: AnyObject {
     /// Abandons the exchange (HTTP/2: RST_STREAM INTERNAL_ERROR; HTTP/1.1:
     /// the connection closes).
     func cancel()
+    /// The response's priority (RFC 9218): what the client asked for until
+    /// the handler sets it; a value set here overrides the client's signals
+    /// (HTTP/2 schedules by it; HTTP/1.1 has one response at a time).
+    var priority: HTTPPriority { get set }
 }

@@ -79,6 +79,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     var status = 0
     var bodyBytes = 0
     var started: UInt64 = 0
+    var responsePriority = HTTPPriority.default
 
     // Timers.
     enum Timer: UInt64 { case idle = 1, head, write }
@@ -469,6 +470,13 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
 
     public func cancel() {
         closeNow(reason: .reset(errorCode: 0))
+    }
+
+    /// HTTP/1.1 sends one response at a time; the value is kept for handlers
+    /// that read it back.
+    public var priority: HTTPPriority {
+        get { responsePriority }
+        set { responsePriority = newValue }
     }
 
     private var canSendBody: Bool { exchangeOpen && responseStarted && !responseEnded && phase != .closed }

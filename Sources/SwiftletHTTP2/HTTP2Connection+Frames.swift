@@ -145,6 +145,7 @@ extension HTTP2Connection {
             start = 1
         }
         var selfDependent = false
+        var weight: Int?
         if header.flags.contains(.priority) {
             guard payload.count >= start + 5 else {
                 return .connectionError(Rejection(.frameSizeError, "headers_priority_too_short", "HEADERS with PRIORITY shorter than 5 bytes"))
@@ -153,6 +154,7 @@ extension HTTP2Connection {
             // §5.3.1: "A stream cannot depend on itself. An endpoint MUST treat
             // this as a stream error of type PROTOCOL_ERROR."
             selfDependent = dependency == id
+            weight = Int(payload[start + 4]) + 1
             start += 5
         }
         // "Padding that exceeds the size remaining for the field block fragment
@@ -163,7 +165,7 @@ extension HTTP2Connection {
         let fragment = UnsafeRawBufferPointer(rebasing: payload[start..<(payload.count - padding)])
         let endStream = header.flags.contains(.endStream)
         if header.flags.contains(.endHeaders) {
-            return processHeaderBlock(id: id, endStream: endStream, selfDependent: selfDependent, block: fragment)
+            return processHeaderBlock(id: id, endStream: endStream, selfDependent: selfDependent, weight: weight, block: fragment)
         }
         // The block continues in CONTINUATION frames: collect it.
         if payload.count < limits.smallFrameSize && !smallFrameBudget.take(now: loop.now) {
@@ -174,7 +176,7 @@ extension HTTP2Connection {
         }
         headerBlockBuffer.removeAll(keepingCapacity: true)
         headerBlockBuffer.append(contentsOf: fragment)
-        headerBlock = HeaderBlock(streamID: id, endStream: endStream, selfDependent: selfDependent)
+        headerBlock = HeaderBlock(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
         headerBlockTimer = schedule(.headerBlock, after: limits.headerBlockTimeout)
         return .ok
     }
@@ -203,13 +205,14 @@ extension HTTP2Connection {
         headerBlock = nil
         cancelTimer(&headerBlockTimer)
         return headerBlockBuffer.withUnsafeBytes { joined in
-            processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent, block: joined)
+            processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent,
+                               weight: block.weight, block: joined)
         }
     }
 
     // MARK: a complete header block
 
-    func processHeaderBlock(id: UInt32, endStream: Bool, selfDependent: Bool, block: UnsafeRawBufferPointer) -> FrameResult {
+    func processHeaderBlock(id: UInt32, endStream: Bool, selfDependent: Bool, weight: Int?, block: UnsafeRawBufferPointer) -> FrameResult {
         if let stream = streams[id] {
             return receiveTrailers(stream, endStream: endStream, block: block)
         }
@@ -283,6 +286,7 @@ extension HTTP2Connection {
             return .streamError(id, Rejection(.protocolError, "content_length_mismatch", "content-length \(expected) but no DATA"))
         }
         streams.insert(stream)
+        applyRequestPriority(stream, weight: weight)
         counters.streamCount += 1
         requestCount += 1
         cancelTimer(&idleTimer)
@@ -353,6 +357,10 @@ extension HTTP2Connection {
         guard dependency != header.streamID else {
             return .streamError(header.streamID, Rejection(.protocolError, "self_dependency", "stream \(header.streamID) depends on itself"))
         }
+        // An RFC 7540 reprioritization: a hint only for clients without RFC 9218 signals.
+        if !clientUsesRFC9218, let stream = streams[header.streamID] {
+            setPriority(stream, .fromRFC7540(weight: Int(payload[4]) + 1), source: .rfc7540)
+        }
         return .ok
     }
 
@@ -376,7 +384,38 @@ extension HTTP2Connection {
             return .connectionError(Rejection(.protocolError, "priority_update_stream_zero", "PRIORITY_UPDATE for stream 0"))
         }
         guard takeGlitch() else { return .ok }
+        clientUsesRFC9218 = true
+        let priority = HTTPPriority.parse(UnsafeRawBufferPointer(rebasing: payload[4...]))
+        if let stream = streams[prioritized] {
+            setPriority(stream, priority, source: .frame)
+        } else if prioritized > highestStreamID && prioritized & 1 == 1 {
+            // "servers SHOULD buffer the most recently received PRIORITY_UPDATE
+            // frame" for a stream not yet open (§7.1), within a bound.
+            if pendingPriorities[prioritized] != nil || pendingPriorities.count < limits.maxPendingPriorityUpdates {
+                pendingPriorities[prioritized] = priority
+            }
+        }
         return .ok
+    }
+
+    /// A new stream's priority: RFC 7540 weight as a hint (clients without
+    /// RFC 9218 signals), then the priority header, then a PRIORITY_UPDATE
+    /// that arrived before the stream opened.
+    func applyRequestPriority(_ stream: HTTP2Stream, weight: Int?) {
+        if let weight, !clientUsesRFC9218 && !peer.noRFC7540Priorities {
+            setPriority(stream, .fromRFC7540(weight: weight), source: .rfc7540)
+        }
+        if let value = stream.request.fields.first("priority") {
+            clientUsesRFC9218 = true
+            setPriority(stream, HTTPPriority.parse(value), source: .header)
+        }
+        if !pendingPriorities.isEmpty {
+            if let pending = pendingPriorities.removeValue(forKey: stream.id) {
+                setPriority(stream, pending, source: .frame)
+            }
+            // Lower ids can no longer open (§5.1.1): drop what was buffered for them.
+            pendingPriorities = pendingPriorities.filter { $0.key > stream.id }
+        }
     }
 
     // MARK: RST_STREAM (§6.4)

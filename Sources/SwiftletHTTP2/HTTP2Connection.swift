@@ -29,7 +29,8 @@ public struct HTTP2Configuration: Sendable {
 /// Loop-confined. Install with `HTTP2Connection.start(on:handler:...)` from a
 /// listener's accept callback.
 public final class HTTP2Connection: ConnectionHandler {
-    let connection: Connection
+    /// The loop connection this HTTP/2 connection runs on.
+    public let connection: Connection
     let loop: EventLoop
     let handler: any HTTPHandler
     let configuration: HTTP2Configuration
@@ -50,7 +51,7 @@ public final class HTTP2Connection: ConnectionHandler {
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
     var highestStreamID: UInt32 = 0
     var requestCount = 0
-    var scheduler = WriteScheduler()
+    var scheduler = WriteScheduler<HTTP2Stream>()
 
     // Flow control.
     var sendWindow = FlowControlWindow(65_535)
@@ -63,6 +64,8 @@ public final class HTTP2Connection: ConnectionHandler {
         var streamID: UInt32
         var endStream: Bool
         var selfDependent: Bool
+        /// RFC 7540 weight from the HEADERS priority fields, if any.
+        var weight: Int?
         var frames = 0
         var bytes: [UInt8] = []
     }
@@ -77,7 +80,11 @@ public final class HTTP2Connection: ConnectionHandler {
     var consecutiveEmptyData = 0
     var newStreamsThisTurn = 0
     var newStreamsTurn: UInt64 = .max
-    var pendingPriorityUpdates = 0
+    /// PRIORITY_UPDATEs for streams not open yet (RFC 9218 §7.1), bounded.
+    var pendingPriorities: [UInt32: HTTPPriority] = [:]
+    /// The client sent an RFC 9218 signal (or SETTINGS_NO_RFC7540_PRIORITIES):
+    /// RFC 7540 weights are no longer used as hints.
+    var clientUsesRFC9218 = false
 
     // Timers.
     enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain }
@@ -358,6 +365,18 @@ public final class HTTP2Connection: ConnectionHandler {
         guard state == .active || state == .awaitingSettings else { return }
         cancelTimer(&idleTimer)
         idleTimer = schedule(.idle, after: limits.idleTimeout)
+    }
+
+    // MARK: priority
+
+    /// Applies a priority signal unless a stronger source already set one
+    /// (RFC 7540 hint < priority header < PRIORITY_UPDATE < handler).
+    func setPriority(_ stream: HTTP2Stream, _ priority: HTTPPriority, source: HTTP2Stream.PrioritySource) {
+        guard stream.isLive, source >= stream.prioritySource else { return }
+        stream.prioritySource = source
+        guard stream.schedulingPriority != priority else { return }
+        stream.schedulingPriority = priority
+        scheduler.reprioritize(stream)
     }
 
     // MARK: graceful shutdown

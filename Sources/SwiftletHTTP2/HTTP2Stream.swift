@@ -66,6 +66,15 @@ public final class HTTP2Stream: HTTPExchange {
     public var responseBodyBytesSent: Int { bodyBytesSent }
     public var startTime: UInt64 { started }
 
+    // Priority (RFC 9218).
+    enum PrioritySource: Int, Comparable {
+        case none, rfc7540, header, frame, handler
+        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+    var schedulingPriority = HTTPPriority.default
+    var prioritySource = PrioritySource.none
+    var scheduleEpoch: UInt32 = 0
+
     // Bookkeeping.
     var isScheduled = false
     var closeNotified = false
@@ -103,6 +112,8 @@ public final class HTTP2Stream: HTTPExchange {
         bodySourceWaiting = false
         wasUnwritable = false
         isScheduled = false
+        schedulingPriority = .default
+        prioritySource = .none
         closeNotified = false
         handlerStarted = false
         status = 0
@@ -182,6 +193,13 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func cancel() {
         connection.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
+    }
+
+    /// The response's priority; setting it overrides the client's signals
+    /// (as h2o lets applications do).
+    public var priority: HTTPPriority {
+        get { schedulingPriority }
+        set { connection.setPriority(self, newValue, source: .handler) }
     }
 
     private var canQueueBody: Bool {

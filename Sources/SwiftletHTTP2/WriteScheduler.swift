@@ -1,42 +1,141 @@
-/// Picks which stream's DATA goes out next.
+import SwiftletHTTP
+
+/// Picks which stream's DATA goes out next (RFC 9218 §10).
 ///
-/// Streams with queued body and send window wait in a FIFO; the connection
-/// takes one, writes at most one slice for it, and puts it back at the tail
-/// if it has more (round robin). O(1) per frame.
-struct WriteScheduler {
-    /// Streams with the id they were queued under: a stream object recycled
-    /// for another id meanwhile is skipped.
-    private var queue: [(stream: HTTP2Stream, id: UInt32)] = []
-    private var head = 0
+/// Streams that can send (body queued or a source to pull, window open)
+/// wait in one of 8 urgency buckets; a bit mask of non-empty buckets finds
+/// the most urgent in O(1). Within a bucket:
+///
+/// - non-incremental streams are served one after the other, in stream-id
+///   order (a min-heap by id): a response that is only useful whole gets
+///   all the bandwidth of its urgency until it is done;
+/// - incremental streams share the rest round robin (a FIFO), a slice each.
+///
+/// Non-incremental streams of an urgency go before its incremental ones.
+/// The connection writes at most one slice (16 KiB) per pick and puts the
+/// stream back if it can still send, so a more urgent stream that becomes
+/// ready takes over within one slice. Each pick and re-insert is O(log n);
+/// nothing ever scans all streams.
+///
+/// A stream whose priority changes while queued is re-inserted under a new
+/// epoch; the old entry is skipped when reached (bounded by the priority
+/// churn limit).
+/// What the scheduler needs of a stream (HTTP2Stream; fakes in tests).
+protocol SchedulableStream: AnyObject {
+    var id: UInt32 { get }
+    var isLive: Bool { get }
+    var isScheduled: Bool { get set }
+    var scheduleEpoch: UInt32 { get set }
+    var schedulingPriority: HTTPPriority { get }
+}
 
-    var isEmpty: Bool { head == queue.count }
+extension HTTP2Stream: SchedulableStream {}
 
-    /// Makes `stream` eligible (no-op if it already is).
-    mutating func enqueue(_ stream: HTTP2Stream) {
-        guard !stream.isScheduled else { return }
-        stream.isScheduled = true
-        queue.append((stream, stream.id))
+struct WriteScheduler<Stream: SchedulableStream> {
+    struct Entry {
+        let stream: Stream
+        let id: UInt32
+        let epoch: UInt32
     }
 
-    /// The next eligible stream, removed from the queue.
-    mutating func next() -> HTTP2Stream? {
-        while head < queue.count {
-            let (stream, id) = queue[head]
-            head += 1
-            if head == queue.count {
-                queue.removeAll(keepingCapacity: true)
-                head = 0
+    private var sequential: [[Entry]] = Array(repeating: [], count: 8)
+    private var incremental: [[Entry]] = Array(repeating: [], count: 8)
+    private var incrementalHead = [Int](repeating: 0, count: 8)
+    private var nonEmpty: UInt8 = 0
+
+    /// No stream is waiting (stale entries aside).
+    var isEmpty: Bool { nonEmpty == 0 }
+
+    /// Makes `stream` eligible under its current priority (no-op if it is).
+    mutating func enqueue(_ stream: Stream) {
+        guard !stream.isScheduled else { return }
+        stream.isScheduled = true
+        stream.scheduleEpoch &+= 1
+        let entry = Entry(stream: stream, id: stream.id, epoch: stream.scheduleEpoch)
+        let urgency = stream.schedulingPriority.urgency
+        if stream.schedulingPriority.incremental {
+            incremental[urgency].append(entry)
+        } else {
+            push(entry, into: &sequential[urgency])
+        }
+        nonEmpty |= 1 << UInt8(urgency)
+    }
+
+    /// The priority of a queued stream changed: move it.
+    mutating func reprioritize(_ stream: Stream) {
+        guard stream.isScheduled else { return }
+        stream.isScheduled = false
+        enqueue(stream)
+    }
+
+    /// The next stream to serve one slice, removed from the scheduler.
+    mutating func next() -> Stream? {
+        while nonEmpty != 0 {
+            let urgency = nonEmpty.trailingZeroBitCount
+            while let entry = sequential[urgency].first {
+                pop(from: &sequential[urgency])
+                if valid(entry) { return take(entry.stream) }
             }
-            guard stream.id == id, stream.isLive else { continue }
-            stream.isScheduled = false
-            return stream
+            while incrementalHead[urgency] < incremental[urgency].count {
+                let entry = incremental[urgency][incrementalHead[urgency]]
+                incrementalHead[urgency] += 1
+                if incrementalHead[urgency] == incremental[urgency].count {
+                    incremental[urgency].removeAll(keepingCapacity: true)
+                    incrementalHead[urgency] = 0
+                }
+                if valid(entry) { return take(entry.stream) }
+            }
+            nonEmpty &= ~(1 << UInt8(urgency))
         }
         return nil
     }
 
     mutating func removeAll() {
-        for index in head..<queue.count { queue[index].stream.isScheduled = false }
-        queue.removeAll(keepingCapacity: true)
-        head = 0
+        for urgency in 0..<8 {
+            for entry in sequential[urgency] { entry.stream.isScheduled = false }
+            for entry in incremental[urgency] { entry.stream.isScheduled = false }
+            sequential[urgency].removeAll(keepingCapacity: true)
+            incremental[urgency].removeAll(keepingCapacity: true)
+            incrementalHead[urgency] = 0
+        }
+        nonEmpty = 0
+    }
+
+    private func valid(_ entry: Entry) -> Bool {
+        entry.stream.id == entry.id && entry.stream.isLive && entry.stream.isScheduled && entry.stream.scheduleEpoch == entry.epoch
+    }
+
+    private func take(_ stream: Stream) -> Stream {
+        stream.isScheduled = false
+        return stream
+    }
+
+    // MARK: min-heap by stream id
+
+    private func push(_ entry: Entry, into heap: inout [Entry]) {
+        heap.append(entry)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].id < heap[parent].id else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private func pop(from heap: inout [Entry]) {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            guard left < heap.count else { break }
+            var smallest = left
+            if left + 1 < heap.count && heap[left + 1].id < heap[left].id { smallest = left + 1 }
+            guard heap[smallest].id < heap[parent].id else { break }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }

@@ -109,6 +109,7 @@ public final class Connection {
     var receivedByteCount: UInt64 = 0
     var sentByteCount: UInt64 = 0
     var shortWrites = 0
+    var sendCalls = 0
     // Statistics. (Stored properties of hot classes stay internal and are
     // exposed through computed ones: a stored var visible outside the module
     // keeps Swift's dynamic exclusivity checks in release builds.)
@@ -116,6 +117,8 @@ public final class Connection {
     public var bytesSent: UInt64 { sentByteCount }
     /// Sends that wrote less than their batch (the socket buffer filled).
     public var shortWriteCount: Int { shortWrites }
+    /// Send system calls (epoll) or submissions (io_uring) so far.
+    public var sendCallCount: Int { sendCalls }
 
     init(loop: EventLoop, fd: Int32, remoteAddress: SocketAddress?, connecting: Bool) {
         self.loop = loop

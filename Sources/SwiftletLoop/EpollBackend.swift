@@ -196,6 +196,7 @@ final class EpollBackend {
         connection.sendQueue.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
         guard connection.batch.byteCount > 0 else { return }
         while true {
+            connection.sendCalls += 1
             let n = sendmsg(connection.fd, connection.batch.preparedMessage(), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             if n >= 0 {
                 if n < connection.batch.byteCount {

@@ -262,6 +262,7 @@ final class UringBackend {
         io_uring_prep_sendmsg(entry, connection.fd, connection.batch.preparedMessage(), UInt32(MSG_NOSIGNAL))
         io_uring_sqe_set_data64(entry, token(connection, .send))
         connection.sendInFlight = true
+        connection.sendCalls += 1
         connection.requestedSend = connection.batch.byteCount
     }
 

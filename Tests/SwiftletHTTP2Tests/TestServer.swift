@@ -27,6 +27,11 @@ final class TestHandler: HTTPHandler {
             "hello".utf8CString.withUnsafeBytes { exchange.sendBody(copying: UnsafeRawBufferPointer(rebasing: $0.dropLast()), endOfStream: true) }
         } else if path == "/nobody" {
             exchange.sendHead(status: 204, endOfStream: true)
+        } else if path.hasPrefix("/urgent/"), let size = Int(path.dropFirst(8)) {
+            // The handler overrides whatever the client asked for.
+            exchange.priority = HTTPPriority(urgency: 0, incremental: false)
+            exchange.sendHead(status: 200, endOfStream: false)
+            exchange.sendBody(borrowing: UnsafeRawBufferPointer(rebasing: payload[0..<size]), owner: nil, release: nil, endOfStream: true)
         } else if path.hasPrefix("/size/"), let size = Int(path.dropFirst(6)) {
             exchange.responseFields.append("content-length", integer: size)
             exchange.sendHead(status: 200, endOfStream: size == 0)
