@@ -9,7 +9,7 @@ APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o n
                 chromium python3-pip xz-utils openssl procps
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build deps test test-unit test-e2e check-allocations run site bench bench-echo bench-micro bench-peers fuzz clean
+.PHONY: all build deps test test-unit test-e2e check-allocations run site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
 
 all: build
 
@@ -54,14 +54,20 @@ run: deps build site
 	@echo "serving $(SITE) — open http://127.0.0.1:$(PORT)/ (HTTP/2: curl --http2-prior-knowledge http://127.0.0.1:$(PORT)/)"
 	$(RELEASE)/swiftlet --host 127.0.0.1 --port $(PORT) $(SITE)
 
-## bench: the benchmarks (echo loop, micro benchmarks, HTTP/2 against h2o, nginx and nghttpd)
-bench: deps build bench-micro bench-echo bench-peers
+## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd)
+bench: deps build bench-micro bench-echo bench-write-path bench-page-load bench-peers
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
 
 bench-echo:
 	$(RELEASE)/swiftlet-echo-bench compare
+
+bench-write-path:
+	python3 tools/write-path-bench.py --swiftlet $(RELEASE)/swiftlet
+
+bench-page-load:
+	python3 tools/page-load.py --swiftlet $(RELEASE)/swiftlet
 
 bench-peers: site
 	python3 tools/bench-peers.py --swiftlet $(RELEASE)/swiftlet

@@ -491,9 +491,13 @@ extension HTTP2Connection {
         // exceed the maximum size as a connection error of type FLOW_CONTROL_ERROR."
         let delta = Int(peer.initialWindowSize) - previousWindow
         if delta != 0 {
-            for stream in streams.all where !stream.sendWindow.adjust(by: delta) {
+            var overflowed: UInt32?
+            streams.forEach { stream in
+                if !stream.sendWindow.adjust(by: delta) && overflowed == nil { overflowed = stream.id }
+            }
+            if let overflowed {
                 return .connectionError(Rejection(.flowControlError, "settings_window_overflow",
-                                                  "SETTINGS_INITIAL_WINDOW_SIZE change overflows stream \(stream.id)'s window"))
+                                                  "SETTINGS_INITIAL_WINDOW_SIZE change overflows stream \(overflowed)'s window"))
             }
             if delta > 0 { scheduleAllWithBody() }
         }

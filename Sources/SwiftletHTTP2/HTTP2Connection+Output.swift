@@ -195,8 +195,10 @@ extension HTTP2Connection {
     }
 
     func scheduleAllWithBody() {
-        for stream in streams.all where stream.headSent && (!stream.body.isEmpty || stream.endRequested || stream.bodySource != nil) {
-            scheduler.enqueue(stream)
+        streams.forEach { stream in
+            if stream.headSent && (!stream.body.isEmpty || stream.endRequested || stream.bodySource != nil) {
+                scheduler.enqueue(stream)
+            }
         }
         if !scheduler.isEmpty { connection.requestWillFlush() }
     }

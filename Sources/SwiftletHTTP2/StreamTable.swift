@@ -61,6 +61,11 @@ struct StreamTable {
     /// Every stream (for shutdown paths; allocates).
     var all: [HTTP2Stream] { slots.compactMap { $0 } }
 
+    /// Visits every stream without allocating (the body must not insert or remove).
+    func forEach(_ body: (HTTP2Stream) -> Void) {
+        for slot in slots { if let stream = slot { body(stream) } }
+    }
+
     private mutating func grow() {
         let old = slots.compactMap { $0 }
         slots = Array(repeating: nil, count: slots.count * 2)
