@@ -49,8 +49,14 @@ public final class Connection {
     var slot: UInt32 = 0
     var generation: UInt32 = 0
     var lifecycle: Lifecycle
+    /// The plaintext the handler reads.
     var ring: ReceiveRing?
+    /// The plaintext the handler writes.
     let sendQueue: SendQueue
+    /// With a transport: the wire bytes received (ciphertext) and to send.
+    var wireRing: ReceiveRing?
+    var wireQueue: SendQueue?
+    var transportStorage: (any ConnectionTransport)?
     let batch: OutputBatch
     var readingPaused = false
     /// Whether input delivery is paused (`pauseReading()`).
@@ -134,6 +140,78 @@ public final class Connection {
     /// Whether the connection reached `closed` (closing ones are not yet).
     public var isClosed: Bool { lifecycle == .closed }
 
+    // MARK: transport
+
+    /// The transport (TLS) between the socket and the handler, if any.
+    public var transport: (any ConnectionTransport)? { transportStorage }
+
+    /// Installs a transport; call from the accept callback, before any byte
+    /// was received or written.
+    public func install(transport: any ConnectionTransport) {
+        loop.assertInLoop()
+        precondition(transportStorage == nil && ring == nil && sendQueue.isEmpty, "install a transport before any I/O")
+        let wire = SendQueue(pool: loop.bufferPool)
+        wireQueue = wire
+        transportStorage = transport
+        transport.attach(wire: wire)
+    }
+
+    /// The ring the backend receives into.
+    var socketRing: ReceiveRing? { transportStorage == nil ? ring : wireRing }
+
+    /// Borrows a ring for the backend to receive into.
+    func ensureSocketRing() -> ReceiveRing? {
+        guard transportStorage != nil else { return ensureRing() }
+        if let wireRing { return wireRing }
+        do {
+            let acquired = try loop.ringPool.acquire()
+            wireRing = acquired
+            return acquired
+        } catch {
+            didFail(SystemError("mmap", errno: ENOMEM))
+            return nil
+        }
+    }
+
+    /// The queue the backend sends: wire bytes with a transport, else plaintext.
+    var outgoing: SendQueue { wireQueue ?? sendQueue }
+
+    /// Before a flush: a transport turns queued plaintext into wire bytes.
+    func prepareOutgoing() {
+        if let transportStorage, !sendQueue.isEmpty { transportStorage.encrypt(sendQueue) }
+    }
+
+    /// Turns received wire bytes into plaintext for as long as both allow.
+    private func pumpTransport() {
+        guard let transport = transportStorage, let wire = wireRing else { return }
+        while !wire.isEmpty {
+            guard let plain = ensureRing() else { return }
+            if plain.isFull { break }  // the handler has to consume first
+            let event = transport.receive(wire.readable, into: plain)
+            wire.consume(event.consumed)
+            switch event.status {
+            case .failed(let reason):
+                if wireQueue.map({ !$0.isEmpty }) ?? false {
+                    // Let the alert go out before closing.
+                    lifecycle = .draining
+                    loop.markDirty(self)
+                    closeReason = .transportFailed(reason)
+                    return
+                }
+                finishClose(reason: .transportFailed(reason), mode: .immediately)
+                return
+            case .closed:
+                if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
+                didReceiveEOF()
+                return
+            case .ok, .established:
+                break
+            }
+            if event.consumed == 0 && event.produced == 0 { break }
+        }
+        if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
+    }
+
     // MARK: input
 
     /// The received bytes not yet consumed, contiguous, in the receive ring.
@@ -168,6 +246,7 @@ public final class Connection {
         loop.scheduleService(self)
     }
 
+    /// Whether the connection wants bytes from the socket.
     var wantsInput: Bool {
         switch lifecycle {
         case .open: !readingPaused && !eofReceived
@@ -178,8 +257,8 @@ public final class Connection {
 
     // MARK: output
 
-    /// Bytes queued and not yet written.
-    public var pendingOutputBytes: Int { sendQueue.pendingBytes }
+    /// Bytes queued and not yet written (plaintext and wire bytes).
+    public var pendingOutputBytes: Int { sendQueue.pendingBytes + (wireQueue?.pendingBytes ?? 0) }
 
     /// Copies `bytes` into pooled send buffers.
     public func write(_ bytes: UnsafeRawBufferPointer) {
@@ -258,12 +337,12 @@ public final class Connection {
     }
 
     private func didQueueOutput() {
-        if writable && sendQueue.pendingBytes > highWatermark { writable = false }
+        if writable && pendingOutputBytes > highWatermark { writable = false }
         loop.markDirty(self)
     }
 
     var canFlushNow: Bool {
-        !sendQueue.isEmpty && (lifecycle == .open || lifecycle == .draining)
+        (!sendQueue.isEmpty || !(wireQueue?.isEmpty ?? true)) && (lifecycle == .open || lifecycle == .draining)
             && !sendInFlight && writeReady
     }
 
@@ -303,7 +382,11 @@ public final class Connection {
             switch mode {
             case .afterFlush:
                 lifecycle = .draining
-                if sendQueue.isEmpty { beginLinger() } else { loop.markDirty(self) }
+                if let transportStorage {
+                    prepareOutgoing()
+                    transportStorage.shutdown()
+                }
+                if pendingOutputBytes == 0 { beginLinger() } else { loop.markDirty(self) }
             case .immediately, .reset:
                 finishClose(reason: closeReasonForLocalClose, mode: mode)
             }
@@ -321,6 +404,7 @@ public final class Connection {
         }
         lifecycle = .lingering
         ring.map { $0.consume($0.readableCount) }
+        wireRing.map { $0.consume($0.readableCount) }
         lingerTimer = loop.timers.schedule(at: loop.now &+ loop.configuration.lingerTimeout.nanoseconds,
                                            target: self, tag: 0)
         loop.backendUpdateRead(self)
@@ -352,9 +436,14 @@ public final class Connection {
         guard !released else { return }
         released = true
         sendQueue.discardAll()
+        wireQueue?.discardAll()
         if let ring {
             loop.ringPool.release(ring)
             self.ring = nil
+        }
+        if let wireRing {
+            loop.ringPool.release(wireRing)
+            self.wireRing = nil
         }
         Glibc.close(fd)
     }
@@ -369,14 +458,20 @@ public final class Connection {
             deliverInput()
         case .draining, .lingering:
             ring.map { $0.consume($0.readableCount) }
+            wireRing.map { $0.consume($0.readableCount) }
         case .connecting, .closed:
             break
         }
     }
 
     func deliverInput() {
+        if transportStorage != nil && lifecycle == .open && !readingPaused { pumpTransport() }
         guard lifecycle == .open, !readingPaused, let ring, !ring.isEmpty, let handler = currentHandler else { return }
         handler.connectionDidReceive(self)
+        // More wire bytes may be waiting for room in the plaintext ring.
+        if transportStorage != nil && lifecycle == .open && !readingPaused && !(wireRing?.isEmpty ?? true) {
+            loop.scheduleService(self)
+        }
         if lifecycle == .open, !readingPaused, let ring = self.ring, ring.isFull {
             finishClose(reason: .receiveBufferFull, mode: .immediately)
         }
@@ -411,16 +506,20 @@ public final class Connection {
     /// The kernel wrote `count` bytes.
     func didSend(_ count: Int) {
         sentByteCount &+= UInt64(count)
-        sendQueue.advance(by: count)
-        if lifecycle == .draining && sendQueue.isEmpty {
+        outgoing.advance(by: count)
+        if lifecycle == .draining && pendingOutputBytes == 0 {
+            if case .transportFailed = closeReason {
+                finishClose(reason: closeReason!, mode: .immediately)
+                return
+            }
             beginLinger()
             return
         }
-        if !writable, lifecycle == .open, sendQueue.pendingBytes <= lowWatermark {
+        if !writable, lifecycle == .open, pendingOutputBytes <= lowWatermark {
             writable = true
             currentHandler?.connectionWritabilityDidChange(self)
         }
-        if !sendQueue.isEmpty { loop.markDirty(self) }
+        if pendingOutputBytes > 0 { loop.markDirty(self) }
     }
 
     /// A nonblocking connect finished; `error` is 0 on success.
@@ -444,11 +543,15 @@ public final class Connection {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    /// Gives the ring back when it holds nothing (an idle connection keeps no buffer).
+    /// Gives rings back when they hold nothing (an idle connection keeps no buffer).
     func releaseRingIfEmpty() {
         if let ring, ring.isEmpty {
             loop.ringPool.release(ring)
             self.ring = nil
+        }
+        if let wireRing, wireRing.isEmpty {
+            loop.ringPool.release(wireRing)
+            self.wireRing = nil
         }
     }
 

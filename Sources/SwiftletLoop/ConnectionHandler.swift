@@ -48,6 +48,8 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     case receiveBufferFull
     /// An outbound connect failed.
     case connectFailed(SystemError)
+    /// The transport (TLS) failed: a bad handshake, a decryption error.
+    case transportFailed(String)
     /// The loop was closed with the connection still open.
     case loopClosed
 
@@ -59,6 +61,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
         case .failed(let error): "failed: \(error)"
         case .receiveBufferFull: "receive buffer full"
         case .connectFailed(let error): "connect failed: \(error)"
+        case .transportFailed(let reason): "TLS failed: \(reason)"
         case .loopClosed: "loop closed"
         }
     }

@@ -80,7 +80,7 @@ final class EpollBackend {
     }
 
     private func updateWriteInterest(_ connection: Connection) {
-        let wanted = !connection.sendQueue.isEmpty && !connection.writeReady
+        let wanted = connection.pendingOutputBytes > 0 && !connection.writeReady
         guard wanted != connection.writeArmed else { return }
         connection.writeArmed = wanted
         modify(fd: connection.fd, events: Self.readEvents | (wanted ? Self.writeEvent : 0), token: token(connection))
@@ -129,7 +129,7 @@ final class EpollBackend {
             }
             if connection.lifecycle != .closed, events & UInt32(EPOLLOUT.rawValue) != 0 {
                 connection.writeReady = true
-                if connection.sendQueue.isEmpty {
+                if connection.pendingOutputBytes == 0 {
                     updateWriteInterest(connection)
                 } else {
                     loop.markDirty(connection)
@@ -164,7 +164,7 @@ final class EpollBackend {
                 loop.scheduleService(connection)  // others first; more later
                 break
             }
-            guard let ring = connection.ensureRing() else { return }
+            guard let ring = connection.ensureSocketRing() else { return }
             let span = ring.writable
             guard span.count > 0 else { break }  // full: the consumer must make room
             let n = read(connection.fd, span.baseAddress, span.count)
@@ -193,7 +193,8 @@ final class EpollBackend {
     // MARK: sending
 
     func send(_ connection: Connection) {
-        connection.sendQueue.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
+        connection.prepareOutgoing()
+        connection.outgoing.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
         guard connection.batch.byteCount > 0 else { return }
         while true {
             connection.sendCalls += 1

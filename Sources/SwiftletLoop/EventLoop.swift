@@ -340,7 +340,7 @@ public final class EventLoop: @unchecked Sendable {
         for index in parkedConnections.indices {
             let connection = parkedConnections[index]
             let stillParked = connection.lifecycle != .closed && connection.receiveInFlight
-                && (connection.ring?.isEmpty ?? false)
+                && (connection.socketRing?.isEmpty ?? false)
             guard stillParked else {
                 connection.parked = false
                 continue

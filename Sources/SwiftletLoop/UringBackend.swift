@@ -163,9 +163,9 @@ final class UringBackend {
             connection.releaseRingIfEmpty()
             return
         }
-        let keepRing = connection.ring != nil && loop.isRecentlyActive(connection)
-        if connection.readReady || !(connection.ring?.isEmpty ?? true) || keepRing {
-            guard let ring = connection.ensureRing() else { return }
+        let keepRing = connection.socketRing != nil && loop.isRecentlyActive(connection)
+        if connection.readReady || !(connection.socketRing?.isEmpty ?? true) || keepRing {
+            guard let ring = connection.ensureSocketRing() else { return }
             let span = ring.writable
             guard span.count > 0 else { return }  // full: the consumer must make room
             let entry = sqe()
@@ -193,7 +193,7 @@ final class UringBackend {
         }
         if result > 0 {
             connection.lastReceiveTime = loop.now
-            connection.ring!.commit(Int(result))
+            connection.socketRing!.commit(Int(result))
             // A full read suggests more is waiting: read again without polling.
             if Int(result) == connection.requestedReceive { connection.readReady = true }
             connection.didReceive(Int(result))
@@ -256,7 +256,8 @@ final class UringBackend {
     // MARK: sending
 
     func send(_ connection: Connection) {
-        connection.sendQueue.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
+        connection.prepareOutgoing()
+        connection.outgoing.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
         guard connection.batch.byteCount > 0 else { return }
         let entry = sqe()
         io_uring_prep_sendmsg(entry, connection.fd, connection.batch.preparedMessage(), UInt32(MSG_NOSIGNAL))

@@ -97,4 +97,49 @@ unsigned swiftlet_cqe_f_more(void);
 /// Prepares an ASYNC_CANCEL of every request on `fd`.
 void swiftlet_uring_prep_cancel_fd_all(struct io_uring_sqe *sqe, int fd);
 
+// MARK: - TLS (tls.c)
+
+/// Ciphertext plumbing of one TLS session: SSL reads ciphertext from
+/// [input, input + input_length) and hands every record it writes to
+/// `write` (called with `write_context`).
+typedef struct swiftlet_tls_io {
+    const unsigned char *input;
+    size_t input_length;
+    size_t input_used;
+    void (*write)(void *write_context, const void *bytes, size_t length);
+    void *write_context;
+} swiftlet_tls_io;
+
+/// A set of server contexts, one per certificate group, chosen by SNI.
+typedef struct swiftlet_tls_contexts swiftlet_tls_contexts;
+
+/// Creates an empty context set. `ciphers` is the TLS 1.2 cipher list
+/// (NULL: the secure default). Returns NULL and fills `error` on failure.
+swiftlet_tls_contexts *swiftlet_tls_contexts_new(const char *ciphers, char *error, size_t error_length);
+/// Adds a certificate chain and its key. Certificates whose names (SAN DNS
+/// entries, else CN) equal those of an earlier pair share its context (an
+/// RSA and an ECDSA certificate for one host). Returns 0, or -1 with a
+/// message naming the file and the problem in `error`.
+int swiftlet_tls_contexts_add(swiftlet_tls_contexts *set, const char *certificate_path, const char *key_path,
+                              char *error, size_t error_length);
+/// Finishes set-up (SNI callback, session cache, tickets). Returns 0 or -1.
+int swiftlet_tls_contexts_finish(swiftlet_tls_contexts *set, unsigned ticket_rotation_seconds, char *error, size_t error_length);
+/// Reference counting: sessions created from a set keep it alive.
+void swiftlet_tls_contexts_retain(swiftlet_tls_contexts *set);
+void swiftlet_tls_contexts_release(swiftlet_tls_contexts *set);
+/// Names served (for logs), comma separated, into `buffer`.
+void swiftlet_tls_contexts_describe(swiftlet_tls_contexts *set, char *buffer, size_t length);
+
+/// A server SSL for one connection, reading and writing through `io`.
+SSL *swiftlet_tls_session_new(swiftlet_tls_contexts *set, swiftlet_tls_io *io);
+/// The negotiated ALPN protocol ("h2", "http/1.1") or "" for none.
+void swiftlet_tls_alpn(SSL *ssl, char *buffer, size_t length);
+/// Whether the negotiated TLS 1.2 cipher is one RFC 9113 §9.2.2 prohibits
+/// (anything but ephemeral key exchange with an AEAD cipher).
+bool swiftlet_tls_cipher_prohibited_for_http2(SSL *ssl);
+/// The last OpenSSL error as text (and clears the error queue).
+void swiftlet_tls_error(char *buffer, size_t length);
+/// Session resumption happened (for tests and statistics).
+bool swiftlet_tls_session_reused(SSL *ssl);
+
 #endif

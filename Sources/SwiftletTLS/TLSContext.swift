@@ -1,0 +1,64 @@
+import CSwiftletSystem
+import Synchronization
+
+/// The server's certificates and TLS settings, shared by every loop.
+///
+/// OpenSSL contexts are thread-safe; a session takes a reference to the
+/// context set current when it starts, so `reload` (on SIGHUP) swaps in new
+/// certificates for new connections without disturbing open ones.
+public final class TLSContext: Sendable {
+    private let current: Mutex<Contexts>
+    public let configuration: TLSConfiguration
+
+    /// One reference-counted OpenSSL context set.
+    final class Contexts: @unchecked Sendable {  // an immutable OpenSSL object with atomic refcounts
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+        deinit { swiftlet_tls_contexts_release(pointer) }
+    }
+
+    /// Loads the certificates; throws a message naming the file and the problem.
+    public init(configuration: TLSConfiguration) throws {
+        self.configuration = configuration
+        current = Mutex(try Self.load(configuration))
+    }
+
+    static func load(_ configuration: TLSConfiguration) throws -> Contexts {
+        guard !configuration.certificates.isEmpty else { throw TLSConfigurationError("no certificate given") }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let set = swiftlet_tls_contexts_new(configuration.cipherList, &error, error.count) else {
+            throw TLSConfigurationError(String(cString: error))
+        }
+        let contexts = Contexts(set)
+        for certificate in configuration.certificates {
+            guard swiftlet_tls_contexts_add(set, certificate.certificatePath, certificate.keyPath, &error, error.count) == 0 else {
+                throw TLSConfigurationError(String(cString: error))
+            }
+        }
+        let rotation = UInt32(max(1, configuration.ticketKeyRotation.components.seconds))
+        guard swiftlet_tls_contexts_finish(set, rotation, &error, error.count) == 0 else {
+            throw TLSConfigurationError(String(cString: error))
+        }
+        return contexts
+    }
+
+    /// Loads the certificate files again (they may have been replaced) and
+    /// uses them for new connections. On error the old ones stay in use.
+    public func reload() throws {
+        let fresh = try Self.load(configuration)
+        current.withLock { $0 = fresh }
+    }
+
+    /// The names served (for the start-up line and logs).
+    public var names: String {
+        let contexts = current.withLock { $0 }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        swiftlet_tls_contexts_describe(contexts.pointer, &buffer, buffer.count)
+        return String(cString: buffer)
+    }
+
+    /// A session for one new connection.
+    public func makeSession() -> TLSSession? {
+        TLSSession(contexts: current.withLock { $0 })
+    }
+}
