@@ -145,6 +145,17 @@ let package = Package(
             dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport"],
             swiftSettings: strict
         ),
+        // A TLS client over memory BIOs and certificate generation, in C.
+        .target(
+            name: "CTLSTestSupport",
+            path: "Tests/CTLSTestSupport",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .testTarget(
+            name: "SwiftletTLSTests",
+            dependencies: ["SwiftletTLS", "SwiftletLoop", "CTLSTestSupport", "CSwiftletSystem"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SwiftletHPACKTests",
             dependencies: ["SwiftletHPACK"],

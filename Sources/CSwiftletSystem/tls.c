@@ -83,9 +83,12 @@ struct swiftlet_tls_contexts {
     pthread_mutex_t ticket_lock;
     ticket_key keys[TICKET_KEYS];   // keys[0] encrypts; all decrypt
     int key_count;
+    long clock_offset;              // seconds added to time(NULL): tests move the clock (under ticket_lock)
 };
 
-static int set_index = -1;
+static int set_index = -1;  // written once under set_index_once
+static pthread_once_t set_index_once = PTHREAD_ONCE_INIT;
+static void make_set_index(void) { set_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
 
 /// "<what> <path>", then ": <OpenSSL's reason>" when OpenSSL gave one.
 static void fail(char *error, size_t length, const char *what, const char *path) {
@@ -96,10 +99,18 @@ static void fail(char *error, size_t length, const char *what, const char *path)
     snprintf(error, length, "%s %s%s%s", what, path, detail[0] ? ": " : "", detail);
 }
 
-void swiftlet_tls_error(char *buffer, size_t length) {
+bool swiftlet_tls_error(char *buffer, size_t length) {
     unsigned long code = ERR_get_error();
+    bool plain_http = code && ERR_GET_LIB(code) == ERR_LIB_SSL &&
+                      (ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(code) == SSL_R_HTTPS_PROXY_REQUEST);
     if (code) ERR_error_string_n(code, buffer, length); else snprintf(buffer, length, "unknown TLS error");
     ERR_clear_error();
+    return plain_http;
+}
+
+static int no_passphrase(char *buffer, int size, int writing, void *argument) {
+    (void)buffer; (void)size; (void)writing; (void)argument;
+    return -1;
 }
 
 static SSL_CTX *new_context(const char *ciphers) {
@@ -108,6 +119,7 @@ static SSL_CTX *new_context(const char *ciphers) {
     // RFC 9113 §9.2: TLS 1.2 or later, no compression, no renegotiation.
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);  // never prompt on the terminal
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
     if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
         SSL_CTX_free(ctx);
@@ -201,7 +213,23 @@ int swiftlet_tls_contexts_add(swiftlet_tls_contexts *set, const char *certificat
         X509_free(certificate);
         return -1;
     }
+    // A callback that supplies no passphrase: an encrypted key fails here
+    // instead of prompting on the terminal.
+    EVP_PKEY *key = PEM_read_PrivateKey(key_file, NULL, no_passphrase, NULL);
     fclose(key_file);
+    if (!key) {
+        fail(error, error_length, "no usable PEM private key (unencrypted) in", key_path);
+        X509_free(certificate);
+        return -1;
+    }
+    int matches = X509_check_private_key(certificate, key);
+    EVP_PKEY_free(key);
+    if (matches != 1) {
+        ERR_clear_error();
+        snprintf(error, error_length, "private key %s does not match certificate %s", key_path, certificate_path);
+        X509_free(certificate);
+        return -1;
+    }
     char *names[MAX_NAMES];
     int name_count = names_of(certificate, names, MAX_NAMES);
     X509_free(certificate);
@@ -270,13 +298,27 @@ static int servername(SSL *ssl, int *alert, void *argument) {
 
 // MARK: - ALPN
 
+static bool prohibited_for_http2(SSL *ssl, const SSL_CIPHER *cipher) {
+    if (SSL_version(ssl) >= TLS1_3_VERSION) return false;  // every TLS 1.3 suite is AEAD + ephemeral
+    if (!cipher) return true;
+    int kx = SSL_CIPHER_get_kx_nid(cipher);
+    bool ephemeral = kx == NID_kx_ecdhe || kx == NID_kx_dhe;
+    return !(ephemeral && SSL_CIPHER_is_aead(cipher));
+}
+
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_length,
                        const unsigned char *in, unsigned int in_length, void *argument) {
-    (void)ssl; (void)argument;
-    // Our preference: h2, then http/1.1.
+    (void)argument;
+    // Our preference: h2, then http/1.1. With a TLS 1.2 suite RFC 9113
+    // section 9.2.2 prohibits (only possible with a custom cipher list),
+    // http/1.1 comes first; a client offering only h2 still gets h2 and then
+    // a GOAWAY with INADEQUATE_SECURITY.
     static const unsigned char preference[] = "\x02h2\x08http/1.1";
+    static const unsigned char degraded[] = "\x08http/1.1\x02h2";
+    bool prohibited = prohibited_for_http2(ssl, SSL_get_pending_cipher(ssl));
+    const unsigned char *ours = prohibited ? degraded : preference;
     unsigned char *selected;
-    if (SSL_select_next_proto(&selected, out_length, preference, sizeof(preference) - 1, in, in_length)
+    if (SSL_select_next_proto(&selected, out_length, ours, sizeof(preference) - 1, in, in_length)
             != OPENSSL_NPN_NEGOTIATED) {
         return SSL_TLSEXT_ERR_NOACK;  // no common protocol: HTTP/1.1 without ALPN
     }
@@ -286,11 +328,11 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_l
 
 // MARK: - Session tickets with rotating keys
 
-static void new_key(ticket_key *key) {
+static void new_key(ticket_key *key, time_t now) {
     RAND_bytes(key->name, sizeof(key->name));
     RAND_bytes(key->aes, sizeof(key->aes));
     RAND_bytes(key->hmac, sizeof(key->hmac));
-    key->created = time(NULL);
+    key->created = now;
 }
 
 static int ticket_callback(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *cipher,
@@ -300,9 +342,10 @@ static int ticket_callback(SSL *ssl, unsigned char *name, unsigned char *iv, EVP
     pthread_mutex_lock(&set->ticket_lock);
     // Rotation: a new encryption key once the current one is older than the
     // rotation interval; the older ones still decrypt until they fall off.
-    if (set->key_count == 0 || time(NULL) - set->keys[0].created >= (time_t)set->rotation_seconds) {
+    time_t now = time(NULL) + set->clock_offset;
+    if (set->key_count == 0 || now - set->keys[0].created >= (time_t)set->rotation_seconds) {
         memmove(&set->keys[1], &set->keys[0], sizeof(ticket_key) * (TICKET_KEYS - 1));
-        new_key(&set->keys[0]);
+        new_key(&set->keys[0], now);
         if (set->key_count < TICKET_KEYS) set->key_count++;
     }
     ticket_key key;
@@ -339,7 +382,7 @@ int swiftlet_tls_contexts_finish(swiftlet_tls_contexts *set, unsigned ticket_rot
         snprintf(error, error_length, "no certificate given");
         return -1;
     }
-    if (set_index < 0) set_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    pthread_once(&set_index_once, make_set_index);
     set->rotation_seconds = ticket_rotation_seconds ? ticket_rotation_seconds : 3600;
     for (int i = 0; i < set->count; i++) {
         SSL_CTX *ctx = set->contexts[i];
@@ -356,6 +399,26 @@ int swiftlet_tls_contexts_finish(swiftlet_tls_contexts *set, unsigned ticket_rot
         SSL_CTX_set_num_tickets(ctx, 2);
     }
     return 0;
+}
+
+void swiftlet_tls_contexts_advance_ticket_clock(swiftlet_tls_contexts *set, long seconds) {
+    pthread_mutex_lock(&set->ticket_lock);
+    set->clock_offset += seconds;
+    pthread_mutex_unlock(&set->ticket_lock);
+}
+
+void swiftlet_tls_contexts_inherit_ticket_keys(swiftlet_tls_contexts *set, swiftlet_tls_contexts *from) {
+    pthread_mutex_lock(&from->ticket_lock);
+    ticket_key keys[TICKET_KEYS];
+    memcpy(keys, from->keys, sizeof(keys));
+    int count = from->key_count;
+    long offset = from->clock_offset;
+    pthread_mutex_unlock(&from->ticket_lock);
+    pthread_mutex_lock(&set->ticket_lock);
+    memcpy(set->keys, keys, sizeof(keys));
+    set->key_count = count;
+    set->clock_offset = offset;
+    pthread_mutex_unlock(&set->ticket_lock);
 }
 
 void swiftlet_tls_contexts_retain(swiftlet_tls_contexts *set) {
@@ -415,12 +478,7 @@ void swiftlet_tls_alpn(SSL *ssl, char *buffer, size_t length) {
 }
 
 bool swiftlet_tls_cipher_prohibited_for_http2(SSL *ssl) {
-    if (SSL_version(ssl) >= TLS1_3_VERSION) return false;  // every TLS 1.3 suite is AEAD + ephemeral
-    const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
-    if (!cipher) return true;
-    int kx = SSL_CIPHER_get_kx_nid(cipher);
-    bool ephemeral = kx == NID_kx_ecdhe || kx == NID_kx_dhe;
-    return !(ephemeral && SSL_CIPHER_is_aead(cipher));
+    return prohibited_for_http2(ssl, SSL_get_current_cipher(ssl));
 }
 
 bool swiftlet_tls_session_reused(SSL *ssl) {

@@ -379,6 +379,13 @@ public final class HTTP2Connection: ConnectionHandler {
         scheduler.reprioritize(stream)
     }
 
+    /// Ends the connection with a connection error decided outside the
+    /// frame layer (INADEQUATE_SECURITY for a TLS 1.2 cipher suite §9.2.2
+    /// prohibits): GOAWAY with the rejection's code and reason, then close.
+    public func refuse(_ rejection: Rejection) {
+        connectionError(rejection)
+    }
+
     // MARK: graceful shutdown
 
     /// Starts a graceful shutdown (§6.8): GOAWAY with 2^31-1 and a PING; when

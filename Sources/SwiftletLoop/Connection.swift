@@ -183,12 +183,12 @@ public final class Connection {
 
     /// Turns received wire bytes into plaintext for as long as both allow.
     private func pumpTransport() {
-        guard let transport = transportStorage, let wire = wireRing else { return }
-        while !wire.isEmpty {
+        guard let transport = transportStorage else { return }
+        while !(wireRing?.isEmpty ?? true) || transport.hasPendingPlaintext {
             guard let plain = ensureRing() else { return }
             if plain.isFull { break }  // the handler has to consume first
-            let event = transport.receive(wire.readable, into: plain)
-            wire.consume(event.consumed)
+            let event = transport.receive(wireRing?.readable ?? UnsafeRawBufferPointer(start: nil, count: 0), into: plain)
+            if event.consumed > 0 { wireRing?.consume(event.consumed) }
             switch event.status {
             case .failed(let reason):
                 if wireQueue.map({ !$0.isEmpty }) ?? false {
@@ -201,8 +201,11 @@ public final class Connection {
                 finishClose(reason: .transportFailed(reason), mode: .immediately)
                 return
             case .closed:
+                // The handler hears EOF after the plaintext before it
+                // (deliverInput calls notifyEOFIfDue once it was delivered).
                 if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
-                didReceiveEOF()
+                wireRing.map { $0.consume($0.readableCount) }
+                eofReceived = true
                 return
             case .ok, .established:
                 break
@@ -465,11 +468,15 @@ public final class Connection {
     }
 
     func deliverInput() {
-        if transportStorage != nil && lifecycle == .open && !readingPaused { pumpTransport() }
+        let transported = transportStorage != nil
+        // A transport's close_notify is heard after the plaintext before it.
+        defer { if transported { notifyEOFIfDue() } }
+        if transported && lifecycle == .open && !readingPaused { pumpTransport() }
         guard lifecycle == .open, !readingPaused, let ring, !ring.isEmpty, let handler = currentHandler else { return }
         handler.connectionDidReceive(self)
         // More wire bytes may be waiting for room in the plaintext ring.
-        if transportStorage != nil && lifecycle == .open && !readingPaused && !(wireRing?.isEmpty ?? true) {
+        if let transportStorage, lifecycle == .open, !readingPaused,
+           !(wireRing?.isEmpty ?? true) || transportStorage.hasPendingPlaintext {
             loop.scheduleService(self)
         }
         if lifecycle == .open, !readingPaused, let ring = self.ring, ring.isFull {
@@ -494,6 +501,8 @@ public final class Connection {
     /// Tells the handler about EOF once the bytes before it were delivered.
     func notifyEOFIfDue() {
         guard eofReceived, !eofNotified, lifecycle == .open, !readingPaused else { return }
+        // With a transport, wire bytes still to decrypt come before EOF.
+        if let transportStorage, !(wireRing?.isEmpty ?? true) || transportStorage.hasPendingPlaintext { return }
         eofNotified = true
         if let handler = currentHandler { handler.connectionDidReceiveEOF(self) } else { close() }
     }

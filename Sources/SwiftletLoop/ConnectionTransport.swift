@@ -12,8 +12,14 @@ public protocol ConnectionTransport: AnyObject {
     /// Called once, when installed: where wire bytes for the socket go.
     func attach(wire: SendQueue)
     /// Consumes what it can of `wire` (received bytes), writing plaintext
-    /// into the free span of `plaintext`.
+    /// into the free span of `plaintext`. A transport whose records can be
+    /// as large as the wire ring must consume (buffer) partial records, or a
+    /// full ring holding part of one record would never drain.
     func receive(_ wire: UnsafeRawBufferPointer, into plaintext: ReceiveRing) -> TransportEvent
+    /// Whether plaintext is held inside the transport (a record decrypted
+    /// when the plaintext ring had no room for all of it): `receive` is
+    /// called again, even with no new wire bytes, once the ring has room.
+    var hasPendingPlaintext: Bool { get }
     /// Turns queued plaintext into wire bytes, advancing `plaintext`.
     func encrypt(_ plaintext: SendQueue)
     /// Appends the transport's closing message (TLS close_notify).

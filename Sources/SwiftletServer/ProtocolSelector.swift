@@ -1,16 +1,56 @@
 import SwiftletHTTP
 import SwiftletHTTP2
 import SwiftletLoop
+import SwiftletTLS
 
-/// Decides what a cleartext connection speaks from its first bytes: the
-/// HTTP/2 connection preface means HTTP/2 with prior knowledge (RFC 9113
-/// §3.3); anything else is HTTP/1.1, which may upgrade to h2c.
-final class ProtocolSelector: ConnectionHandler {
+/// Decides what a new connection speaks, then hands it to that protocol.
+///
+/// - Over TLS, ALPN decides (RFC 9113 §3.2): "h2" is HTTP/2, "http/1.1" is
+///   HTTP/1.1. The handshake and the first plaintext bytes must arrive
+///   within the TLS handshake timeout.
+/// - In cleartext (and over TLS without ALPN) the first bytes decide: the
+///   HTTP/2 connection preface means HTTP/2 with prior knowledge (§3.3),
+///   anything else is HTTP/1.1. They must arrive within the HTTP/1.1 head
+///   timeout, so a connection that never speaks cannot be held open.
+final class ProtocolSelector: ConnectionHandler, TimerTarget {
     unowned(unsafe) let context: LoopContext  // the loop context outlives its connections
+    let session: TLSSession?
+    unowned(unsafe) let connection: Connection  // it owns the selector until a protocol replaces it
+    var timer: TimerID?
 
-    init(context: LoopContext) { self.context = context }
+    init(context: LoopContext, connection: Connection, session: TLSSession?, timeout: Duration) {
+        self.context = context
+        self.connection = connection
+        self.session = session
+        timer = context.loop.timers.schedule(at: context.loop.now &+ timeout.nanoseconds, target: self)
+    }
 
     func connectionDidReceive(_ connection: Connection) {
+        if let session {
+            switch session.applicationProtocol {
+            case "h2":
+                select()
+                let http2 = context.startHTTP2(on: connection)
+                if session.cipherProhibitedForHTTP2 {
+                    // "An endpoint MAY choose to generate a connection error
+                    // (Section 5.4.1) of type INADEQUATE_SECURITY if one of the
+                    // prohibited cipher suites is negotiated." (§9.2.2) ALPN
+                    // only picks h2 with such a suite when the client offered
+                    // nothing else.
+                    http2.refuse(Rejection(.inadequateSecurity, "prohibited_cipher",
+                                           "TLS 1.2 cipher suite prohibited by RFC 9113 section 9.2.2"))
+                    return
+                }
+                http2.connectionDidReceive(connection)
+                return
+            case "http/1.1":
+                select()
+                context.startHTTP1(on: connection, secure: true)
+                return
+            default:
+                break  // no ALPN: sniff, as in cleartext
+            }
+        }
         let input = connection.input
         let preface = ConnectionState.preface
         var matches = true
@@ -19,13 +59,32 @@ final class ProtocolSelector: ConnectionHandler {
             break
         }
         if matches && input.count < preface.count { return }  // wait for more
+        select()
         if matches {
             let http2 = context.startHTTP2(on: connection)
             http2.connectionDidReceive(connection)
         } else {
-            context.startHTTP1(on: connection)
+            context.startHTTP1(on: connection, secure: session != nil)
         }
     }
 
-    func connectionDidClose(_ connection: Connection, reason: CloseReason) {}
+    private func select() {
+        if let timer { context.loop.timers.cancel(timer) }
+        timer = nil
+    }
+
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        select()
+        if case .transportFailed(let detail) = reason {
+            context.countTransportRejection("tls_handshake_failed")
+            context.logger.debug("TLS handshake failed: \(detail)")
+        }
+    }
+
+    func timerFired(_ id: TimerID, tag: UInt64) {
+        guard id == timer else { return }
+        timer = nil
+        context.countTransportRejection(session == nil ? "first_bytes_timeout" : "tls_handshake_timeout")
+        connection.close(.immediately)
+    }
 }

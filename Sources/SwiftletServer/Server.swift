@@ -5,6 +5,7 @@ import SwiftletHTTP
 import SwiftletHTTP1
 import SwiftletHTTP2
 import SwiftletLoop
+import SwiftletTLS
 
 /// A server: N loop threads listening on one port, each serving HTTP/2 (and
 /// HTTP/1.1) connections with its own handler.
@@ -32,12 +33,18 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     }
     private let state = Mutex(State())
     let accessLog: AccessLogWriter?
+    /// The certificates, when serving TLS.
+    public let tls: TLSContext?
 
+    /// Loads the certificates (if `configuration.tls` is set) and opens the
+    /// access log. Throws `TLSConfigurationError` naming a certificate or key
+    /// file that cannot be used.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swiftlet"),
                 makeHandler: @escaping @Sendable (EventLoop) throws -> any HTTPHandler) throws {
         self.configuration = configuration
         self.logger = logger
         self.makeHandler = makeHandler
+        tls = try configuration.tls.map { try TLSContext(configuration: $0) }
         accessLog = configuration.accessLog == .off ? nil : try AccessLogWriter(destination: configuration.accessLog)
     }
 
@@ -62,10 +69,12 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
             let configuration = self.configuration
             let makeHandler = self.makeHandler
             let accessLog = self.accessLog
+            let tls = self.tls
+            let logger = self.logger
             let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
                 let handler = try makeHandler(loop)
                 let served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop) } ?? handler
-                let context = LoopContext(loop: loop, handler: served, configuration: configuration)
+                let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)
                 try context.listen(on: listenAddress, options: ListenOptions(backlog: configuration.backlog, reusePort: reusePort))
                 box.context = context
             }
@@ -109,6 +118,13 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     /// Reopens the access log file (call on SIGUSR1).
     public func reopenAccessLog() { accessLog?.reopen() }
 
+    /// Loads the certificate and key files again and uses them for new
+    /// connections (call on SIGHUP); open connections keep theirs. On error
+    /// the old certificates stay in use and the error names the file.
+    public func reloadCertificates() throws {
+        try tls?.reload()
+    }
+
     /// HTTP/2 counters of every loop, summed (rejections by token).
     public func rejectionCounts() -> [String: Int] {
         var total: [String: Int] = [:]
@@ -117,7 +133,12 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
             let done = Mutex(false)
             guard let loop = box.loop else { continue }
             loop.execute {
-                counts.withLock { $0 = (box.context?.counters.rejections ?? [:]).merging(box.context?.http1Counters.rejections ?? [:], uniquingKeysWith: +) }
+                counts.withLock {
+                    guard let context = box.context else { return }
+                    $0 = context.counters.rejections
+                        .merging(context.http1Counters.rejections, uniquingKeysWith: +)
+                        .merging(context.transportRejections, uniquingKeysWith: +)
+                }
                 done.withLock { $0 = true }
             }
             while !done.withLock({ $0 }) { usleep(1000) }
@@ -143,21 +164,47 @@ final class LoopContext {
     let configuration: ServerConfiguration
     let counters = HTTP2Counters()
     let http1Counters = HTTP1Counters()
+    let http1Secure: HTTP1Configuration
+    let tls: TLSContext?
+    let logger: Logger
+    /// Connections closed before a protocol was chosen, by token.
+    var transportRejections: [String: Int] = [:]
     var listener: Listener?
     var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var http1Connections: [ObjectIdentifier: HTTP1Connection] = [:]
     var draining = false
 
-    init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration) {
+    init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration, tls: TLSContext?, logger: Logger) {
         self.loop = loop
         self.handler = handler
         self.configuration = configuration
+        self.tls = tls
+        self.logger = logger
+        var secure = configuration.http1
+        secure.scheme = "https"
+        http1Secure = secure
     }
 
     func listen(on address: SocketAddress, options: ListenOptions) throws {
         listener = try loop.listen(on: address, options: options) { [unowned self] connection in
-            connection.handler = ProtocolSelector(context: self)
+            guard let tls else {
+                connection.handler = ProtocolSelector(context: self, connection: connection, session: nil,
+                                                      timeout: configuration.http1.headTimeout)
+                return
+            }
+            guard let session = tls.makeSession() else {
+                countTransportRejection("tls_session_failed")
+                connection.close(.immediately)
+                return
+            }
+            connection.install(transport: session)
+            connection.handler = ProtocolSelector(context: self, connection: connection, session: session,
+                                                  timeout: tls.configuration.handshakeTimeout)
         }
+    }
+
+    func countTransportRejection(_ token: String) {
+        transportRejections[token, default: 0] += 1
     }
 
     func startHTTP2(on connection: Connection) -> HTTP2Connection {
@@ -171,8 +218,9 @@ final class LoopContext {
         return http2
     }
 
-    func startHTTP1(on connection: Connection) {
-        let http1 = HTTP1Connection.start(on: connection, handler: handler, configuration: configuration.http1, counters: http1Counters)
+    func startHTTP1(on connection: Connection, secure: Bool) {
+        let http1 = HTTP1Connection.start(on: connection, handler: handler,
+                                          configuration: secure ? http1Secure : configuration.http1, counters: http1Counters)
         http1Connections[ObjectIdentifier(http1)] = http1
         http1.onClose = { [unowned self] closed in
             http1Connections[ObjectIdentifier(closed)] = nil

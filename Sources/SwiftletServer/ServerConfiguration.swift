@@ -1,6 +1,7 @@
 import SwiftletHTTP1
 import SwiftletHTTP2
 import SwiftletLoop
+import SwiftletTLS
 
 /// Everything a `Server` needs to know. The `swiftlet` flags map onto it.
 public struct ServerConfiguration: Sendable {
@@ -22,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var http1 = HTTP1Configuration()
     /// How long a graceful shutdown lets in-flight responses run.
     public var gracefulTimeout: Duration = .seconds(10)
+    /// TLS (with ALPN h2 and http/1.1); nil serves cleartext (h2c and HTTP/1.1).
+    public var tls: TLSConfiguration?
     /// Access log destination.
     public var accessLog: AccessLogDestination = .off
 

@@ -27,17 +27,17 @@ public final class TLSContext: Sendable {
         guard !configuration.certificates.isEmpty else { throw TLSConfigurationError("no certificate given") }
         var error = [CChar](repeating: 0, count: 512)
         guard let set = swiftlet_tls_contexts_new(configuration.cipherList, &error, error.count) else {
-            throw TLSConfigurationError(String(cString: error))
+            throw TLSConfigurationError(String(cBuffer: error))
         }
         let contexts = Contexts(set)
         for certificate in configuration.certificates {
             guard swiftlet_tls_contexts_add(set, certificate.certificatePath, certificate.keyPath, &error, error.count) == 0 else {
-                throw TLSConfigurationError(String(cString: error))
+                throw TLSConfigurationError(String(cBuffer: error))
             }
         }
         let rotation = UInt32(max(1, configuration.ticketKeyRotation.components.seconds))
         guard swiftlet_tls_contexts_finish(set, rotation, &error, error.count) == 0 else {
-            throw TLSConfigurationError(String(cString: error))
+            throw TLSConfigurationError(String(cBuffer: error))
         }
         return contexts
     }
@@ -46,7 +46,17 @@ public final class TLSContext: Sendable {
     /// uses them for new connections. On error the old ones stay in use.
     public func reload() throws {
         let fresh = try Self.load(configuration)
-        current.withLock { $0 = fresh }
+        current.withLock {
+            swiftlet_tls_contexts_inherit_ticket_keys(fresh.pointer, $0.pointer)
+            $0 = fresh
+        }
+    }
+
+    /// Moves the session-ticket key clock forward, so tests can see keys
+    /// rotate without waiting.
+    func advanceTicketKeyClock(by duration: Duration) {
+        let contexts = current.withLock { $0 }
+        swiftlet_tls_contexts_advance_ticket_clock(contexts.pointer, Int(duration.components.seconds))
     }
 
     /// The names served (for the start-up line and logs).
@@ -54,7 +64,7 @@ public final class TLSContext: Sendable {
         let contexts = current.withLock { $0 }
         var buffer = [CChar](repeating: 0, count: 1024)
         swiftlet_tls_contexts_describe(contexts.pointer, &buffer, buffer.count)
-        return String(cString: buffer)
+        return String(cBuffer: buffer)
     }
 
     /// A session for one new connection.

@@ -53,7 +53,7 @@ public final class TLSSession: ConnectionTransport {
     public var applicationProtocol: String {
         var buffer = [CChar](repeating: 0, count: 32)
         swiftlet_tls_alpn(ssl, &buffer, buffer.count)
-        return String(cString: buffer)
+        return String(cBuffer: buffer)
     }
 
     /// RFC 9113 §9.2.2: a TLS 1.2 cipher suite HTTP/2 must not be used with.
@@ -82,7 +82,13 @@ public final class TLSSession: ConnectionTransport {
                 if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
                     return TransportEvent(consumed: io.pointee.input_used, produced: 0, status: .ok)
                 }
-                return TransportEvent(consumed: io.pointee.input_used, produced: 0, status: .failed(Self.reason(error)))
+                let (reason, plainHTTP) = Self.reason(error)
+                if plainHTTP {
+                    // Plain HTTP sent to the TLS port: say so in plain HTTP
+                    // rather than closing without a word.
+                    Self.plainHTTPResponse.withUTF8Buffer { wire?.append(copying: UnsafeRawBufferPointer($0)) }
+                }
+                return TransportEvent(consumed: io.pointee.input_used, produced: 0, status: .failed(reason))
             }
             established = true
             status = .established
@@ -103,10 +109,12 @@ public final class TLSSession: ConnectionTransport {
             if error == SSL_ERROR_ZERO_RETURN {
                 return TransportEvent(consumed: io.pointee.input_used, produced: produced, status: .closed)
             }
-            return TransportEvent(consumed: io.pointee.input_used, produced: produced, status: .failed(Self.reason(error)))
+            return TransportEvent(consumed: io.pointee.input_used, produced: produced, status: .failed(Self.reason(error).0))
         }
         return TransportEvent(consumed: io.pointee.input_used, produced: produced, status: status)
     }
+
+    public var hasPendingPlaintext: Bool { established && SSL_has_pending(ssl) == 1 }
 
     public func encrypt(_ plaintext: SendQueue) {
         guard established else { return }  // queued until the handshake is done
@@ -149,14 +157,24 @@ public final class TLSSession: ConnectionTransport {
         if established { SSL_shutdown(ssl) }
     }
 
-    private static func reason(_ error: Int32) -> String {
+    private static func reason(_ error: Int32) -> (String, plainHTTP: Bool) {
         var buffer = [CChar](repeating: 0, count: 256)
-        swiftlet_tls_error(&buffer, buffer.count)
-        let detail = String(cString: buffer)
+        let plainHTTP = swiftlet_tls_error(&buffer, buffer.count)
+        let detail = String(cBuffer: buffer)
         switch error {
-        case SSL_ERROR_SSL: return detail
-        case SSL_ERROR_SYSCALL: return "TLS: unexpected end of data (\(detail))"
-        default: return "TLS error \(error): \(detail)"
+        case SSL_ERROR_SSL: return (detail, plainHTTP)
+        case SSL_ERROR_SYSCALL: return ("TLS: unexpected end of data (\(detail))", false)
+        default: return ("TLS error \(error): \(detail)", false)
         }
     }
+
+    static let plainHTTPResponse: StaticString = """
+        HTTP/1.1 400 Bad Request\r
+        content-type: text/plain\r
+        content-length: 45\r
+        connection: close\r
+        \r
+        This port speaks HTTPS: use an https:// URL.
+
+        """
 }

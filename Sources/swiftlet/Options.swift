@@ -146,6 +146,34 @@ struct TimeoutOptions: ParsableArguments {
     var gracefulTimeout: Duration = .seconds(10)
 }
 
+struct TLSOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert"),
+            help: ArgumentHelp("PEM certificate chain, leaf first. Repeat with --tls-key for more names (chosen by SNI) or an RSA and an ECDSA certificate for one name; the first is the default. Turns TLS on.", valueName: "path"))
+    var certificates: [String] = []
+
+    @Option(name: .customLong("tls-key"),
+            help: ArgumentHelp("PEM private key of the --tls-cert at the same position.", valueName: "path"))
+    var keys: [String] = []
+
+    @Option(name: .customLong("tls-ciphers"),
+            help: ArgumentHelp("TLS 1.2 cipher list in OpenSSL syntax. (default: ECDHE with AES-GCM or ChaCha20-Poly1305 only)", valueName: "list"))
+    var ciphers: String?
+
+    @Option(name: .customLong("tls-ticket-key-rotation"),
+            help: "A new session-ticket key is made this often; tickets stay valid for two more periods, 1m...7d. (default: 1h)",
+            transform: { try FlagValue.duration($0, flag: "--tls-ticket-key-rotation", range: .seconds(60)...Duration.seconds(7 * 86_400)) })
+    var ticketKeyRotation: Duration = .seconds(3600)
+
+    func validate() throws {
+        guard certificates.count == keys.count else {
+            throw ValidationError("--tls-cert is given \(certificates.count) time(s) and --tls-key \(keys.count): give them in pairs, each key after its certificate")
+        }
+        if ciphers != nil && certificates.isEmpty {
+            throw ValidationError("--tls-ciphers: needs --tls-cert and --tls-key")
+        }
+    }
+}
+
 struct FileOptions: ParsableArguments {
     @Option(help: "File served for a directory. (default: index.html)")
     var index = "index.html"

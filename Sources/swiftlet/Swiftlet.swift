@@ -6,6 +6,7 @@ import SwiftletHTTP2
 import SwiftletLoop
 import SwiftletServer
 import SwiftletStatic
+import SwiftletTLS
 
 let swiftletVersion = "0.1.0"
 
@@ -22,6 +23,7 @@ struct Swiftlet: ParsableCommand {
     var root: String
 
     @OptionGroup(title: "Listening") var listening: ListeningOptions
+    @OptionGroup(title: "TLS") var tls: TLSOptions
     @OptionGroup(title: "HTTP/2") var http2: HTTP2Options
     @OptionGroup(title: "Flood and abuse limits") var floods: FloodOptions
     @OptionGroup(title: "Timeouts") var timeouts: TimeoutOptions
@@ -50,7 +52,16 @@ struct Swiftlet: ParsableCommand {
     func makeConfiguration() -> ServerConfiguration {
         var configuration = ServerConfiguration()
         configuration.host = listening.host
-        configuration.port = UInt16(listening.port ?? 8080)
+        configuration.port = UInt16(listening.port ?? (tls.certificates.isEmpty ? 8080 : 8443))
+        if !tls.certificates.isEmpty {
+            var settings = TLSConfiguration(certificates: zip(tls.certificates, tls.keys).map {
+                TLSConfiguration.Certificate(certificatePath: $0, keyPath: $1)
+            })
+            settings.cipherList = tls.ciphers
+            settings.ticketKeyRotation = tls.ticketKeyRotation
+            settings.handshakeTimeout = timeouts.handshakeTimeout
+            configuration.tls = settings
+        }
         configuration.loops = listening.loops
         configuration.backend = listening.io
         configuration.backlog = Int32(listening.backlog)
@@ -133,36 +144,43 @@ struct Swiftlet: ParsableCommand {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
         let loops = configuration.loops == 1 ? "1 loop" : "\(configuration.loops) loops"
         let backend = server.backend == .uring ? "io_uring" : "epoll"
-        FileHandleStderr.write("swiftlet \(swiftletVersion) listening on http://\(host):\(server.port) (h2c, http/1.1; \(backend); \(loops))\n")
+        if let tls = server.tls {
+            FileHandleStderr.write("swiftlet \(swiftletVersion) listening on https://\(host):\(server.port) (h2, http/1.1 over TLS for \(tls.names); \(backend); \(loops))\n")
+        } else {
+            FileHandleStderr.write("swiftlet \(swiftletVersion) listening on http://\(host):\(server.port) (h2c, http/1.1; \(backend); \(loops))\n")
+        }
         waitForSignals(server)
         server.waitUntilStopped()
     }
 
     /// The main thread waits for signals: SIGTERM/SIGINT shut down gracefully
-    /// (a second one stops at once), SIGUSR1 reopens the access log.
+    /// (a second one stops at once), SIGUSR1 reopens the access log, SIGHUP
+    /// reloads the certificates.
     private func waitForSignals(_ server: Server) {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&set, signal) }
-        var shuttingDown = false
         let stopped = StopFlag()
         while true {
             var received: Int32 = 0
             guard sigwait(&set, &received) == 0 else { continue }
             switch received {
             case SIGTERM, SIGINT:
-                if shuttingDown {
-                    server.stop()
-                    return
-                }
-                shuttingDown = true
                 server.beginGracefulShutdown()
                 stopped.waitInBackground(server)
                 return
             case SIGUSR1:
                 server.reopenAccessLog()
+            case SIGHUP:
+                guard server.tls != nil else { continue }
+                do {
+                    try server.reloadCertificates()
+                    FileHandleStderr.write("swiftlet: SIGHUP: certificates reloaded for \(server.tls!.names)\n")
+                } catch {
+                    FileHandleStderr.write("swiftlet: SIGHUP: certificates not reloaded, the old ones stay in use: \(error)\n")
+                }
             default:
-                continue  // SIGHUP: certificates are reloaded by the TLS layer
+                continue
             }
         }
     }

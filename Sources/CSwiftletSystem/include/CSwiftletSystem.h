@@ -125,6 +125,11 @@ int swiftlet_tls_contexts_add(swiftlet_tls_contexts *set, const char *certificat
 /// Finishes set-up (SNI callback, session cache, tickets). Returns 0 or -1.
 int swiftlet_tls_contexts_finish(swiftlet_tls_contexts *set, unsigned ticket_rotation_seconds, char *error, size_t error_length);
 /// Reference counting: sessions created from a set keep it alive.
+/// Moves the ticket-key clock forward (tests of key rotation).
+void swiftlet_tls_contexts_advance_ticket_clock(swiftlet_tls_contexts *set, long seconds);
+/// After a reload: the new set decrypts (and issues) tickets with the old
+/// set's keys, so clients resume across certificate reloads.
+void swiftlet_tls_contexts_inherit_ticket_keys(swiftlet_tls_contexts *set, swiftlet_tls_contexts *from);
 void swiftlet_tls_contexts_retain(swiftlet_tls_contexts *set);
 void swiftlet_tls_contexts_release(swiftlet_tls_contexts *set);
 /// Names served (for logs), comma separated, into `buffer`.
@@ -137,8 +142,9 @@ void swiftlet_tls_alpn(SSL *ssl, char *buffer, size_t length);
 /// Whether the negotiated TLS 1.2 cipher is one RFC 9113 §9.2.2 prohibits
 /// (anything but ephemeral key exchange with an AEAD cipher).
 bool swiftlet_tls_cipher_prohibited_for_http2(SSL *ssl);
-/// The last OpenSSL error as text (and clears the error queue).
-void swiftlet_tls_error(char *buffer, size_t length);
+/// The last OpenSSL error as text (and clears the error queue); true when
+/// it says the peer sent plain HTTP to the TLS port.
+bool swiftlet_tls_error(char *buffer, size_t length);
 /// Session resumption happened (for tests and statistics).
 bool swiftlet_tls_session_reused(SSL *ssl);
 
