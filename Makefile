@@ -2,6 +2,7 @@
 # installs what a fresh Debian 12 machine lacks first).
 SWIFT      ?= swift
 PORT       ?= 8080
+TLS_PORT   ?= 8443
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := .build/release
 SITE       := .build/site
@@ -9,7 +10,7 @@ APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o n
                 chromium python3-pip xz-utils openssl procps
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build deps test test-unit test-e2e check-allocations run site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
+.PHONY: all build deps test test-unit test-e2e check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
 
 all: build
 
@@ -53,6 +54,17 @@ site:
 run: deps build site
 	@echo "serving $(SITE) — open http://127.0.0.1:$(PORT)/ (HTTP/2: curl --http2-prior-knowledge http://127.0.0.1:$(PORT)/)"
 	$(RELEASE)/swiftlet --host 127.0.0.1 --port $(PORT) $(SITE)
+
+## run-tls: the same over TLS (h2 and http/1.1) on https://localhost:$(TLS_PORT), with a self-signed certificate
+run-tls: deps build site .build/tls/localhost.pem
+	@echo "serving $(SITE) — open https://localhost:$(TLS_PORT)/ (self-signed: curl -k, or accept the warning)"
+	$(RELEASE)/swiftlet --host 127.0.0.1 --port $(TLS_PORT) \
+	  --tls-cert .build/tls/localhost.pem --tls-key .build/tls/localhost.key $(SITE)
+
+.build/tls/localhost.pem:
+	mkdir -p .build/tls
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj /CN=localhost \
+	  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout .build/tls/localhost.key -out $@ 2>/dev/null
 
 ## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd)
 bench: deps build bench-micro bench-echo bench-write-path bench-page-load bench-peers

@@ -125,7 +125,7 @@ struct TimeoutOptions: ParsableArguments {
             transform: { try FlagValue.duration($0, flag: "--idle-timeout", range: .seconds(1)...Duration.seconds(3600)) })
     var idleTimeout: Duration = .seconds(60)
 
-    @Option(help: "TLS handshake plus the HTTP/2 preface must finish within this, 100ms...5m. (default: 10s)",
+    @Option(help: "The TLS handshake and the first request bytes (the HTTP/2 preface) must arrive within this, 100ms...5m. (default: 10s)",
             transform: { try FlagValue.duration($0, flag: "--handshake-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
     var handshakeTimeout: Duration = .seconds(10)
 
@@ -133,7 +133,7 @@ struct TimeoutOptions: ParsableArguments {
             transform: { try FlagValue.duration($0, flag: "--settings-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
     var settingsTimeout: Duration = .seconds(10)
 
-    @Option(help: "A request head split over CONTINUATION frames must complete within this, 100ms...5m. (default: 10s)",
+    @Option(help: "A request head (HTTP/2 CONTINUATION frames, an HTTP/1.1 head, a cleartext connection's first bytes) must complete within this, 100ms...5m. (default: 10s)",
             transform: { try FlagValue.duration($0, flag: "--header-block-timeout", range: .milliseconds(100)...Duration.seconds(300)) })
     var headerBlockTimeout: Duration = .seconds(10)
 

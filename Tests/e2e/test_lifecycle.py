@@ -169,3 +169,14 @@ def test_access_log_to_stdout(site):
         server.stop()
     out = server.process.stdout.read()
     assert '"GET /index.html HTTP/2.0" 200' in out
+
+
+def test_silent_cleartext_connection_is_closed(server):
+    """A connection that never sends a byte cannot be held open: the first
+    bytes must arrive within the head timeout (--header-block-timeout)."""
+    running = server("--header-block-timeout", "300ms")
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
+        started = time.monotonic()
+        assert connection.recv(1) == b""
+        assert time.monotonic() - started < 8
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", running.url + "/").stdout == b"200"
