@@ -210,9 +210,13 @@ public final class EventLoop: @unchecked Sendable {
 
     /// One turn (see the type's documentation). `run()` calls it in a loop;
     /// tests may call it directly.
-    public func runTurn() throws {
+    ///
+    /// `maximumWait` (nanoseconds) bounds the wait for I/O; 0 polls. A
+    /// driver that interleaves its own work (a fuzzer, a test) uses it.
+    public func runTurn(maximumWait: UInt64? = nil) throws {
         assertInLoop()
-        let timeout = waitTimeout()
+        var timeout = waitTimeout()
+        if let maximumWait { timeout = min(timeout ?? maximumWait, maximumWait) }
         switch backend {
         case .uring(let ring): try ring.waitAndDispatch(timeout: timeout)
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
@@ -424,18 +428,38 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     func adoptAccepted(fd: Int32, listener: Listener) {
+        adoptConnected(fd: fd, configure: listener.onAccept)
+    }
+
+    /// Serves an already connected stream socket: one end of a
+    /// `socketpair(2)`, a socket handed over by systemd or another process.
+    /// The loop makes it nonblocking and owns it from now on (closing the
+    /// connection closes it). `configure` sets the handler, and may install
+    /// a transport, as a listener's accept callback does.
+    @discardableResult
+    public func adopt(socket fd: Int32, configure: (Connection) -> Void) throws -> Connection {
+        assertInLoop()
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw SystemError.last("fcntl O_NONBLOCK") }
+        return adoptConnected(fd: fd, configure: configure)
+    }
+
+    @discardableResult
+    private func adoptConnected(fd: Int32, configure: (Connection) -> Void) -> Connection {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let named = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
         }
-        let peer = named == 0 ? SocketAddress(storage: storage, length: length) : nil
+        let isInternet = named == 0 && (Int32(storage.ss_family) == AF_INET || Int32(storage.ss_family) == AF_INET6)
+        let peer = isInternet ? SocketAddress(storage: storage, length: length) : nil
         let connection = Connection(loop: self, fd: fd, remoteAddress: peer, connecting: false)
-        connection.setNoDelay()
+        if isInternet { connection.setNoDelay() }
         register(connection)
         if case .epoll(let epoll) = backend { epoll.registerConnection(connection, connecting: false) }
-        listener.onAccept(connection)
+        configure(connection)
         if connection.lifecycle != .closed { backendUpdateRead(connection) }
+        return connection
     }
 
     /// A connection reached `closed`: stop its I/O and release what the

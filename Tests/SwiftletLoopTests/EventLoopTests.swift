@@ -594,6 +594,32 @@ struct EventLoopTests {
         }
         #expect(try harness.waitUntil { _ in count.get() == 1 })
     }
+
+    @Test("an adopted socketpair end is served like an accepted connection", arguments: allBackends)
+    func adoptSocketpair(backend: EventLoop.BackendChoice) throws {
+        let harness = try LoopHarness(backend: backend)
+        let observations = Observations()
+        var ends: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
+        let served = ends[1]
+        let remote = try harness.onLoop { loop in
+            try loop.adopt(socket: served) { $0.handler = EchoHandler(observations) }.remoteAddress
+        }
+        #expect(remote == nil, "a Unix socket has no internet peer address")
+        let message = pattern(32_768)  // fits the socket buffer: one blocking write
+        #expect(message.withUnsafeBytes { Glibc.write(ends[0], $0.baseAddress, $0.count) } == message.count)
+        var echoed: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while echoed.count < message.count {
+            let count = Glibc.read(ends[0], &buffer, buffer.count)
+            guard count > 0 else { break }
+            echoed += buffer[0..<count]
+        }
+        #expect(echoed == message)
+        Glibc.close(ends[0])
+        #expect(try harness.waitUntil { _ in observations.closes.get() == [.peerClosed] })
+        #expect(try harness.waitUntil { $0.connectionCount == 0 })
+    }
 }
 
 /// A log handler that keeps messages for assertions.
