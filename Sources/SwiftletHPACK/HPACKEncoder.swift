@@ -66,7 +66,12 @@ public final class HPACKEncoder {
                        into output: inout HPACKOutput) {
         let nameHash = FieldHash.hash(name)
         let (staticName, staticFull) = StaticTable.find(name: name, value: value, nameHash: nameHash)
-        if let full = staticFull {
+        // RFC 7541 §6.2.3: "An intermediary MUST NOT re-encode a value that
+        // uses the never-indexed literal representation with another
+        // representation that would index it." An indexed field loses the
+        // never-indexed mark, so `.never` is always a literal, even for a
+        // field the static table holds whole (found by fuzzing).
+        if let full = staticFull, indexing != .never {
             IntegerCoding.encode(full, prefixBits: 7, flags: 0x80, into: &output)
             return
         }

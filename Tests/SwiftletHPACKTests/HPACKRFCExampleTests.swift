@@ -38,6 +38,19 @@ struct HPACKRFCExampleTests {
         #expect(decoder.dynamicTableSize == 55, "only the first was indexed")
     }
 
+    @Test("§6.2.3: a never-indexed field stays a never-indexed literal, even when the static table holds it whole")
+    func neverIndexedStaysLiteral() throws {
+        let encoder = HPACKEncoder()
+        encoder.huffman = false
+        let block = encode(encoder, [(":authority", ""), ("accept-encoding", "gzip, deflate")], indexing: .never)
+        // 0x11 = never indexed, name index 1 (:authority), empty value;
+        // 0x1f 0x01 = never indexed, name index 16 (accept-encoding), then the value.
+        #expect(hex(block) == "1100" + "1f010d677a69702c206465666c617465")
+        var sink = CollectingSink()
+        try block.withUnsafeBytes { raw in try HPACKDecoder().decode(raw, into: &sink) }
+        #expect(sink.neverIndexed == [true, true])
+    }
+
     @Test("C.3 requests without Huffman, C.4 with: decode, and our encoder produces the same bytes")
     func requests() throws {
         let requests: [[(String, String)]] = [
