@@ -117,8 +117,23 @@ let package = Package(
         ),
         .executableTarget(
             name: "swiftlet-microbench",
-            dependencies: ["SwiftletLoop", "SwiftletHPACK", "CAllocationCounter"],
+            dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP", "SwiftletHTTP2", "CAllocationCounter"],
             path: "tools/microbench",
+            swiftSettings: strict
+        ),
+
+        // Fuzz targets (libFuzzer under `make fuzz`; corpus replayers otherwise).
+        .target(name: "CLibFuzzer", path: "tools/fuzz/CLibFuzzer"),
+        .executableTarget(
+            name: "swiftlet-fuzz-frames",
+            dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletLoop", "CLibFuzzer"],
+            path: "tools/fuzz/frames",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "swiftlet-fuzz-hpack",
+            dependencies: ["SwiftletHPACK", "CLibFuzzer"],
+            path: "tools/fuzz/hpack",
             swiftSettings: strict
         ),
 

@@ -17,8 +17,17 @@ struct Benchmark {
     let name: String
     /// Allocations per operation allowed in steady state (nil: report only).
     let allocationBudget: Double?
+    /// A figure derived from the time per operation.
+    var derived: Derived? = nil
     /// Runs `count` operations.
     let run: (Int) -> Void
+}
+
+enum Derived {
+    /// Bytes per operation: prints GB/s.
+    case throughput(bytesPerOperation: Double)
+    /// Items per operation: prints ns per item.
+    case perItem(String, itemsPerOperation: Double)
 }
 
 final class Sink: TimerTarget {
@@ -155,7 +164,9 @@ for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
     var sink = CountingSink()
     let blocks = loaded.stories.reduce(0) { $0 + $1.count }
     // One operation = one header block; the table evolves as in the story.
-    benchmarks.append(Benchmark(name: "hpack decode \(implementation) block", allocationBudget: 0) { count in
+    let fieldsPerBlock = Double(loaded.fields) / Double(blocks)
+    benchmarks.append(Benchmark(name: "hpack decode \(implementation) block", allocationBudget: 0,
+                                derived: .perItem("field", itemsPerOperation: fieldsPerBlock)) { count in
         var done = 0
         while done < count {
             for story in loaded.stories {
@@ -169,6 +180,64 @@ for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
     })
     benchmarkNotes.append("hpack \(implementation): \(blocks) blocks, \(loaded.fields) fields (\(String(format: "%.1f", Double(loaded.fields) / Double(blocks))) fields per block)")
 }
+
+/// The raw-data stories (header lists without wire bytes) encoded by our
+/// encoder, Huffman and incremental indexing as a server's peer would send.
+func encodeRawDataStories() -> (stories: [[[UInt8]]], fields: Int)? {
+    guard let directory = storyDirectory()?.appendingPathComponent("raw-data"),
+          let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return nil }
+    var stories: [[[UInt8]]] = []
+    var fields = 0
+    for name in names.sorted() where name.hasSuffix(".json") {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent(name)),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let cases = json["cases"] as? [[String: Any]] else { continue }
+        let encoder = HPACKEncoder()
+        var story: [[UInt8]] = []
+        for item in cases {
+            var output = HPACKOutput()
+            encoder.beginBlock(into: &output)
+            for header in item["headers"] as? [[String: String]] ?? [] {
+                for (name, value) in header {
+                    Array(name.utf8).withUnsafeBytes { n in
+                        Array(value.utf8).withUnsafeBytes { v in encoder.encode(name: n, value: v, indexing: .incremental, into: &output) }
+                    }
+                    fields += 1
+                }
+            }
+            story.append(Array(output.bytes))
+        }
+        stories.append(story)
+    }
+    return stories.isEmpty ? nil : (stories, fields)
+}
+
+if let raw = encodeRawDataStories() {
+    let decoder = HPACKDecoder(limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
+    var sink = CountingSink()
+    let blocks = raw.stories.reduce(0) { $0 + $1.count }
+    benchmarks.append(Benchmark(name: "hpack decode raw-data (ours) block", allocationBudget: 0,
+                                derived: .perItem("field", itemsPerOperation: Double(raw.fields) / Double(blocks))) { count in
+        var done = 0
+        while done < count {
+            for story in raw.stories {
+                decoder.reset()
+                for block in story {
+                    block.withUnsafeBytes { try! decoder.decode($0, into: &sink) }
+                    done += 1
+                }
+            }
+        }
+    })
+    benchmarkNotes.append("hpack raw-data encoded by us: \(blocks) blocks, \(raw.fields) fields")
+}
+
+// MARK: receive path (ReceivePath.swift)
+
+benchmarks.append(dataFrameBenchmark(size: 16_384))
+benchmarks.append(dataFrameBenchmark(size: 1024))
+benchmarks.append(dataFrameBenchmark(size: 256))
+benchmarks.append(requestBenchmark())
 
 // MARK: driver
 
@@ -212,7 +281,14 @@ for benchmark in benchmarks where filter.map({ benchmark.name.contains($0) }) ??
     }
     let perOp = Double(allocations) / Double(count)
     let name = benchmark.name.padding(toLength: 40, withPad: " ", startingAt: 0)
-    print(name + String(format: " %8.1f    %9.4f", Double(elapsed) / Double(count), perOp))
+    let nanoseconds = Double(elapsed) / Double(count)
+    var line = name + String(format: " %8.1f    %9.4f", nanoseconds, perOp)
+    switch benchmark.derived {
+    case .throughput(let bytes): line += String(format: "    %.2f GB/s", bytes / nanoseconds)
+    case .perItem(let item, let items): line += String(format: "    %.1f ns/%@", nanoseconds / items, item)
+    case nil: break
+    }
+    print(line)
     if let budget = benchmark.allocationBudget, perOp > budget + 0.0001 {
         failures.append("\(benchmark.name): \(perOp) allocations per operation, budget \(budget)")
     }
