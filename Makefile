@@ -10,7 +10,7 @@ APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o n
                 chromium python3-pip xz-utils openssl procps
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build deps test test-unit test-e2e check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
+.PHONY: all build deps test test-unit test-e2e test-e2e-epoll check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
 
 all: build
 
@@ -31,7 +31,7 @@ deps:
 	  || python3 -m pip install -q --break-system-packages $(PIP_PACKAGES)
 
 ## test: unit and protocol tests, allocation checks, end-to-end tests with real clients
-test: deps test-unit check-fuzz-corpus check-allocations test-e2e
+test: deps test-unit check-fuzz-corpus check-allocations test-e2e test-e2e-epoll
 
 test-unit:
 	$(SWIFT) build --build-tests
@@ -50,6 +50,10 @@ check-allocations:
 
 test-e2e: build
 	SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
+
+## test-e2e-epoll: the end-to-end suite with every server on the epoll backend (the default is io_uring)
+test-e2e-epoll: build
+	SWIFTLET_IO=epoll SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
 
 ## site: the example site (examples/site plus docs/ rendered to HTML)
 site:

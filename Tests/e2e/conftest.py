@@ -1,6 +1,9 @@
 """End-to-end tests: the real `swiftlet` binary and real clients.
 
 SWIFTLET_BIN names the binary (make test-e2e sets it to the release build).
+SWIFTLET_IO, when set (uring or epoll), is passed as --io to every server a
+test starts without an --io of its own, so the whole suite can run on each
+backend (make test-e2e-epoll).
 Each server is started on port 0; the port is read from its start-up line.
 """
 import os
@@ -23,7 +26,10 @@ class Server:
 
     def __init__(self, root, *args, env=None):
         self.root = root
-        self.args = list(args)
+        args = list(args)
+        if os.environ.get("SWIFTLET_IO") and "--io" not in args:
+            args = ["--io", os.environ["SWIFTLET_IO"], *args]
+        self.args = args
         self.process = subprocess.Popen(
             [BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
