@@ -263,6 +263,28 @@ struct AttackTests {
         #expect(sawFinal && sawResponse, "final GOAWAY with the last stream id; stream 5 completed; then close")
     }
 
+    @Test("GOAWAY before stream ids run out: a stream id near 2^31-1 starts the graceful shutdown")
+    func streamIDsRunningOut() throws {
+        let server = try server()
+        let client = try server.client()
+        // §5.1.1: "Stream identifiers cannot be reused." Within 2 × max
+        // concurrent streams of the end, the client must be told to reconnect.
+        let id = UInt32(0x7FFF_FFFF - 2 * 100 + 2)
+        try client.send(client.headers(stream: id, FrameClient.get("/hello"), endStream: true))
+        let (first, _) = try client.read { if case .goAway = $0 { true } else { false } }
+        #expect(first == .goAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: ""))
+        let (ping, _) = try client.read { if case .ping(false, _) = $0 { true } else { false } }
+        guard case .ping(_, let payload) = ping else { return }
+        try client.send(FrameClient.ping(payload, ack: true))
+        var sawFinal = false
+        var sawResponse = false
+        while let frame = try client.readFrame() {
+            if frame == .goAway(lastStreamID: id, code: .noError, debug: "") { sawFinal = true }
+            if case .data(id, _, true) = frame { sawResponse = true }
+        }
+        #expect(sawFinal && sawResponse, "final GOAWAY names the stream, which completed; then close")
+    }
+
     @Test("graceful shutdown: GOAWAY 2^31-1 and PING, then GOAWAY with the last id; open streams finish")
     func gracefulShutdown() throws {
         let server = try server()
