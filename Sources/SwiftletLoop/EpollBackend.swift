@@ -97,6 +97,7 @@ final class EpollBackend {
             milliseconds = -1
         }
         let count = epoll_wait(epollFD, events, Int32(eventCapacity), milliseconds)
+        loop.waitReturned()
         if count < 0 {
             if errno == EINTR { return }
             throw SystemError.last("epoll_wait")

@@ -221,12 +221,22 @@ public final class EventLoop: @unchecked Sendable {
         case .uring(let ring): try ring.waitAndDispatch(timeout: timeout)
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
         }
-        currentTime = clock.now()
+        currentTime = clock.now()  // again: handling the events took time
         runServiceList()
         timers.advance(to: currentTime)
         runTasks()
         flushDirtyConnections()
         turnCount &+= 1
+    }
+
+    /// The backends call this as soon as their wait returns, before they
+    /// dispatch a single event: a handler that schedules a timer (a
+    /// connection's first-bytes timeout, say) must measure from the time the
+    /// event arrived, not from before a wait that may have lasted minutes.
+    /// (It once did: the first request after ten idle seconds was timed out
+    /// the moment it was accepted.)
+    func waitReturned() {
+        currentTime = clock.now()
     }
 
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the

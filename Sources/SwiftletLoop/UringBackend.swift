@@ -112,6 +112,7 @@ final class UringBackend {
         } else {
             rc = io_uring_submit_and_wait(ring, 1)
         }
+        loop.waitReturned()
         if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
             throw SystemError("io_uring_submit_and_wait", errno: -rc)
         }

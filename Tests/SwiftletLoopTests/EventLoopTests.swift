@@ -263,6 +263,34 @@ struct EventLoopTests {
         #expect(log.get() == ["10s", "30s"])
     }
 
+    @Test("events handled after a long wait see the time they arrived, so new timers are not already due",
+          arguments: allBackends)
+    func clockIsFreshWhenEventsAreHandled(backend: EventLoop.BackendChoice) throws {
+        let clock = ManualClock()
+        let harness = try LoopHarness(backend: backend, clock: clock)
+        let fired = Box<Int>(0)
+        let acceptedAt = Box<UInt64>(0)
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { connection in
+                // As a server does: a timeout for the first bytes, from now.
+                acceptedAt.set(loop.now)
+                loop.timers.schedule(at: loop.now + 10_000_000_000) { fired.update { $0 += 1 } }
+                connection.handler = EchoHandler(Observations())
+            }.port
+        }
+        let start = try harness.onLoop { $0.now }
+        // The loop sleeps (no timers) while a minute passes; then a client comes.
+        clock.advance(by: .seconds(60))
+        let client = try TestClient(port: port)
+        try client.send([1])
+        #expect(try client.receive(exactly: 1) == [1])
+        _ = try harness.onLoop { _ in () }
+        #expect(acceptedAt.get() >= start + 60_000_000_000, "the accept callback saw the time before the wait")
+        #expect(fired.get() == 0, "a 10 s timeout set at accept fired at once")
+        clock.advance(by: .seconds(11))
+        #expect(try harness.waitUntil { _ in fired.get() == 1 })
+    }
+
     @Test("1 000 000 execute calls from 4 threads: none lost, each thread's in order", arguments: allBackends)
     func executeFromManyThreads(backend: EventLoop.BackendChoice) throws {
         let harness = try LoopHarness(backend: backend)

@@ -180,3 +180,18 @@ def test_silent_cleartext_connection_is_closed(server):
         assert connection.recv(1) == b""
         assert time.monotonic() - started < 8
     assert curl("-o", "/dev/null", "-w", "%{http_code}", running.url + "/").stdout == b"200"
+
+
+def test_first_request_after_a_quiet_spell_succeeds(server):
+    """The loop sleeps while nothing happens; the first connection after a
+    quiet spell longer than the first-bytes timeout must not be timed out
+    the moment it is accepted (it was: the accept callback measured from
+    the time before the wait). Both HTTP/2 and HTTP/1.1, on each backend."""
+    for io in ("uring", "epoll"):
+        running = server("--io", io, "--header-block-timeout", "500ms")
+        time.sleep(1.5)
+        result = curl("-o", "/dev/null", "-w", "%{http_code}", running.url + "/")
+        assert result.stdout == b"200", (io, result)
+        time.sleep(1.5)
+        result = curl("--http1.1", "-o", "/dev/null", "-w", "%{http_code}", running.url + "/", http2=False)
+        assert result.stdout == b"200", (io, result)
