@@ -158,18 +158,19 @@ func loadStories(_ implementation: String) -> (stories: [[[UInt8]]], fields: Int
     return stories.isEmpty ? nil : (stories, fields, tableSize)
 }
 
-for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
-    guard let loaded = loadStories(implementation) else { continue }
-    let decoder = HPACKDecoder(headerTableSize: loaded.tableSize, limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
+/// One operation = one header block, decoded in story order with a table
+/// reset at each story's start, so the table evolves as in the story.
+@MainActor
+func hpackDecodeBenchmark(_ label: String, stories: [[[UInt8]]], fields: Int, tableSize: Int = 4096) -> Benchmark {
+    let decoder = HPACKDecoder(headerTableSize: tableSize, limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
     var sink = CountingSink()
-    let blocks = loaded.stories.reduce(0) { $0 + $1.count }
-    // One operation = one header block; the table evolves as in the story.
-    let fieldsPerBlock = Double(loaded.fields) / Double(blocks)
-    benchmarks.append(Benchmark(name: "hpack decode \(implementation) block", allocationBudget: 0,
-                                derived: .perItem("field", itemsPerOperation: fieldsPerBlock)) { count in
+    let blocks = stories.reduce(0) { $0 + $1.count }
+    benchmarkNotes.append("hpack \(label): \(blocks) blocks, \(fields) fields (\(String(format: "%.1f", Double(fields) / Double(blocks))) fields per block)")
+    return Benchmark(name: "hpack decode \(label) block", allocationBudget: 0,
+                     derived: .perItem("field", itemsPerOperation: Double(fields) / Double(blocks))) { count in
         var done = 0
         while done < count {
-            for story in loaded.stories {
+            for story in stories {
                 decoder.reset()
                 for block in story {
                     block.withUnsafeBytes { try! decoder.decode($0, into: &sink) }
@@ -177,8 +178,12 @@ for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
                 }
             }
         }
-    })
-    benchmarkNotes.append("hpack \(implementation): \(blocks) blocks, \(loaded.fields) fields (\(String(format: "%.1f", Double(loaded.fields) / Double(blocks))) fields per block)")
+    }
+}
+
+for implementation in ["nghttp2", "go-hpack", "python-hpack"] {
+    guard let loaded = loadStories(implementation) else { continue }
+    benchmarks.append(hpackDecodeBenchmark(implementation, stories: loaded.stories, fields: loaded.fields, tableSize: loaded.tableSize))
 }
 
 /// The raw-data stories (header lists without wire bytes) encoded by our
@@ -213,23 +218,7 @@ func encodeRawDataStories() -> (stories: [[[UInt8]]], fields: Int)? {
 }
 
 if let raw = encodeRawDataStories() {
-    let decoder = HPACKDecoder(limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
-    var sink = CountingSink()
-    let blocks = raw.stories.reduce(0) { $0 + $1.count }
-    benchmarks.append(Benchmark(name: "hpack decode raw-data (ours) block", allocationBudget: 0,
-                                derived: .perItem("field", itemsPerOperation: Double(raw.fields) / Double(blocks))) { count in
-        var done = 0
-        while done < count {
-            for story in raw.stories {
-                decoder.reset()
-                for block in story {
-                    block.withUnsafeBytes { try! decoder.decode($0, into: &sink) }
-                    done += 1
-                }
-            }
-        }
-    })
-    benchmarkNotes.append("hpack raw-data encoded by us: \(blocks) blocks, \(raw.fields) fields")
+    benchmarks.append(hpackDecodeBenchmark("raw-data (ours)", stories: raw.stories, fields: raw.fields))
 }
 
 // MARK: receive path (ReceivePath.swift)
