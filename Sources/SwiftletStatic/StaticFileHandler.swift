@@ -146,7 +146,9 @@ public final class StaticFileHandler: HTTPHandler {
     // MARK: files
 
     private func serve(_ file: CachedFile, _ exchange: any HTTPExchange, isHead: Bool) {
-        let request = exchange.request
+        // One reference to the request's fields for all the lookups below
+        // (each `exchange.request.fields` would cost a retain and a release).
+        let requestFields = exchange.request.fields
         let fields = exchange.responseFields
         // Precompressed siblings.
         var variant = file
@@ -155,7 +157,7 @@ public final class StaticFileHandler: HTTPHandler {
         if configuration.precompressed {
             refreshSiblings(file)
             hasSiblings = file.brotli != nil || file.gzip != nil
-            if hasSiblings, let accept = request.fields.first("accept-encoding") {
+            if hasSiblings, let accept = requestFields.first("accept-encoding") {
                 if let brotli = file.brotli, Self.accepts(accept, "br") {
                     variant = brotli
                     encoding = "br"
@@ -172,13 +174,13 @@ public final class StaticFileHandler: HTTPHandler {
         if hasSiblings { fields.append("vary", "accept-encoding") }
         // Validators (RFC 9110 §13.2.2: If-None-Match is evaluated first and,
         // when present, If-Modified-Since is ignored).
-        if let noneMatch = request.fields.first("if-none-match") {
+        if let noneMatch = requestFields.first("if-none-match") {
             if Self.etagMatches(list: noneMatch, etag: variant.etag) {
                 count(304)
                 exchange.sendHead(status: 304, endOfStream: true)
                 return
             }
-        } else if let since = request.fields.first("if-modified-since"), let date = HTTPDate.parse(since), variant.modified <= date {
+        } else if let since = requestFields.first("if-modified-since"), let date = HTTPDate.parse(since), variant.modified <= date {
             count(304)
             exchange.sendHead(status: 304, endOfStream: true)
             return
@@ -187,8 +189,8 @@ public final class StaticFileHandler: HTTPHandler {
         fields.append("accept-ranges", "bytes")
         // Ranges (GET only: "GET is the only method for which range handling is defined").
         var outcome = ByteRange.Outcome.whole
-        if !isHead, let range = request.fields.first("range") {
-            if let ifRange = request.fields.first("if-range") {
+        if !isHead, let range = requestFields.first("range") {
+            if let ifRange = requestFields.first("if-range") {
                 // §13.1.5: honour the range only if the validator still matches
                 // (a strong ETag, or exactly the Last-Modified date).
                 let strongMatch = HTTPFields.equal(variant.etag, ifRange)
