@@ -124,17 +124,6 @@ extension HTTP2Connection {
         }
     }
 
-    /// §8.2.2: connection-specific fields must not be generated.
-    static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 7: HTTPFields.equal(name, HTTPFields.span("upgrade"))
-        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
-        case 16: HTTPFields.equal(name, HTTPFields.span("proxy-connection"))
-        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
-        default: false
-        }
-    }
-
     /// Encodes `fields` (lowercasing names where needed, dropping
     /// connection-specific ones) after an optional `:status`.
     func encodeBlock(status: Int?, fields: HTTPFields) {
@@ -151,7 +140,8 @@ extension HTTP2Connection {
         var lowered = [UInt8]()
         for index in 0..<fields.count {
             let field = fields[index]
-            if Self.isConnectionSpecific(field.name) { continue }
+            // §8.2.2: connection-specific fields must not be generated.
+            if RequestValidator.isConnectionSpecific(field.name) { continue }
             let indexing = Self.indexing(name: field.name, valueLength: field.value.count)
             if field.name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
                 lowered.removeAll(keepingCapacity: true)

@@ -60,7 +60,7 @@ struct RequestValidator: HPACKSink {
             return
         }
         guard validValue(value, name: name) else { return }
-        if isConnectionSpecific(name) {
+        if Self.isConnectionSpecific(name) {
             // §8.2.2: "any message containing connection-specific header
             // fields MUST be treated as malformed".
             fail("connection_specific_header", "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
@@ -159,7 +159,9 @@ struct RequestValidator: HPACKSink {
         return true
     }
 
-    private func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
+    /// §8.2.2: the connection-specific fields, which HTTP/2 forbids in both
+    /// directions (requests are rejected; responses drop them).
+    static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 7: HTTPFields.equal(name, HTTPFields.span("upgrade"))
         case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
