@@ -30,4 +30,14 @@ struct BasicExchangeTests {
         #expect(response.fields == [Frame.Field(name: "content-type", value: "text/plain")])
         #expect(response.body == Array("hello".utf8))
     }
+
+    @Test("§8.2.2: connection-specific fields a handler sets are not sent")
+    func connectionSpecificResponseFieldsDropped() throws {
+        let server = try TestServer(backend: .epoll)
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.get("/hop-by-hop"), endStream: true))
+        let response = try client.response(stream: 1)
+        #expect(response.status == "200")
+        #expect(response.fields == [Frame.Field(name: "x-kept", value: "yes")])
+    }
 }

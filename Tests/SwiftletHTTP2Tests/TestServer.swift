@@ -42,6 +42,13 @@ final class TestHandler: HTTPHandler {
             if path == "/echo" { exchange.sendHead(status: 200, endOfStream: false) }
             if path == "/pause" { exchange.pauseRequestBody() }
             held[exchange.streamID] = exchange
+        } else if path == "/hop-by-hop" {
+            // A handler written for HTTP/1.1 may set these; HTTP/2 must not send them.
+            exchange.responseFields.append("connection", "close")
+            exchange.responseFields.append("keep-alive", "timeout=5")
+            exchange.responseFields.append("transfer-encoding", "chunked")
+            exchange.responseFields.append("x-kept", "yes")
+            exchange.sendHead(status: 200, endOfStream: true)
         } else if path == "/fields" {
             let count = exchange.request.fields.count
             exchange.responseFields.append("x-field-count", integer: count)
