@@ -12,6 +12,7 @@
 // Built by `make fuzz` with -sanitize=fuzzer (libFuzzer supplies main);
 // built normally it replays the files given as arguments, which is how
 // the seed corpus runs in `make test`.
+import Foundation
 import Glibc
 import SwiftletHTTP
 import SwiftletHTTP2
@@ -152,7 +153,7 @@ enum Replay {
         defer { if let file = fuzzer.dumpFile { fclose(file) } }
         var count = 0
         for path in CommandLine.arguments.dropFirst() {
-            guard let bytes = readFile(path) else {
+            guard let bytes = FileManager.default.contents(atPath: path) else {
                 print("swiftlet-fuzz-frames: cannot read \(path)")
                 exit(1)
             }
@@ -164,16 +165,3 @@ enum Replay {
     }
 }
 #endif
-
-func readFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let count = fread(&buffer, 1, buffer.count, file)
-        if count == 0 { break }
-        bytes += buffer[0..<count]
-    }
-    return bytes
-}

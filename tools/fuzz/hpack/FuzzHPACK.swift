@@ -10,6 +10,7 @@
 //
 // Built by `make fuzz` with -sanitize=fuzzer; built normally it replays the
 // files given as arguments (the seed corpus, in `make test`).
+import Foundation
 import Glibc
 import SwiftletHPACK
 
@@ -95,18 +96,10 @@ enum Replay {
     static func main() {
         var count = 0
         for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else {
+            guard let bytes = FileManager.default.contents(atPath: path) else {
                 print("swiftlet-fuzz-hpack: cannot read \(path)")
                 exit(1)
             }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = fread(&buffer, 1, buffer.count, file)
-                if n == 0 { break }
-                bytes += buffer[0..<n]
-            }
-            fclose(file)
             bytes.withUnsafeBytes { fuzzHPACK($0) }
             count += 1
         }
