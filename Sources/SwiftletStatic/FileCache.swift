@@ -33,6 +33,15 @@ public final class CachedFile {
     var siblingsCheckedAt: UInt64 = 0
     var brotli: CachedFile?
     var gzip: CachedFile?
+    /// Files sent in slices (larger than `FileBodySource.slice`) keep their
+    /// descriptor, so each slice can check that the file was not changed in
+    /// place since the ETag was made (-1 for smaller files).
+    let descriptor: Int32
+    /// The mapping's slot in the SIGBUS guard (-1: unguarded).
+    let guardSlot: Int32
+    /// Prefetches of this file's regions in flight, by region (one read per
+    /// region, however many responses wait for it).
+    var prefetches: [PrefetchRegion: [PrefetchWaiter]] = [:]
 
     init(path: [UInt8], hash: Int, fd: Int32, status: stat) throws {
         let directory = (status.st_mode & S_IFMT) == S_IFDIR
@@ -46,6 +55,9 @@ public final class CachedFile {
             }
             mapped = UnsafeRawBufferPointer(start: mapping, count: size)
         }
+        swiftlet_sigbus_guard_install()
+        guardSlot = mapped.map { Int32(swiftlet_mapping_register($0.baseAddress, $0.count)) } ?? -1
+        descriptor = size > FileBodySource.slice ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1
         var date = [UInt8](repeating: 0, count: HTTPDate.length)
         date.withUnsafeMutableBytes { HTTPDate.format(modified, into: $0) }
         // The type comes from the extension of the last path segment.
@@ -68,6 +80,8 @@ public final class CachedFile {
     }
 
     deinit {
+        if guardSlot >= 0 { swiftlet_mapping_unregister(guardSlot) }
+        if descriptor >= 0 { close(descriptor) }
         if let bytes { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
         etag.deallocate()
         lastModified.deallocate()
@@ -77,6 +91,17 @@ public final class CachedFile {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
         memory.copyBytes(from: bytes)
         return UnsafeRawBufferPointer(memory)
+    }
+
+    /// Whether the mapped bytes are still the version the ETag names: no
+    /// read past a shrunk end was absorbed, and (for files kept open) the
+    /// file was not truncated or written in place. A file replaced by
+    /// rename or deleted stays intact: the mapping keeps the old version.
+    var isIntact: Bool {
+        if guardSlot >= 0 && swiftlet_mapping_faulted(guardSlot) { return false }
+        guard descriptor >= 0 else { return true }
+        var status = stat()
+        return fstat(descriptor, &status) == 0 && sameFile(as: status)
     }
 
     func sameFile(as status: stat) -> Bool {

@@ -10,18 +10,20 @@ import SwiftletLoop
 /// waits too.
 ///
 /// A handler checks residency first (`mincore`, cheap); only when pages are
-/// missing does it hand the range here, and it continues when the helper
-/// posts back to the loop with `EventLoop.execute`.
+/// missing does it hand the range here. The helper reads the pages in with
+/// `madvise(MADV_POPULATE_READ)`, which returns only once they are in
+/// memory (or fails with EFAULT if the file shrank), and posts the result
+/// back to the loop with `EventLoop.execute`. The waiting response is
+/// parked meanwhile: nothing polls for it.
 final class Prefetcher: @unchecked Sendable {  // state is a Mutex and a semaphore
     private struct Job: @unchecked Sendable {
         let start: UnsafeRawPointer
         let length: Int
         let loop: EventLoop
-        let completion: @Sendable () -> Void
+        let completion: @Sendable (Bool) -> Void
     }
 
     private let queue = Mutex<[Job]>([])
-    private let wake = Mutex<Bool>(false)
     private let semaphore: UnsafeMutablePointer<sem_t>
 
     init() {
@@ -47,11 +49,13 @@ final class Prefetcher: @unchecked Sendable {  // state is a Mutex and a semapho
         return swiftlet_resident_pages(UnsafeMutableRawPointer(mutating: base), region.count) == pages
     }
 
-    /// Touches every page of `region` on the helper thread, then runs
-    /// `completion` on `loop`. The caller keeps the mapping alive until then.
-    func prefetch(_ region: UnsafeRawBufferPointer, loop: EventLoop, completion: @escaping @Sendable () -> Void) {
-        guard let base = region.baseAddress else {
-            loop.execute(completion)
+    /// Reads every page of `region` into memory on the helper thread, then
+    /// runs `completion` on `loop` with whether that succeeded (false: the
+    /// file no longer covers the region). The caller keeps the mapping
+    /// alive until then.
+    func prefetch(_ region: UnsafeRawBufferPointer, loop: EventLoop, completion: @escaping @Sendable (Bool) -> Void) {
+        guard let base = region.baseAddress, region.count > 0 else {
+            loop.execute { completion(true) }
             return
         }
         queue.withLock { $0.append(Job(start: base, length: region.count, loop: loop, completion: completion)) }
@@ -59,19 +63,36 @@ final class Prefetcher: @unchecked Sendable {  // state is a Mutex and a semapho
     }
 
     private func work() {
-        let page = swiftlet_page_size()
         while true {
             while sem_wait(semaphore) != 0 && errno == EINTR {}
             guard let job = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
-            var sum: UInt8 = 0
-            var offset = 0
-            while offset < job.length {
-                sum &+= job.start.load(fromByteOffset: offset, as: UInt8.self)
-                offset += page
-            }
-            if job.length > 0 { sum &+= job.start.load(fromByteOffset: job.length - 1, as: UInt8.self) }
-            withExtendedLifetime(sum) {}
-            job.loop.execute(job.completion)
+            let populated = swiftlet_populate_read(job.start, job.length) == 0
+            let completion = job.completion
+            job.loop.execute { completion(populated) }
         }
+    }
+}
+
+/// A region of a cached file (byte offset and length) being prefetched.
+struct PrefetchRegion: Hashable {
+    let offset: Int
+    let length: Int
+}
+
+/// A response parked until a prefetch finishes: runs `body` with the
+/// prefetch's outcome on the loop, unless the exchange closed meanwhile.
+/// Created and resumed on the same loop thread; it only passes through the
+/// helper thread, which never touches it (hence the unchecked Sendable).
+final class PrefetchWaiter: @unchecked Sendable {
+    let pending: PendingBody
+    let body: (Bool) -> Void
+
+    init(pending: PendingBody, body: @escaping (Bool) -> Void) {
+        self.pending = pending
+        self.body = body
+    }
+
+    func resume(populated: Bool) {
+        if !pending.cancelled { body(populated) }
     }
 }

@@ -49,10 +49,14 @@ public final class StaticFileHandler: HTTPHandler {
     private let serverName: [UInt8]
     var responseCounts: [Int: Int] = [:]
     var prefetchCount = 0
+    var prefetchReadCount = 0
     /// Responses by status, for statistics and tests.
     public var responses: [Int: Int] { responseCounts }
-    /// Responses whose pages had to be prefetched first.
+    /// Times a response waited for pages to be prefetched.
     public var prefetches: Int { prefetchCount }
+    /// Regions read in by the prefetcher (waits for a region already being
+    /// read share its read).
+    public var prefetchReads: Int { prefetchReadCount }
 
     public init(configuration: StaticFileConfiguration, loop: EventLoop) throws {
         self.configuration = configuration
@@ -277,13 +281,32 @@ public final class StaticFileHandler: HTTPHandler {
     }
 
     /// Prefetches `region`, then runs `body` on the loop unless the exchange
-    /// was closed meanwhile.
+    /// was closed meanwhile; if the file shrank under the region, the
+    /// exchange is cancelled instead (its body can no longer be completed).
     func prefetchThen(_ region: UnsafeRawBufferPointer, owner: CachedFile, _ exchange: any HTTPExchange, _ body: @escaping () -> Void) {
-        prefetchCount += 1
         let pending = PendingBody()
         exchange.context = pending
-        let continuation = PrefetchContinuation(pending: pending, owner: owner, body: body)
-        Self.prefetcher.prefetch(region, loop: loop) { continuation.resume() }
+        prefetch(region, of: owner, pending: pending) { populated in
+            if populated { body() } else { exchange.cancel() }
+        }
+    }
+
+    /// Reads `region` of `owner` into memory off the loop, then runs `body`
+    /// on the loop with whether that succeeded, unless `pending` was
+    /// cancelled meanwhile. Responses waiting for the same region share one
+    /// read; the waiting responses are parked, nothing polls for them.
+    func prefetch(_ region: UnsafeRawBufferPointer, of owner: CachedFile, pending: PendingBody, _ body: @escaping (Bool) -> Void) {
+        prefetchCount += 1
+        let key = PrefetchRegion(offset: region.baseAddress! - owner.bytes!.baseAddress!, length: region.count)
+        let waiter = PrefetchWaiter(pending: pending, body: body)
+        if owner.prefetches[key] != nil {
+            owner.prefetches[key]!.append(waiter)
+            return
+        }
+        owner.prefetches[key] = [waiter]
+        prefetchReadCount += 1
+        let completion = PrefetchCompletion(owner: owner, region: key)
+        Self.prefetcher.prefetch(region, loop: loop) { populated in completion.run(populated: populated) }
     }
 
     /// Whether an Accept-Encoding value accepts `coding` (q > 0).
@@ -365,59 +388,91 @@ final class PendingBody {
     var cancelled = false
 }
 
-/// What to do on the loop once a prefetch finished. Created and resumed on
-/// the same loop thread; it only passes through the helper thread, which
-/// never touches it (hence the unchecked Sendable).
-final class PrefetchContinuation: @unchecked Sendable {
-    let pending: PendingBody
-    let owner: AnyObject
-    let body: () -> Void
+/// Runs a prefetch's waiters on the loop. Created on the loop and run
+/// there; it only passes through the helper thread, which never touches it
+/// (hence the unchecked Sendable).
+final class PrefetchCompletion: @unchecked Sendable {
+    let owner: CachedFile
+    let region: PrefetchRegion
 
-    init(pending: PendingBody, owner: AnyObject, body: @escaping () -> Void) {
-        self.pending = pending
+    init(owner: CachedFile, region: PrefetchRegion) {
         self.owner = owner
-        self.body = body
+        self.region = region
     }
 
-    func resume() {
-        if !pending.cancelled { body() }
+    func run(populated: Bool) {
+        for waiter in owner.prefetches.removeValue(forKey: region) ?? [] { waiter.resume(populated: populated) }
     }
 }
 
-/// A large file region pulled slice by slice as the exchange can send;
-/// slices whose pages are not in memory are prefetched first.
+/// A large file region pulled slice by slice as the exchange can send.
+///
+/// The region is walked in chunks aligned to `slice` in the file (so that
+/// concurrent responses for the same file wait for the same prefetches).
+/// Each chunk is checked once: if `mincore` finds it resident, or once its
+/// prefetch completes, its bytes are sent without asking again, so a page
+/// the kernel reclaims meanwhile costs one wait inside `sendmsg`, never a
+/// loop of checks and prefetches. Before each chunk and before the last
+/// bytes, the file must still be the version the ETag names; if it was
+/// truncated or written in place, the exchange is cancelled (HTTP/2:
+/// RST_STREAM; HTTP/1.1: the connection closes), so no client receives a
+/// complete body made of two versions.
 final class FileBodySource: HTTPBodySource {
     static let slice = 256 * 1024
     let region: UnsafeRawBufferPointer
     let owner: CachedFile
     unowned(unsafe) let handler: StaticFileHandler  // the handler outlives its responses
+    /// Where the region starts in the file.
+    let fileOffset: Int
     var offset = 0
-    var prefetching = false
+    /// Bytes of the region below this offset are known to be in memory.
+    var residentEnd = 0
+    var waiting = false
     let pending = PendingBody()
 
     init(region: UnsafeRawBufferPointer, owner: CachedFile, handler: StaticFileHandler) {
         self.region = region
         self.owner = owner
         self.handler = handler
+        fileOffset = region.baseAddress! - owner.bytes!.baseAddress!
     }
 
     func exchange(_ exchange: any HTTPExchange, wantsBodyUpTo maximum: Int) {
-        guard !prefetching, offset < region.count else { return }
-        let length = min(max(maximum, 16_384), Self.slice, region.count - offset)
-        let slice = UnsafeRawBufferPointer(rebasing: region[offset..<offset + length])
-        if Prefetcher.isResident(slice) {
-            offset += length
-            exchange.sendBody(borrowing: slice, owner: owner, release: nil, endOfStream: offset == region.count)
+        guard !waiting, offset < region.count else { return }
+        if offset >= residentEnd {
+            guard owner.isIntact else {
+                exchange.cancel()
+                return
+            }
+            // The chunk of the file that holds `offset`, clipped to the region.
+            let chunkEnd = min(((fileOffset + offset) / Self.slice + 1) * Self.slice - fileOffset, region.count)
+            let chunk = UnsafeRawBufferPointer(rebasing: region[offset..<chunkEnd])
+            if Prefetcher.isResident(chunk) {
+                residentEnd = chunkEnd
+            } else {
+                waiting = true
+                if exchange.context == nil { exchange.context = pending }
+                let pending = (exchange.context as? PendingBody) ?? pending
+                handler.prefetch(chunk, of: owner, pending: pending) { [self] populated in
+                    waiting = false
+                    guard populated else {
+                        exchange.cancel()
+                        return
+                    }
+                    residentEnd = chunkEnd
+                    exchange.bodySourceDidBecomeReady()
+                }
+                return
+            }
+        }
+        let length = min(max(maximum, 16_384), residentEnd - offset)
+        let last = offset + length == region.count
+        if last && !owner.isIntact {
+            exchange.cancel()
             return
         }
-        prefetching = true
-        if exchange.context == nil { exchange.context = pending }
-        let continuation = PrefetchContinuation(pending: (exchange.context as? PendingBody) ?? pending, owner: owner) { [self] in
-            prefetching = false
-            exchange.bodySourceDidBecomeReady()
-        }
-        handler.prefetchCount += 1
-        StaticFileHandler.prefetcher.prefetch(slice, loop: handler.loop) { continuation.resume() }
+        let bytes = UnsafeRawBufferPointer(rebasing: region[offset..<offset + length])
+        offset += length
+        exchange.sendBody(borrowing: bytes, owner: owner, release: nil, endOfStream: last)
     }
 }
-

@@ -83,6 +83,30 @@ long swiftlet_resident_pages(void *addr, size_t length);
 /// The system page size.
 long swiftlet_page_size(void);
 
+// MARK: - File mappings (file_mappings.c)
+
+/// Reads the pages of [addr, addr+length) of a file mapping into memory,
+/// waiting for the disk (madvise MADV_POPULATE_READ; on kernels before 5.14
+/// a volatile touch of every page). Returns 0, or -errno: -EFAULT when part
+/// of the range lies past the end of the file (it shrank), -ENOMEM when
+/// the range is not mapped.
+int swiftlet_populate_read(const void *addr, size_t length);
+/// Installs (once per process) the SIGBUS handler that keeps a file shrunk
+/// under a mapping from killing the process: a fault inside a registered
+/// mapping maps a page of zeros over the missing page and marks the
+/// mapping; any other SIGBUS keeps the default action.
+void swiftlet_sigbus_guard_install(void);
+/// Registers [start, start+length) as guarded. Returns a slot for
+/// `swiftlet_mapping_faulted`/`unregister`, or -1 when every slot is taken
+/// (the mapping is then unguarded).
+int swiftlet_mapping_register(const void *start, size_t length);
+/// Forgets a registration (before the mapping is unmapped).
+void swiftlet_mapping_unregister(int slot);
+/// Whether a SIGBUS in the slot's mapping was absorbed (zeros were read).
+bool swiftlet_mapping_faulted(int slot);
+/// Slots in use (for tests).
+int swiftlet_mapping_count(void);
+
 // MARK: - io_uring helpers for what liburing exposes only as macros or
 // through structure layouts Swift imports awkwardly.
 
