@@ -290,13 +290,12 @@ extension HTTP2Connection {
         counters.streamCount += 1
         requestCount += 1
         cancelTimer(&idleTimer)
-        stream.handlerStarted = true
         stream.started = loop.now
-        handler.exchangeDidStart(stream)
-        if endStream && stream.isLive {
-            stream.requestComplete = true
-            deliverRequestEndIfDue(stream)
-        }
+        if endStream { stream.requestComplete = true }
+        // The handler hears of the request once every frame of this read was
+        // processed (`startPendingExchanges`): a stream the peer resets in
+        // the same read (rapid reset) never starts, so it costs no response.
+        pendingStarts.append(stream)
         // GOAWAY after enough requests, and before stream ids run out.
         if requestCount >= limits.maxRequestsPerConnection || highestStreamID >= 0x7FFF_FFFF - 2 * UInt32(limits.maxConcurrentStreams) {
             beginGracefulShutdown()
@@ -626,7 +625,7 @@ extension HTTP2Connection {
     /// Hands body bytes to the handler in place, or buffers them while it is
     /// paused (or while older buffered bytes wait).
     func deliverBody(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        if stream.bodyPaused || !stream.bufferedBody.isEmpty {
+        if !stream.handlerStarted || stream.bodyPaused || !stream.bufferedBody.isEmpty {
             stream.bufferedBody.append(copying: data)
             return
         }
@@ -634,7 +633,20 @@ extension HTTP2Connection {
         if stream.isLive { consumed(stream, data.count) }
     }
 
-    /// Delivers buffered body after `resumeRequestBody`.
+    /// Starts the handlers of the streams opened by the read just processed
+    /// that are still open, then hands them the body and end that arrived
+    /// with their HEADERS.
+    func startPendingExchanges() {
+        guard !pendingStarts.isEmpty else { return }
+        for stream in pendingStarts where stream.isLive && !stream.handlerStarted {
+            stream.handlerStarted = true
+            handler.exchangeDidStart(stream)
+            if stream.isLive { deliverBufferedBody(stream) }
+        }
+        pendingStarts.removeAll(keepingCapacity: true)
+    }
+
+    /// Delivers buffered body after `resumeRequestBody` (or once the handler started).
     func deliverBufferedBody(_ stream: HTTP2Stream) {
         while stream.isLive && !stream.bodyPaused, let chunk = stream.bufferedBody.firstRegion {
             handler.exchange(stream, didReceiveBody: chunk)
@@ -647,7 +659,7 @@ extension HTTP2Connection {
     }
 
     func deliverRequestEndIfDue(_ stream: HTTP2Stream) {
-        guard stream.isLive, stream.requestComplete, !stream.requestFinishDelivered,
+        guard stream.isLive, stream.handlerStarted, stream.requestComplete, !stream.requestFinishDelivered,
               !stream.bodyPaused, stream.bufferedBody.isEmpty else { return }
         stream.requestFinishDelivered = true
         handler.exchange(stream, didFinishRequestWith: stream.trailers)

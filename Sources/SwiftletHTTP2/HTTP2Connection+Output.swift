@@ -219,6 +219,17 @@ extension HTTP2Connection {
                 let window = min(stream.sendWindow.value, sendWindow.value)
                 guard window > 0 else { continue }  // re-scheduled by WINDOW_UPDATE
                 let length = min(pending, window, frameLimit, budget)
+                if length == window && length < pending && length < limits.minDataFrameSize {
+                    // Window dribble: hold the tiny frame back once (the
+                    // dribble timer schedules the stream again).
+                    if !stream.dribbleHeld {
+                        stream.dribbleHeld = true
+                        if dribbleTimer == nil { dribbleTimer = schedule(.dribble, after: limits.dribbleDelay) }
+                        continue
+                    }
+                    guard takeDribble() else { return }
+                }
+                stream.dribbleHeld = false
                 let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
                 writeFrameHeaderOnly(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
                 connection.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)

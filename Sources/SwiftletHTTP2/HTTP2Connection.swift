@@ -51,6 +51,8 @@ public final class HTTP2Connection: ConnectionHandler {
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
     var highestStreamID: UInt32 = 0
     var requestCount = 0
+    /// Streams opened by the read being processed, started after it.
+    var pendingStarts: [HTTP2Stream] = []
     var scheduler = WriteScheduler<HTTP2Stream>()
 
     // Flow control.
@@ -76,6 +78,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var resetBudget: TokenBucket
     var glitchBudget: TokenBucket
     var smallFrameBudget: TokenBucket
+    var dribbleBudget: TokenBucket
     var queuedAcks = 0
     var consecutiveEmptyData = 0
     var newStreamsThisTurn = 0
@@ -87,13 +90,14 @@ public final class HTTP2Connection: ConnectionHandler {
     var clientUsesRFC9218 = false
 
     // Timers.
-    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain }
+    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble }
     var prefaceTimer: TimerID?
     var settingsTimer: TimerID?
     var headerBlockTimer: TimerID?
     var idleTimer: TimerID?
     var writeTimer: TimerID?
     var drainTimer: TimerID?
+    var dribbleTimer: TimerID?
     var bytesSentAtWriteCheck: UInt64 = 0
     var lastWriteProgress: UInt64 = 0
     var readingPausedForOutput = false
@@ -124,6 +128,7 @@ public final class HTTP2Connection: ConnectionHandler {
         resetBudget = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now)
         glitchBudget = TokenBucket(capacity: limits.glitchBurst, perSecond: limits.glitchesPerSecond, now: now)
         smallFrameBudget = TokenBucket(capacity: limits.smallFrameBurst, perSecond: limits.smallFramesPerSecond, now: now)
+        dribbleBudget = TokenBucket(capacity: limits.dribbleBurst, perSecond: limits.dribblesPerSecond, now: now)
     }
 
     /// Makes `connection` an HTTP/2 connection served by `handler`: sends the
@@ -206,6 +211,7 @@ public final class HTTP2Connection: ConnectionHandler {
                 connection.pauseReading()
             }
         }
+        startPendingExchanges()
         if connection.isOpen { connection.consume(offset) }
         armWriteTimerIfNeeded()
     }
@@ -230,10 +236,11 @@ public final class HTTP2Connection: ConnectionHandler {
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         state.close()
         closeAllStreams(reason: .connectionClosed)
-        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer] {
+        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer] {
             if let timer { loop.timers.cancel(timer) }
         }
         freeStreams.removeAll()
+        pendingStarts.removeAll()
         let observer = closeObserver
         closeObserver = nil
         observer?(self)
@@ -282,7 +289,7 @@ public final class HTTP2Connection: ConnectionHandler {
         state.fail()
         writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
         closeAllStreams(reason: .connectionClosed)
-        connection.close(.afterFlush)
+        connection.close(.afterFlushIgnoringInput)
         // A peer that stops reading cannot hold the connection open.
         armWriteTimerIfNeeded()
     }
@@ -300,6 +307,21 @@ public final class HTTP2Connection: ConnectionHandler {
         guard glitchBudget.take(now: loop.now) else {
             connectionError(Rejection(.enhanceYourCalm, "too_many_glitches", "too many suspicious frames"))
             return false
+        }
+        return true
+    }
+
+    /// A DATA frame the peer's flow-control window cut below
+    /// `minDataFrameSize` (window dribble): half the budget spent → graceful
+    /// GOAWAY; all of it → ENHANCE_YOUR_CALM.
+    func takeDribble() -> Bool {
+        guard dribbleBudget.take(now: loop.now) else {
+            connectionError(Rejection(.enhanceYourCalm, "window_dribble", "flow-control windows kept too small: too many tiny DATA frames"))
+            return false
+        }
+        if dribbleBudget.isBelowHalf && state == .active {
+            logger.debug("window dribble: graceful GOAWAY")
+            beginGracefulShutdown()
         }
         return true
     }
@@ -489,6 +511,10 @@ extension HTTP2Connection: TimerTarget {
             guard id == drainTimer else { return }
             drainTimer = nil
             finishGracefulShutdown()
+        case .dribble:
+            guard id == dribbleTimer else { return }
+            dribbleTimer = nil
+            scheduleAllWithBody()
         case nil:
             break
         }

@@ -79,6 +79,9 @@ public final class HTTP2Stream: HTTPExchange {
     var isScheduled = false
     var closeNotified = false
     var handlerStarted = false
+    /// A DATA frame the peer's window would cut below the minimum size was
+    /// held back for `Limits.dribbleDelay` (window dribble).
+    var dribbleHeld = false
 
     init(connection: HTTP2Connection, pool: BufferPool) {
         self.connection = connection
@@ -116,6 +119,7 @@ public final class HTTP2Stream: HTTPExchange {
         prioritySource = .none
         closeNotified = false
         handlerStarted = false
+        dribbleHeld = false
         status = 0
         bodyBytesSent = 0
     }

@@ -64,6 +64,18 @@ public struct Limits: Sendable, Equatable {
     public var glitchesPerSecond = 100
     /// PRIORITY_UPDATE entries kept for streams not yet open.
     public var maxPendingPriorityUpdates = 100
+    /// Window dribble: a peer that keeps its flow-control windows a few
+    /// bytes wide (tiny SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATEs of a few
+    /// bytes) makes the server write one tiny DATA frame per update, a
+    /// whole frame's work per few bytes. A DATA frame the peer's window
+    /// would cut below `minDataFrameSize` is held back for `dribbleDelay`
+    /// (a larger window may come meanwhile), so such a stream costs at most
+    /// one tiny frame per delay; each one sent draws on a token bucket:
+    /// half spent → graceful GOAWAY, empty → GOAWAY ENHANCE_YOUR_CALM.
+    public var minDataFrameSize = 1024
+    public var dribbleDelay: Duration = .milliseconds(20)
+    public var dribbleBurst = 200
+    public var dribblesPerSecond = 10
 
     // MARK: timeouts (slowloris)
 
@@ -122,4 +134,7 @@ struct TokenBucket {
         tokens -= 1
         return true
     }
+
+    /// Whether less than half the capacity is left (as of the last `take`).
+    var isBelowHalf: Bool { tokens < capacity / 2 }
 }

@@ -12,7 +12,8 @@ import Glibc
 ///     connecting ──connected──▶ open ──close(.afterFlush)──▶ draining
 ///          │                      │                              │ queue empty: shutdown(SHUT_WR)
 ///          │                      │                              ▼
-///          │                      │                          lingering (read and discard)
+///          │                      │                          lingering (read and discard,
+///          │                      │                              │ or, ignoring input, wait)
 ///          │                      │                              │ peer FIN, error or linger timeout
 ///          ▼                      ▼ error, reset, close(.immediately)
 ///        closed ◀─────────────────┴──────────────────────────────┘
@@ -63,6 +64,8 @@ public final class Connection {
     public var isReadingPaused: Bool { readingPaused }
     var eofReceived = false
     var eofNotified = false
+    /// Closing with `.afterFlushIgnoringInput`: nothing more is read.
+    var ignoresInput = false
     var closeReason: CloseReason?
     var released = false
 
@@ -253,7 +256,7 @@ public final class Connection {
     var wantsInput: Bool {
         switch lifecycle {
         case .open: !readingPaused && !eofReceived
-        case .draining, .lingering: !eofReceived
+        case .draining, .lingering: !eofReceived && !ignoresInput
         case .connecting, .closed: false
         }
     }
@@ -377,14 +380,22 @@ public final class Connection {
         case .closed:
             return
         case .draining, .lingering:
-            if mode != .afterFlush { finishClose(reason: closeReasonForLocalClose, mode: mode) }
+            switch mode {
+            case .afterFlush:
+                break
+            case .afterFlushIgnoringInput:
+                ignoresInput = true
+            case .immediately, .reset:
+                finishClose(reason: closeReasonForLocalClose, mode: mode)
+            }
             return
         case .connecting:
             finishClose(reason: .local, mode: .immediately)
         case .open:
             switch mode {
-            case .afterFlush:
+            case .afterFlush, .afterFlushIgnoringInput:
                 lifecycle = .draining
+                ignoresInput = mode == .afterFlushIgnoringInput
                 if let transportStorage {
                     prepareOutgoing()
                     transportStorage.shutdown()

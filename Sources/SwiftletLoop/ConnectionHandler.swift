@@ -74,6 +74,13 @@ public enum CloseMode: Sendable {
     /// input does not turn the close into a reset that could destroy the
     /// last bytes we sent (GOAWAY, an error response).
     case afterFlush
+    /// Stop reading at once, write everything queued, send FIN, then wait
+    /// up to the loop's linger timeout without reading (the peer has that
+    /// long to read our last bytes before the close). For a connection
+    /// closed because of the peer's misbehaviour: whatever it keeps sending
+    /// (a flood after the GOAWAY) costs no more CPU; unread input turns the
+    /// final close into a reset.
+    case afterFlushIgnoringInput
     /// Drop queued output and close now.
     case immediately
     /// Drop queued output and reset the connection (RST).

@@ -118,6 +118,22 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "PRIORITY_UPDATE entries kept for streams not yet open, 0...10000. (default: 100)",
             transform: { try FlagValue.integer($0, flag: "--max-pending-priority-updates", range: 0...10_000) })
     var maxPendingPriorityUpdates = 100
+
+    @Option(help: "DATA frames a peer's flow-control window cuts below this size count as window dribble, 1...16K. (default: 1K)",
+            transform: { try FlagValue.size($0, flag: "--min-data-frame-size", range: 1...16_384) })
+    var minDataFrameSize = 1024
+
+    @Option(help: "How long a DATA frame the peer's window would cut below --min-data-frame-size is held back, 1ms...1s. (default: 20ms)",
+            transform: { try FlagValue.duration($0, flag: "--dribble-delay", range: .milliseconds(1)...Duration.seconds(1)) })
+    var dribbleDelay: Duration = .milliseconds(20)
+
+    @Option(help: "Window-dribbled DATA frames allowed in a burst (half spent: graceful GOAWAY; all: ENHANCE_YOUR_CALM), 10...10000000. (default: 200)",
+            transform: { try FlagValue.integer($0, flag: "--dribble-burst", range: 10...10_000_000) })
+    var dribbleBurst = 200
+
+    @Option(help: "Window-dribbled DATA frames per second once the burst is spent, 1...10000000. (default: 10)",
+            transform: { try FlagValue.integer($0, flag: "--dribbles-per-second", range: 1...10_000_000) })
+    var dribblesPerSecond = 10
 }
 
 struct TimeoutOptions: ParsableArguments {

@@ -89,6 +89,10 @@ struct Swiftlet: ParsableCommand {
         limits.glitchBurst = floods.glitchBurst
         limits.glitchesPerSecond = floods.glitchesPerSecond
         limits.maxPendingPriorityUpdates = floods.maxPendingPriorityUpdates
+        limits.minDataFrameSize = floods.minDataFrameSize
+        limits.dribbleDelay = floods.dribbleDelay
+        limits.dribbleBurst = floods.dribbleBurst
+        limits.dribblesPerSecond = floods.dribblesPerSecond
         limits.prefaceTimeout = timeouts.handshakeTimeout
         limits.settingsTimeout = timeouts.settingsTimeout
         limits.headerBlockTimeout = timeouts.headerBlockTimeout

@@ -174,6 +174,7 @@ struct FramingTests {
     func rstStreamCancels() throws {
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.get("/hold")))
+        try client.expectAlive()  // the handler started (a reset in the same read would keep it from starting)
         try client.send(FrameClient.rstStream(stream: 1, code: .cancel))
         try client.expectNoReaction()
         #expect(server.events.contains("close 1 cancelled by peer (error code 8)"))

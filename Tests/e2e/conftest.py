@@ -24,14 +24,14 @@ LISTENING = re.compile(r"listening on (https?)://([^ ]+):(\d+) \(")
 class Server:
     """A running swiftlet process."""
 
-    def __init__(self, root, *args, env=None):
+    def __init__(self, root, *args, env=None, prefix=()):
         self.root = root
         args = list(args)
         if os.environ.get("SWIFTLET_IO") and "--io" not in args:
             args = ["--io", os.environ["SWIFTLET_IO"], *args]
         self.args = args
         self.process = subprocess.Popen(
-            [BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],
+            [*prefix, BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.startup = ""
         deadline = time.time() + 20
@@ -60,6 +60,23 @@ class Server:
             self.process.kill()
             self.process.wait()
             raise
+
+    def cpu_seconds(self):
+        """User + system CPU time of the whole process (every thread) so far."""
+        with open("/proc/%d/stat" % self.process.pid) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def anonymous_memory(self):
+        """Anonymous resident memory in bytes (RssAnon)."""
+        with open("/proc/%d/status" % self.process.pid) as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def open_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.process.pid))
 
     def logs(self):
         return self.process.stderr.read() if self.process.poll() is not None else ""
@@ -128,3 +145,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def evict(path):
+    """Drops a file's pages from the page cache (written back first)."""
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)

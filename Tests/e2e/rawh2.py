@@ -1,0 +1,84 @@
+"""HTTP/2 frames by hand, for clients that misbehave on purpose (floods,
+dribbles, resets) where a strict library would refuse to."""
+import socket
+import struct
+
+import hpack
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
+ERROR_CODES = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 3: "FLOW_CONTROL_ERROR", 8: "CANCEL", 11: "ENHANCE_YOUR_CALM"}
+
+
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def settings(*pairs, ack=False):
+    return frame(SETTINGS, ACK if ack else 0, 0, b"".join(struct.pack(">HI", k, v) for k, v in pairs))
+
+
+def ping(payload=0, ack=False):
+    return frame(PING, ACK if ack else 0, 0, struct.pack(">Q", payload))
+
+
+def rst_stream(stream, code=8):
+    return frame(RST_STREAM, 0, stream, struct.pack(">I", code))
+
+
+def window_update(stream, increment):
+    return frame(WINDOW_UPDATE, 0, stream, struct.pack(">I", increment))
+
+
+class Client:
+    """A raw HTTP/2 client over a blocking socket."""
+
+    def __init__(self, port, settings_pairs=(), timeout=10, tls_context=None):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls_context is not None:
+            sock = tls_context.wrap_socket(sock, server_hostname="localhost")
+        self.sock = sock
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.buffer = b""
+        self.sock.sendall(PREFACE + settings(*settings_pairs) + settings(ack=True))
+
+    def headers(self, stream, path, end_stream=True, method="GET"):
+        block = self.encoder.encode([(":method", method), (":scheme", "http"), (":authority", "localhost"), (":path", path)])
+        return frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), stream, block)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_frame(self):
+        """(type, flags, stream, payload), or None at EOF. Header blocks are
+        decoded (the HPACK context must follow every block)."""
+        while True:
+            if len(self.buffer) >= 9:
+                length = int.from_bytes(self.buffer[:3], "big")
+                if len(self.buffer) >= 9 + length:
+                    kind, flags = self.buffer[3], self.buffer[4]
+                    stream = int.from_bytes(self.buffer[5:9], "big") & 0x7FFFFFFF
+                    payload = self.buffer[9:9 + length]
+                    self.buffer = self.buffer[9 + length:]
+                    if kind == HEADERS:
+                        payload = self.decoder.decode(payload)
+                    return kind, flags, stream, payload
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except (ConnectionResetError, socket.timeout):
+                return None
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def goaway_code(payload):
+    return ERROR_CODES.get(struct.unpack(">I", payload[4:8])[0], struct.unpack(">I", payload[4:8])[0])

@@ -1,0 +1,244 @@
+"""Never stall, never spin: cold files on one core, what an attack costs
+once it is detected, and idle connections that cost nothing.
+
+CPU figures are the server process's user + system time (/proc), every
+thread included. The bounds are wide (several times what a correct server
+uses, a small fraction of what the failure each test guards against costs)."""
+import os
+import select
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import rawh2
+from conftest import Server, evict, require
+from test_tls import make_certificate
+
+ONE_CORE = ("taskset", "-c", "0")
+
+
+def h2load(url, *args, timeout=120):
+    require("h2load")
+    result = subprocess.run(["taskset", "-c", "1", "h2load", *args, url], capture_output=True, text=True, timeout=timeout)
+    for line in result.stdout.splitlines():
+        if line.startswith("requests:"):
+            parts = line.replace(",", "").split()
+            return int(parts[parts.index("succeeded") - 1]), result.stdout
+    return 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    return make_certificate(tmp_path_factory.mktemp("reliability-certs"), "ec", "localhost")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_cold_large_files_on_one_core(site, cert, tls):
+    """40 × 8 MiB over 4 connections with the file's pages evicted, the
+    server on one CPU: every transfer completes, and the server's CPU time
+    is of the order of the same load with the file cached (a loop that
+    polled for pages, as before, spun for the whole timeout and sent nothing)."""
+    args = ("--tls-cert", str(cert[0]), "--tls-key", str(cert[1])) if tls else ()
+    server = Server(site, *args, prefix=ONE_CORE)
+    try:
+        url = server.url + "/large.bin"
+        done, output = h2load(url, "-n", "40", "-c", "4", "-m", "1", "-T", "20")
+        assert done == 40, output
+        before = server.cpu_seconds()
+        done, output = h2load(url, "-n", "40", "-c", "4", "-m", "1", "-T", "20")
+        assert done == 40, output
+        cached = server.cpu_seconds() - before
+        evict(site / "large.bin")
+        before = server.cpu_seconds()
+        done, output = h2load(url, "-n", "40", "-c", "4", "-m", "1", "-T", "20")
+        cold = server.cpu_seconds() - before
+        assert done == 40, "cold file: %s" % output
+        assert cold <= 3 * cached + 0.5, "cold %.2f s of CPU, cached %.2f s" % (cold, cached)
+    finally:
+        server.stop()
+
+
+def test_cold_file_over_http11(site):
+    """The same for one cold 1 MiB file over HTTP/1.1 and h2c with curl."""
+    server = Server(site, prefix=ONE_CORE)
+    try:
+        path = site / "f.bin"
+        path.write_bytes(os.urandom(1 << 20))
+        for http2 in (False, True):
+            evict(path)
+            command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-m", "10"]
+            command += ["--http2-prior-knowledge"] if http2 else ["--http1.1"]
+            result = subprocess.run(command + [server.url + "/f.bin"], capture_output=True, text=True)
+            assert result.stdout == "200 %d" % (1 << 20), (http2, result.stdout, result.stderr)
+    finally:
+        server.stop()
+
+
+def flood(port, make_chunk, seconds):
+    """Sends what make_chunk() returns, as fast as the socket takes it,
+    for `seconds`, never reading. Returns whether a GOAWAY arrived (read
+    at the end)."""
+    client = rawh2.Client(port)
+    client.sock.setblocking(False)
+    deadline = time.time() + seconds
+    pending = b""
+    while time.time() < deadline:
+        if not pending:
+            pending = make_chunk()
+        _, writable, _ = select.select([], [client.sock], [], 0.05)
+        if not writable:
+            continue
+        try:
+            sent = client.sock.send(pending)
+            pending = pending[sent:]
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            break  # reset by the server after its linger
+    client.sock.setblocking(True)
+    client.sock.settimeout(5)
+    saw_goaway = None
+    while True:
+        got = client.read_frame()
+        if got is None:
+            break
+        if got[0] == rawh2.GOAWAY:
+            saw_goaway = rawh2.goaway_code(got[3])
+            break
+    client.close()
+    return saw_goaway
+
+
+def reset_pairs(client_state):
+    client, stream = client_state
+    chunk = b""
+    for _ in range(64):
+        chunk += client.headers(stream[0], "/small.bin") + rawh2.rst_stream(stream[0])
+        stream[0] += 2
+    return chunk
+
+
+@pytest.mark.parametrize("kind", ["ping", "settings", "reset"])
+def test_flood_after_goaway_costs_nothing(site, kind):
+    """§5.4.1: after the GOAWAY for a connection error the endpoint MUST
+    close the TCP connection. The server stops reading at once: an 8 s flood
+    from one connection costs at most 0.3 s of server CPU (it cost 3.3 to
+    3.7 s when the server went on reading and discarding)."""
+    server = Server(site)
+    try:
+        before = server.cpu_seconds()
+        if kind == "ping":
+            make = lambda: rawh2.ping(1) * 1000
+        elif kind == "settings":
+            make = lambda: rawh2.settings((6, 4096)) * 1000
+        else:
+            encoder_client = rawh2.Client.__new__(rawh2.Client)
+            import hpack
+            encoder_client.encoder = hpack.Encoder()
+            state = (encoder_client, [1])
+            make = lambda: reset_pairs(state)
+        code = flood(server.port, make, 8)
+        used = server.cpu_seconds() - before
+        assert code == "ENHANCE_YOUR_CALM"
+        assert used <= 0.3, "%.2f s of server CPU during an 8 s %s flood" % (used, kind)
+    finally:
+        server.stop()
+
+
+def test_window_dribble_is_cut_off(site):
+    """A client that keeps its stream window a few bytes wide and opens it
+    a few bytes at a time gets a graceful GOAWAY, then ENHANCE_YOUR_CALM;
+    while it keeps trying for 8 s (reconnecting each time), the server
+    spends under 25% of a core."""
+    server = Server(site)
+    try:
+        before = server.cpu_seconds()
+        deadline = time.time() + 8
+        codes = []
+        tiny_frames = 0
+        while time.time() < deadline:
+            client = rawh2.Client(server.port, settings_pairs=[(4, 4)])  # SETTINGS_INITIAL_WINDOW_SIZE = 4
+            client.send(client.headers(1, "/large.bin"))
+            while time.time() < deadline:
+                got = client.read_frame()
+                if got is None:
+                    break
+                kind, _, stream, payload = got
+                if kind == rawh2.DATA and stream == 1:
+                    tiny_frames += 1
+                    client.send(rawh2.window_update(1, 4))
+                elif kind == rawh2.GOAWAY:
+                    codes.append(rawh2.goaway_code(payload))
+                    if codes[-1] != "NO_ERROR":
+                        break
+            client.close()
+        used = server.cpu_seconds() - before
+        assert "NO_ERROR" in codes and "ENHANCE_YOUR_CALM" in codes, codes[:10]
+        assert used < 0.25 * 8, "%.2f s of server CPU over 8 s of dribble (%d tiny frames)" % (used, tiny_frames)
+    finally:
+        server.stop()
+
+
+def test_rapid_reset_produces_no_responses(site):
+    """HEADERS followed in the same write by its RST_STREAM: the stream is
+    reset before its handler starts, so at most 1% of the reset streams
+    get a response (142k of 178k did before)."""
+    server = Server(site)
+    try:
+        resets = responses = 0
+        for _ in range(20):
+            client = rawh2.Client(server.port)
+            stream = 1
+            alive = True
+            while alive and stream < 2 * 1000:
+                batch = b""
+                for _ in range(20):
+                    batch += client.headers(stream, "/small.bin") + rawh2.rst_stream(stream)
+                    stream += 2
+                    resets += 1
+                try:
+                    client.send(batch + rawh2.ping(7))
+                except OSError:
+                    break
+                while True:  # up to our PING's ACK: every answer to the batch came before it
+                    got = client.read_frame()
+                    if got is None:
+                        alive = False
+                        break
+                    kind, flags, _, payload = got
+                    if kind == rawh2.HEADERS:
+                        responses += 1
+                    elif kind == rawh2.PING and flags & rawh2.ACK:
+                        break
+                    elif kind == rawh2.GOAWAY:
+                        alive = False
+                        break
+            client.close()
+        assert resets >= 10000
+        assert responses <= resets // 100, "%d responses to %d reset streams" % (responses, resets)
+    finally:
+        server.stop()
+
+
+def test_idle_connections_cost_no_cpu(site):
+    """1000 idle HTTP/2 connections (preface and SETTINGS exchanged, then
+    nothing): over 10 s the server uses about no CPU (no turn polls)."""
+    server = Server(site, "--idle-timeout", "60s")
+    sockets = []
+    try:
+        for _ in range(1000):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(rawh2.PREFACE + rawh2.settings() + rawh2.settings(ack=True))
+            sockets.append(sock)
+        time.sleep(1)  # handshakes done
+        before = server.cpu_seconds()
+        time.sleep(10)
+        used = server.cpu_seconds() - before
+        assert used <= 0.1, "%.2f s of CPU over 10 s with 1000 idle connections" % used
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
