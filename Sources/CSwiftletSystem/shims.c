@@ -5,6 +5,7 @@
 #include <linux/memfd.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
+#include <malloc.h>
 
 int swiftlet_memfd_create(const char *name) {
     return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
@@ -126,3 +127,5 @@ int swiftlet_open_resolved(const char *path) {
     long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
     return fd < 0 ? -errno : (int)fd;
 }
+
+int swiftlet_malloc_trim(void) { return malloc_trim(0); }

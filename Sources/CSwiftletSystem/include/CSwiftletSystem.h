@@ -82,6 +82,9 @@ int swiftlet_open_resolved(const char *path);
 long swiftlet_resident_pages(void *addr, size_t length);
 /// The system page size.
 long swiftlet_page_size(void);
+/// Returns the allocator's free memory to the system (glibc malloc_trim(0),
+/// every arena); 1 if memory was released.
+int swiftlet_malloc_trim(void);
 
 // MARK: - File mappings (file_mappings.c)
 
