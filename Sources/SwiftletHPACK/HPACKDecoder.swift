@@ -42,8 +42,12 @@ public final class HPACKDecoder {
     /// We lowered the setting below the table's size: the next block must
     /// start with a size update (RFC 7541 §4.2).
     private var sizeUpdateRequired = false
-    private let scratch: UnsafeMutablePointer<UInt8>
-    private let scratchHalf: Int
+    /// Huffman output: one buffer for names, one for values (a name must
+    /// survive while its value is decoded). Each grows to the longest
+    /// decoded string seen, so an idle connection holds a few hundred bytes,
+    /// not the 2 × 205 KiB the string limit allows.
+    private var nameScratch = ScratchBuffer()
+    private var valueScratch = ScratchBuffer()
 
     /// - Parameters:
     ///   - headerTableSize: our SETTINGS_HEADER_TABLE_SIZE (the initial and
@@ -52,11 +56,12 @@ public final class HPACKDecoder {
         self.limits = limits
         table = DynamicTable(limit: headerTableSize)
         settingSize = headerTableSize
-        scratchHalf = Huffman.maximumDecodedLength(limits.maximumStringLength) + 8
-        scratch = .allocate(capacity: 2 * scratchHalf)
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        nameScratch.deallocate()
+        valueScratch.deallocate()
+    }
 
     /// The current dynamic table size and maximum (for tests and statistics).
     public var dynamicTableSize: Int { table.size }
@@ -148,7 +153,7 @@ public final class HPACKDecoder {
     }
 
     /// A string literal (§5.2): a span of the block, or Huffman-decoded into
-    /// half `half` of the scratch memory.
+    /// the name (`half` 0) or value (1) scratch buffer.
     @inline(__always)
     private func readString(_ block: UnsafeRawBufferPointer, _ position: inout Int, into half: Int) throws(HPACKError) -> UnsafeRawBufferPointer {
         guard position < block.count else { throw .truncated }
@@ -161,8 +166,36 @@ public final class HPACKDecoder {
         let encoded = UnsafeRawBufferPointer(rebasing: block[position..<position + length])
         position += length
         guard huffman else { return encoded }
-        let output = scratch + half * scratchHalf
+        let needed = Huffman.maximumDecodedLength(length)
+        let output = half == 0 ? nameScratch.reserve(needed) : valueScratch.reserve(needed)
         let count = try Huffman.decode(encoded, into: output)
         return UnsafeRawBufferPointer(start: output, count: count)
     }
+}
+
+/// Memory for Huffman output that grows (by doubling, from 256 bytes) to
+/// the largest request and is reused after that: no allocation per block
+/// once a connection has seen its longest string.
+struct ScratchBuffer {
+    private var base: UnsafeMutablePointer<UInt8>?
+    private var capacity = 0
+
+    /// At least `count` bytes; earlier contents are not kept.
+    @inline(__always)
+    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        if let base, count <= capacity { return base }
+        return grow(to: count)
+    }
+
+    private mutating func grow(to count: Int) -> UnsafeMutablePointer<UInt8> {
+        base?.deallocate()
+        var size = max(capacity, 256)
+        while size < count { size *= 2 }
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+        base = memory
+        capacity = size
+        return memory
+    }
+
+    func deallocate() { base?.deallocate() }
 }

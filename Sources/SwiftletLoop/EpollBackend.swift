@@ -21,6 +21,8 @@ final class EpollBackend {
     private unowned(unsafe) var loop: EventLoop! = nil
     private let events: UnsafeMutablePointer<epoll_event>
     private let eventCapacity = 256
+    /// Listeners that reached the per-turn accept bound with more waiting.
+    private var acceptBacklog: [Listener] = []
 
     init() throws {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -96,7 +98,9 @@ final class EpollBackend {
         } else {
             milliseconds = -1
         }
-        let count = epoll_wait(epollFD, events, Int32(eventCapacity), milliseconds)
+        // A listener with connections left to accept: do not sleep.
+        let wait = acceptBacklog.isEmpty ? milliseconds : 0
+        let count = epoll_wait(epollFD, events, Int32(min(eventCapacity, loop.configuration.maximumCompletionsPerTurn)), wait)
         loop.waitReturned()
         if count < 0 {
             if errno == EINTR { return }
@@ -105,6 +109,11 @@ final class EpollBackend {
         for index in 0..<Int(count) {
             let event = events[index]
             dispatch(token: IOToken(raw: event.data.u64), events: event.events)
+        }
+        if !acceptBacklog.isEmpty {
+            let listeners = acceptBacklog
+            acceptBacklog.removeAll(keepingCapacity: true)
+            for listener in listeners where listener.state == .listening { acceptAll(listener) }
         }
     }
 
@@ -230,8 +239,15 @@ final class EpollBackend {
 
     // MARK: accepting
 
+    /// Accepts up to `maximumAcceptsPerTurn` connections a turn; a listener
+    /// with more waiting (its edge will not be reported again) continues
+    /// next turn, after this turn's flush.
     func acceptAll(_ listener: Listener) {
         while listener.state == .listening {
+            guard loop.acceptsThisTurn < loop.configuration.maximumAcceptsPerTurn else {
+                acceptBacklog.append(listener)
+                return
+            }
             let fd = swiftlet_accept_nonblocking(listener.fd, nil, nil)
             if fd >= 0 {
                 listener.adopt(fd: fd)

@@ -58,6 +58,13 @@ public final class EventLoop: @unchecked Sendable {
         public var trimInterval: Duration = .seconds(1)
         /// Submission queue entries (io_uring).
         public var uringEntries: UInt32 = 4096
+        /// Completions (io_uring) or ready events (epoll) handled per turn;
+        /// the rest wait for the next turn, after this one's flush.
+        public var maximumCompletionsPerTurn = 256
+        /// New connections set up per turn; more accepted ones wait for the
+        /// next turns, after this one's flush, so a burst of thousands of
+        /// connections does not delay established connections' responses.
+        public var maximumAcceptsPerTurn = 16
         /// iovecs in one send.
         public var iovecsPerSend = 64
         /// Bytes one connection may send per flush (fairness between connections).
@@ -116,6 +123,12 @@ public final class EventLoop: @unchecked Sendable {
     var openConnections = 0
     var releasedConnections = 0
     var releasedSinceTrim = 0
+    struct AcceptedSocket {
+        let fd: Int32
+        let listener: Listener
+    }
+    private var acceptQueue: [AcceptedSocket] = []
+    var acceptsThisTurn = 0
     var trimTimer: TimerID?
     var trimCount = 0
     /// Times the loop returned free allocator memory to the system.
@@ -227,8 +240,10 @@ public final class EventLoop: @unchecked Sendable {
     /// driver that interleaves its own work (a fuzzer, a test) uses it.
     public func runTurn(maximumWait: UInt64? = nil) throws {
         assertInLoop()
+        adoptQueuedAccepts()
         var timeout = waitTimeout()
         if let maximumWait { timeout = min(timeout ?? maximumWait, maximumWait) }
+        if hasAcceptBacklog { timeout = 0 }
         switch backend {
         case .uring(let ring): try ring.waitAndDispatch(timeout: timeout)
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
@@ -359,10 +374,15 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Returns the rings of connections quiet for the grace period. At most
+    /// `maximumCompletionsPerTurn` receives are cancelled per sweep (after a
+    /// burst of thousands of connections, one sweep would otherwise fill a
+    /// turn); the next sweep then follows at once.
     private func sweepParkedConnections() {
         parkSweep = nil
         guard case .uring(let ring) = backend else { return }
         var kept = 0
+        var cancelled = 0
         for index in parkedConnections.indices {
             let connection = parkedConnections[index]
             let stillParked = connection.lifecycle != .closed && connection.receiveInFlight
@@ -371,17 +391,19 @@ public final class EventLoop: @unchecked Sendable {
                 connection.parked = false
                 continue
             }
-            if isRecentlyActive(connection) {
+            if isRecentlyActive(connection) || cancelled >= configuration.maximumCompletionsPerTurn {
                 parkedConnections[kept] = connection
                 kept += 1
             } else {
                 connection.parked = false
+                cancelled += 1
                 ring.cancelParkedReceive(connection)
             }
         }
         parkedConnections.removeLast(parkedConnections.count - kept)
         if !parkedConnections.isEmpty {
-            parkSweep = timers.schedule(at: currentTime &+ gracePeriod / 2, target: self, tag: 0)
+            let again = cancelled >= configuration.maximumCompletionsPerTurn ? currentTime : currentTime &+ gracePeriod / 2
+            parkSweep = timers.schedule(at: again, target: self, tag: 0)
         }
     }
 
@@ -450,7 +472,33 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     func adoptAccepted(fd: Int32, listener: Listener) {
+        guard acceptsThisTurn < configuration.maximumAcceptsPerTurn && acceptQueue.isEmpty else {
+            acceptQueue.append(AcceptedSocket(fd: fd, listener: listener))
+            return
+        }
+        acceptsThisTurn += 1
         adoptConnected(fd: fd, configure: listener.onAccept)
+    }
+
+    /// Whether accepted sockets wait to be set up (the next wait must not sleep).
+    var hasAcceptBacklog: Bool { !acceptQueue.isEmpty }
+
+    /// Sets up the accepted sockets waiting from earlier turns, up to the
+    /// per-turn bound.
+    private func adoptQueuedAccepts() {
+        acceptsThisTurn = 0
+        guard !acceptQueue.isEmpty else { return }
+        let count = min(acceptQueue.count, configuration.maximumAcceptsPerTurn)
+        for index in 0..<count {
+            let accepted = acceptQueue[index]
+            if accepted.listener.state == .listening {
+                adoptConnected(fd: accepted.fd, configure: accepted.listener.onAccept)
+            } else {
+                Glibc.close(accepted.fd)
+            }
+        }
+        acceptQueue.removeFirst(count)
+        acceptsThisTurn = count
     }
 
     /// Serves an already connected stream socket: one end of a

@@ -119,20 +119,19 @@ final class UringBackend {
         dispatchReady()
     }
 
-    /// Handles every completion already in the queue.
+    /// Handles the completions in the queue, at most
+    /// `maximumCompletionsPerTurn`: a burst (thousands of accepts) is spread
+    /// over several turns, each ending with a flush, so established
+    /// connections' responses do not wait behind it. What is left makes the
+    /// next wait return at once.
     private func dispatchReady() {
-        var rounds = 0
-        while rounds < 64 {
-            let count = Int(io_uring_peek_batch_cqe(ring, completions, UInt32(completionCapacity)))
-            if count == 0 { break }
-            for index in 0..<count {
-                let entry = completions[index]!.pointee
-                dispatch(token: IOToken(raw: entry.user_data), result: entry.res, flags: entry.flags)
-            }
-            io_uring_cq_advance(ring, UInt32(count))
-            if count < completionCapacity { break }
-            rounds += 1
+        let limit = min(completionCapacity, loop.configuration.maximumCompletionsPerTurn)
+        let count = Int(io_uring_peek_batch_cqe(ring, completions, UInt32(limit)))
+        for index in 0..<count {
+            let entry = completions[index]!.pointee
+            dispatch(token: IOToken(raw: entry.user_data), result: entry.res, flags: entry.flags)
         }
+        io_uring_cq_advance(ring, UInt32(count))
     }
 
     private func dispatch(token: IOToken, result: Int32, flags: UInt32) {

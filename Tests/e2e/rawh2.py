@@ -36,6 +36,7 @@ class Client:
 
     def __init__(self, port, settings_pairs=(), timeout=10, tls_context=None):
         sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_context is not None:
             sock = tls_context.wrap_socket(sock, server_hostname="localhost")
         self.sock = sock
