@@ -220,14 +220,18 @@ extension HTTP2Connection {
                 guard window > 0 else { continue }  // re-scheduled by WINDOW_UPDATE
                 let length = min(pending, window, frameLimit, budget)
                 if length == window && length < pending && length < limits.minDataFrameSize {
-                    // Window dribble: hold the tiny frame back once (the
-                    // dribble timer schedules the stream again).
-                    if !stream.dribbleHeld {
+                    // Window dribble: from the stream's second such frame on,
+                    // hold each back once (the dribble timer schedules the
+                    // stream again), then count it.
+                    if !stream.sentTinyFrame {
+                        stream.sentTinyFrame = true
+                    } else if !stream.dribbleHeld {
                         stream.dribbleHeld = true
                         if dribbleTimer == nil { dribbleTimer = schedule(.dribble, after: limits.dribbleDelay) }
                         continue
+                    } else {
+                        guard takeDribble() else { return }
                     }
-                    guard takeDribble() else { return }
                 }
                 stream.dribbleHeld = false
                 let last = length == pending && stream.endRequested && stream.pendingTrailers == nil

@@ -82,6 +82,9 @@ public final class HTTP2Stream: HTTPExchange {
     /// A DATA frame the peer's window would cut below the minimum size was
     /// held back for `Limits.dribbleDelay` (window dribble).
     var dribbleHeld = false
+    /// The stream already sent one DATA frame its window cut that small
+    /// (the first is sent at once and not counted: a peer may start small).
+    var sentTinyFrame = false
 
     init(connection: HTTP2Connection, pool: BufferPool) {
         self.connection = connection
@@ -120,6 +123,7 @@ public final class HTTP2Stream: HTTPExchange {
         closeNotified = false
         handlerStarted = false
         dribbleHeld = false
+        sentTinyFrame = false
         status = 0
         bodyBytesSent = 0
     }

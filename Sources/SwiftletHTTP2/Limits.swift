@@ -67,10 +67,11 @@ public struct Limits: Sendable, Equatable {
     /// Window dribble: a peer that keeps its flow-control windows a few
     /// bytes wide (tiny SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATEs of a few
     /// bytes) makes the server write one tiny DATA frame per update, a
-    /// whole frame's work per few bytes. A DATA frame the peer's window
-    /// would cut below `minDataFrameSize` is held back for `dribbleDelay`
-    /// (a larger window may come meanwhile), so such a stream costs at most
-    /// one tiny frame per delay; each one sent draws on a token bucket:
+    /// whole frame's work per few bytes. A stream's first DATA frame the
+    /// peer's window cuts below `minDataFrameSize` goes out at once (a peer
+    /// may start with a small window); each later one is held back for
+    /// `dribbleDelay` (a larger window may come meanwhile), so such a stream
+    /// costs at most one tiny frame per delay, and draws on a token bucket:
     /// half spent → graceful GOAWAY, empty → GOAWAY ENHANCE_YOUR_CALM.
     public var minDataFrameSize = 1024
     public var dribbleDelay: Duration = .milliseconds(20)
