@@ -206,7 +206,7 @@ extension HTTP2Connection {
                 let room = min(stream.sendWindow.value, sendWindow.value, budget)
                 guard room > 0 else { continue }
                 let before = stream.body.pendingBytes
-                source.exchange(stream, wantsBodyUpTo: max(room, configuration.maxDataFrameSize))
+                source.exchange(stream, wantsBodyUpTo: room)
                 guard stream.isLive else { continue }
                 if stream.endRequested { stream.bodySource = nil }
                 if stream.body.pendingBytes == before && !stream.endRequested {

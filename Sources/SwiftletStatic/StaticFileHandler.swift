@@ -412,8 +412,8 @@ final class PrefetchCompletion: @unchecked Sendable {
 /// Each chunk is checked once: if `mincore` finds it resident, or once its
 /// prefetch completes, its bytes are sent without asking again, so a page
 /// the kernel reclaims meanwhile costs one wait inside `sendmsg`, never a
-/// loop of checks and prefetches. Before each chunk and before the last
-/// bytes, the file must still be the version the ETag names; if it was
+/// loop of checks and prefetches. Before each slice is queued, the file
+/// must still be the version the ETag names; if it was
 /// truncated or written in place, the exchange is cancelled (HTTP/2:
 /// RST_STREAM; HTTP/1.1: the connection closes), so no client receives a
 /// complete body made of two versions.
@@ -439,11 +439,12 @@ final class FileBodySource: HTTPBodySource {
 
     func exchange(_ exchange: any HTTPExchange, wantsBodyUpTo maximum: Int) {
         guard !waiting, offset < region.count else { return }
+        // One fstat per call (a call sends up to a turn's budget).
+        guard owner.isIntact else {
+            exchange.cancel()
+            return
+        }
         if offset >= residentEnd {
-            guard owner.isIntact else {
-                exchange.cancel()
-                return
-            }
             // The chunk of the file that holds `offset`, clipped to the region.
             let chunkEnd = min(((fileOffset + offset) / Self.slice + 1) * Self.slice - fileOffset, region.count)
             let chunk = UnsafeRawBufferPointer(rebasing: region[offset..<chunkEnd])
@@ -465,12 +466,8 @@ final class FileBodySource: HTTPBodySource {
                 return
             }
         }
-        let length = min(max(maximum, 16_384), residentEnd - offset)
+        let length = min(max(maximum, 1), residentEnd - offset)
         let last = offset + length == region.count
-        if last && !owner.isIntact {
-            exchange.cancel()
-            return
-        }
         let bytes = UnsafeRawBufferPointer(rebasing: region[offset..<offset + length])
         offset += length
         exchange.sendBody(borrowing: bytes, owner: owner, release: nil, endOfStream: last)
