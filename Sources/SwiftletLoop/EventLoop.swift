@@ -113,6 +113,7 @@ public final class EventLoop: @unchecked Sendable {
     private var servicing: [Connection] = []
     private var taskBatch: [@Sendable () -> Void] = []
     private var parkedConnections: [Connection] = []
+    private var closeHandlers: [() -> Void] = []
     private var parkSweep: TimerID?
     private let gracePeriod: UInt64
     var turnCount: UInt64 = 0
@@ -664,6 +665,17 @@ public final class EventLoop: @unchecked Sendable {
         case .uring(let ring): ring.shutdown()
         case .epoll(let epoll): epoll.shutdown()
         }
+        let handlers = closeHandlers
+        closeHandlers.removeAll()
+        for handler in handlers { handler() }
+    }
+
+    /// Runs `body` on the loop thread when the loop closes, after its
+    /// connections were closed (and their handlers told): for work buffered
+    /// per loop that must not be lost, such as access-log lines.
+    public func whenClosed(_ body: @escaping () -> Void) {
+        assertInLoop()
+        closeHandlers.append(body)
     }
 }
 

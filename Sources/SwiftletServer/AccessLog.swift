@@ -99,7 +99,7 @@ public final class AccessLogWriter: @unchecked Sendable {  // state behind a Mut
 ///     127.0.0.1 - - [21/Nov/2026:20:13:21 +0000] "GET /a.css HTTP/2.0" 200 1234 "-" "curl/7.88.1" h2 3 0.000211
 ///
 /// Lines collect in a per-loop buffer that is handed to the writer thread at
-/// most every 100 ms.
+/// most every 100 ms, and when the loop closes.
 public final class AccessLogHandler: HTTPHandler {
     let inner: any HTTPHandler
     let writer: AccessLogWriter
@@ -114,6 +114,9 @@ public final class AccessLogHandler: HTTPHandler {
         self.writer = writer
         self.loop = loop
         buffer.reserveCapacity(64 * 1024)
+        // Lines of the last 100 ms (and of the exchanges the close ends)
+        // are handed over when the loop closes, before the writer stops.
+        loop.whenClosed { [weak self] in self?.flush() }
     }
 
     public func exchangeDidStart(_ exchange: any HTTPExchange) { inner.exchangeDidStart(exchange) }
