@@ -201,6 +201,12 @@ extension HTTP2Connection {
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
         while budget > 0 && connection.isWritable, let stream = scheduler.next() {
             guard stream.isLive, stream.headSent else { continue }
+            // A stream held back for window dribble waits for the dribble
+            // timer (which schedules it again), pulling nothing meanwhile.
+            if stream.dribbleHeldUntil > loop.now {
+                armDribbleTimer(at: stream.dribbleHeldUntil)
+                continue
+            }
             if let source = stream.bodySource, stream.body.pendingBytes < configuration.maxDataFrameSize, !stream.endRequested {
                 // Pull: ask for what the windows and the budget allow now.
                 let room = min(stream.sendWindow.value, sendWindow.value, budget)
@@ -219,21 +225,24 @@ extension HTTP2Connection {
                 let window = min(stream.sendWindow.value, sendWindow.value)
                 guard window > 0 else { continue }  // re-scheduled by WINDOW_UPDATE
                 let length = min(pending, window, frameLimit, budget)
-                if length == window && length < pending && length < limits.minDataFrameSize {
+                // Cut by the flow-control window, with more body to come
+                // (queued, or a source that produces only what fits).
+                let cutByWindow = length == window && (length < pending || (stream.bodySource != nil && !stream.endRequested))
+                if cutByWindow && length < limits.minDataFrameSize {
                     // Window dribble: from the stream's second such frame on,
                     // hold each back once (the dribble timer schedules the
                     // stream again), then count it.
                     if !stream.sentTinyFrame {
                         stream.sentTinyFrame = true
-                    } else if !stream.dribbleHeld {
-                        stream.dribbleHeld = true
-                        if dribbleTimer == nil { dribbleTimer = schedule(.dribble, after: limits.dribbleDelay) }
+                    } else if stream.dribbleHeldUntil == 0 {
+                        stream.dribbleHeldUntil = loop.now &+ limits.dribbleDelay.nanoseconds
+                        armDribbleTimer(at: stream.dribbleHeldUntil)
                         continue
                     } else {
                         guard takeDribble() else { return }
                     }
                 }
-                stream.dribbleHeld = false
+                stream.dribbleHeldUntil = 0
                 let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
                 writeFrameHeaderOnly(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
                 connection.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
@@ -269,6 +278,13 @@ extension HTTP2Connection {
         // Budget spent with work left: continue next turn.
         if budget <= 0 && !scheduler.isEmpty { connection.requestWillFlush() }
         armWriteTimerIfNeeded()
+    }
+
+    /// Schedules every stream again at `deadline` (or earlier, if the timer
+    /// is already set for an earlier hold).
+    func armDribbleTimer(at deadline: UInt64) {
+        guard dribbleTimer == nil else { return }
+        dribbleTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.dribble.rawValue)
     }
 
     /// Our END_STREAM is out.

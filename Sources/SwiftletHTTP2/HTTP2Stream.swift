@@ -79,9 +79,9 @@ public final class HTTP2Stream: HTTPExchange {
     var isScheduled = false
     var closeNotified = false
     var handlerStarted = false
-    /// A DATA frame the peer's window would cut below the minimum size was
-    /// held back for `Limits.dribbleDelay` (window dribble).
-    var dribbleHeld = false
+    /// Window dribble: the stream's next tiny DATA frame is held back until
+    /// this time (loop clock; 0: not held). See `Limits.dribbleDelay`.
+    var dribbleHeldUntil: UInt64 = 0
     /// The stream already sent one DATA frame its window cut that small
     /// (the first is sent at once and not counted: a peer may start small).
     var sentTinyFrame = false
@@ -122,7 +122,7 @@ public final class HTTP2Stream: HTTPExchange {
         prioritySource = .none
         closeNotified = false
         handlerStarted = false
-        dribbleHeld = false
+        dribbleHeldUntil = 0
         sentTinyFrame = false
         status = 0
         bodyBytesSent = 0

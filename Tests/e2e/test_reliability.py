@@ -178,6 +178,7 @@ def test_window_dribble_is_cut_off(site):
         used = server.cpu_seconds() - before
         assert "NO_ERROR" in codes and "ENHANCE_YOUR_CALM" in codes, codes[:10]
         assert used < 0.25 * 8, "%.2f s of server CPU over 8 s of dribble (%d tiny frames)" % (used, tiny_frames)
+        print("dribble: %.2f s of server CPU over 8 s, %d tiny frames, %d GOAWAYs" % (used, tiny_frames, len(codes)))
     finally:
         server.stop()
 
