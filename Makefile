@@ -10,7 +10,7 @@ APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o n
                 chromium python3-pip xz-utils openssl procps
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build deps test test-unit test-e2e test-e2e-epoll check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers fuzz clean
+.PHONY: all build deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers bench-soak fuzz clean
 
 all: build
 
@@ -30,8 +30,9 @@ deps:
 	@python3 -c "import h2, hpack, hyperframe, httpx, pytest" 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES) \
 	  || python3 -m pip install -q --break-system-packages $(PIP_PACKAGES)
 
-## test: unit and protocol tests, allocation checks, end-to-end tests with real clients
-test: deps test-unit check-fuzz-corpus check-allocations test-e2e test-e2e-epoll
+## test: unit and protocol tests, allocation checks, end-to-end tests with real clients,
+## a 2-minute soak, and the unit suites plus a short end-to-end run under AddressSanitizer
+test: deps test-unit check-fuzz-corpus check-allocations test-e2e test-e2e-epoll test-soak test-asan
 
 test-unit:
 	$(SWIFT) build --build-tests
@@ -55,6 +56,37 @@ test-e2e: build
 test-e2e-epoll: build
 	SWIFTLET_IO=epoll SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
 
+## test-soak: 2 minutes of mixed load (small, large, page, churn, slow readers, resets); memory,
+## descriptors and CPU per request must stay flat after the first 30 s
+test-soak: build
+	python3 tools/soak.py --swiftlet $(RELEASE)/swiftlet --minutes 2 --interval 15 --warmup 2 --cpu-drift 0.25 --check
+
+# LeakSanitizer is off: it misreads objects held in Swift enum payloads (spare
+# pointer bits) as leaked. check_malloc_usable_size=0: the Swift runtime asks
+# malloc_usable_size about memory allocated before ASan took over malloc.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:check_malloc_usable_size=0:log_path=$(CURDIR)/.build-asan/report
+## test-asan: the unit suites, then a short end-to-end run, under AddressSanitizer
+test-asan:
+	$(SWIFT) build --build-tests --build-path .build-asan -Xswiftc -sanitize=address
+	rm -f .build-asan/report*
+	$(ASAN_ENV) $(SWIFT) test --skip-build --build-path .build-asan --no-parallel
+	$(SWIFT) build -c release --build-path .build-asan --product swiftlet -Xswiftc -sanitize=address
+	$(ASAN_ENV) SWIFTLET_BIN=$(CURDIR)/.build-asan/release/swiftlet python3 -m pytest -q \
+	  Tests/e2e/test_real_clients.py Tests/e2e/test_python_h2.py Tests/e2e/test_file_changes.py Tests/e2e/test_tls.py -k "not chromium"
+	@if ls .build-asan/report* >/dev/null 2>&1; then cat .build-asan/report*; echo "AddressSanitizer reported errors"; exit 1; fi
+
+## test-tsan: the unit suites, then a short end-to-end run with two loops and cold files, under
+## ThreadSanitizer (cross-thread execute, the prefetcher, multi-loop servers)
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:log_path=$(CURDIR)/.build-tsan/report
+test-tsan:
+	$(SWIFT) build --build-tests --build-path .build-tsan -Xswiftc -sanitize=thread
+	rm -f .build-tsan/report*
+	$(TSAN_ENV) $(SWIFT) test --skip-build --build-path .build-tsan --no-parallel
+	$(SWIFT) build -c release --build-path .build-tsan --product swiftlet -Xswiftc -sanitize=thread
+	$(TSAN_ENV) SWIFTLET_LOOPS=2 SWIFTLET_BIN=$(CURDIR)/.build-tsan/release/swiftlet python3 -m pytest -q \
+	  Tests/e2e/test_real_clients.py Tests/e2e/test_file_changes.py Tests/e2e/test_lifecycle.py
+	@if ls .build-tsan/report* >/dev/null 2>&1; then cat .build-tsan/report*; echo "ThreadSanitizer reported races"; exit 1; fi
+
 ## site: the example site (examples/site plus docs/ rendered to HTML)
 site:
 	rm -rf $(SITE) && mkdir -p $(SITE)
@@ -77,8 +109,9 @@ run-tls: deps build site .build/tls/localhost.pem
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj /CN=localhost \
 	  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout .build/tls/localhost.key -out $@ 2>/dev/null
 
-## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd)
-bench: deps build bench-micro bench-echo bench-write-path bench-page-load bench-peers
+## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd,
+## and a 30-minute soak)
+bench: deps build bench-micro bench-echo bench-write-path bench-page-load bench-peers bench-soak
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
@@ -94,6 +127,10 @@ bench-page-load:
 
 bench-peers: site
 	python3 tools/bench-peers.py --swiftlet $(RELEASE)/swiftlet
+
+## bench-soak: 30 minutes of mixed load, memory, descriptors and CPU per request every minute
+bench-soak:
+	python3 tools/soak.py --swiftlet $(RELEASE)/swiftlet --minutes 30 --interval 60 --check
 
 ## fuzz: libFuzzer with AddressSanitizer on the frame path and on HPACK, FUZZ_SECONDS each (default 60);
 ## the corpus grows in .build/fuzz/corpus-*, findings land in .build/fuzz/ (add them to tools/fuzz/corpus/)

@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "SwiftletLoopTests",
             dependencies: [
-                "SwiftletLoop", "CSwiftletSystem", "CAllocationCounter", "SwiftletTestSupport",
+                "SwiftletLoop", "CSwiftletSystem", "SwiftletTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,7 +1,6 @@
 import CSwiftletSystem
 import Glibc
 import Logging
-import Synchronization
 
 /// A thread that owns and runs one `EventLoop`.
 ///
@@ -13,7 +12,7 @@ import Synchronization
 public final class EventLoopThread: Sendable {
     public let loop: EventLoop
     private let thread: pthread_t
-    private let joined = Mutex(false)
+    private let joined = Locked(false)
 
     private final class Start: @unchecked Sendable {
         let configuration: EventLoop.Configuration

@@ -1,6 +1,5 @@
 import CSwiftletSystem
 import Glibc
-import Synchronization
 
 /// The one door into a loop from other threads: a multi-producer,
 /// single-consumer queue of closures plus an `eventfd` that wakes the loop.
@@ -12,12 +11,12 @@ import Synchronization
 /// queue after each wake, and a post that lands after the drain finds the
 /// queue empty again and wakes the loop once more.
 final class RemoteTaskQueue: Sendable {
-    private struct State: ~Copyable {
+    private struct State {
         var tasks: [@Sendable () -> Void] = []
         var stopRequested = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// The eventfd the loop watches (nonblocking, close-on-exec).
     let eventFD: Int32
 

@@ -1,6 +1,5 @@
 import CSwiftletSystem
 import Glibc
-import Synchronization
 import SwiftletHTTP
 import SwiftletLoop
 
@@ -14,9 +13,9 @@ public enum AccessLogDestination: Sendable, Equatable {
 /// Writes access log lines on its own thread, so a slow disk never blocks
 /// a loop. Loops hand it whole buffers; `reopen()` (on SIGUSR1) reopens the
 /// file for log rotation.
-public final class AccessLogWriter: @unchecked Sendable {  // state behind a Mutex and a semaphore
+public final class AccessLogWriter: @unchecked Sendable {  // state behind a Locked value and a semaphore
     private let destination: AccessLogDestination
-    private let pending = Mutex<(chunks: [[UInt8]], reopen: Bool, stop: Bool)>(([], false, false))
+    private let pending = Locked<(chunks: [[UInt8]], reopen: Bool, stop: Bool)>(([], false, false))
     private let semaphore: UnsafeMutablePointer<sem_t>
     private var fd: Int32 = -1  // writer thread only (and init)
     private var thread = pthread_t()

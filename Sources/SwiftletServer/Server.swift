@@ -1,6 +1,5 @@
 import Glibc
 import Logging
-import Synchronization
 import SwiftletHTTP
 import SwiftletHTTP1
 import SwiftletHTTP2
@@ -31,7 +30,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
         var backend: EventLoop.BackendKind = .epoll
         var backendReason = ""
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let accessLog: AccessLogWriter?
     /// The certificates, when serving TLS.
     public let tls: TLSContext?
@@ -129,8 +128,8 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     public func rejectionCounts() -> [String: Int] {
         var total: [String: Int] = [:]
         for box in state.withLock({ $0.contexts }) {
-            let counts = Mutex<[String: Int]>([:])
-            let done = Mutex(false)
+            let counts = Locked<[String: Int]>([:])
+            let done = Locked(false)
             guard let loop = box.loop else { continue }
             loop.execute {
                 counts.withLock {

@@ -1,6 +1,5 @@
 import CSwiftletSystem
 import Glibc
-import Synchronization
 import SwiftletLoop
 
 /// Brings file pages into memory on a helper thread, so that a loop never
@@ -15,7 +14,7 @@ import SwiftletLoop
 /// memory (or fails with EFAULT if the file shrank), and posts the result
 /// back to the loop with `EventLoop.execute`. The waiting response is
 /// parked meanwhile: nothing polls for it.
-final class Prefetcher: @unchecked Sendable {  // state is a Mutex and a semaphore
+final class Prefetcher: @unchecked Sendable {  // state is a Locked queue and a semaphore
     private struct Job: @unchecked Sendable {
         let start: UnsafeRawPointer
         let length: Int
@@ -23,7 +22,7 @@ final class Prefetcher: @unchecked Sendable {  // state is a Mutex and a semapho
         let completion: @Sendable (Bool) -> Void
     }
 
-    private let queue = Mutex<[Job]>([])
+    private let queue = Locked<[Job]>([])
     private let semaphore: UnsafeMutablePointer<sem_t>
 
     init() {

@@ -1,5 +1,5 @@
 import CSwiftletSystem
-import Synchronization
+import SwiftletLoop
 
 /// The server's certificates and TLS settings, shared by every loop.
 ///
@@ -7,7 +7,7 @@ import Synchronization
 /// context set current when it starts, so `reload` (on SIGHUP) swaps in new
 /// certificates for new connections without disturbing open ones.
 public final class TLSContext: Sendable {
-    private let current: Mutex<Contexts>
+    private let current: Locked<Contexts>
     public let configuration: TLSConfiguration
 
     /// One reference-counted OpenSSL context set.
@@ -20,7 +20,7 @@ public final class TLSContext: Sendable {
     /// Loads the certificates; throws a message naming the file and the problem.
     public init(configuration: TLSConfiguration) throws {
         self.configuration = configuration
-        current = Mutex(try Self.load(configuration))
+        current = Locked(try Self.load(configuration))
     }
 
     static func load(_ configuration: TLSConfiguration) throws -> Contexts {

@@ -1,7 +1,6 @@
 import CSwiftletSystem
 import Glibc
 import Logging
-import Synchronization
 import Testing
 @testable import SwiftletLoop
 import SwiftletTestSupport

@@ -1,6 +1,5 @@
 import CTLSTestSupport
 import Glibc
-import Synchronization
 import SwiftletLoop
 import Testing
 @testable import SwiftletTLS
@@ -13,7 +12,7 @@ enum Certificates {
         return path
     }()
 
-    static let made = Mutex<Set<String>>([])
+    static let made = Locked<Set<String>>([])
 
     /// Makes (once) a certificate and key for `name`, returning their paths.
     /// Tests run in parallel: one lock for all of them.

@@ -1,6 +1,5 @@
 import CSwiftletSystem
 import Glibc
-import Synchronization
 import SwiftletLoop
 
 /// Both backends, for parameterised tests.
@@ -25,7 +24,7 @@ public final class LoopHarness: Sendable {
 
     /// Runs `body` on the loop thread and returns its result.
     public func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) throws -> T) throws -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
+        let result = Locked<Result<T, any Error>?>(nil)
         let done = Semaphore()
         let loop = self.loop
         loop.execute {
@@ -69,8 +68,8 @@ public final class Semaphore: @unchecked Sendable {
 
 /// A loop-thread-safe counter box that tests read from their own thread.
 public final class Box<T: Sendable>: Sendable {
-    private let value: Mutex<T>
-    public init(_ initial: T) { value = Mutex(initial) }
+    private let value: Locked<T>
+    public init(_ initial: T) { value = Locked(initial) }
     public func get() -> T { value.withLock { $0 } }
     public func set(_ new: T) { value.withLock { $0 = new } }
     public func update<R>(_ body: (inout T) -> R) -> R { value.withLock { body(&$0) } }

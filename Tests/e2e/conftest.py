@@ -3,7 +3,8 @@
 SWIFTLET_BIN names the binary (make test-e2e sets it to the release build).
 SWIFTLET_IO, when set (uring or epoll), is passed as --io to every server a
 test starts without an --io of its own, so the whole suite can run on each
-backend (make test-e2e-epoll).
+backend (make test-e2e-epoll). SWIFTLET_LOOPS likewise sets --loops (the
+ThreadSanitizer run serves with two loops).
 Each server is started on port 0; the port is read from its start-up line.
 """
 import os
@@ -29,6 +30,8 @@ class Server:
         args = list(args)
         if os.environ.get("SWIFTLET_IO") and "--io" not in args:
             args = ["--io", os.environ["SWIFTLET_IO"], *args]
+        if os.environ.get("SWIFTLET_LOOPS") and "--loops" not in args:
+            args = ["--loops", os.environ["SWIFTLET_LOOPS"], *args]
         self.args = args
         self.process = subprocess.Popen(
             [*prefix, BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Soak: a bounded mixed load against one swiftlet process, sampled at a
+fixed interval for memory, descriptors and CPU per request.
+
+The load, all at once for --minutes:
+  - small files: h2load, 16 connections × 10 streams, 1 KiB file;
+  - large files: h2load, 2 connections, 8 MiB file;
+  - a page: h2load fetching an HTML page and its 40 assets per connection;
+  - connection churn: new connections with one request each, HTTP/2 and HTTP/1.1;
+  - slow readers: 4 clients reading an 8 MiB file at 64 KiB/s each;
+  - resetting clients: HEADERS then RST_STREAM, 20 streams per second.
+
+Every --interval seconds it prints one line: RSS, anonymous memory, open
+descriptors, requests completed in the interval and the server's CPU time
+per request. With --check, it exits non-zero unless, after --warmup
+samples, RSS and anonymous memory stay within --drift (fraction) of their
+first post-warm-up value (plus 2 MiB), descriptors do not grow, and CPU per
+request stays within --cpu-drift of its median.
+
+    python3 tools/soak.py --swiftlet .build/release/swiftlet --minutes 30
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
+import rawh2  # noqa: E402
+
+
+def make_site(root):
+    os.makedirs(os.path.join(root, "assets"), exist_ok=True)
+    with open(os.path.join(root, "small.bin"), "wb") as f:
+        f.write(os.urandom(1024))
+    with open(os.path.join(root, "large.bin"), "wb") as f:
+        f.write(os.urandom(8 << 20))
+    links = []
+    for index in range(40):
+        name = "assets/a%02d.%s" % (index, "css" if index % 2 else "js")
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(os.urandom(2048 + 512 * index))
+        links.append("/" + name)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<!doctype html>" + "".join('<link href="%s">' % link for link in links))
+    return links
+
+
+class Counter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n=1):
+        with self.lock:
+            self.value += n
+
+    def take(self):
+        with self.lock:
+            value, self.value = self.value, 0
+            return value
+
+
+def h2load_loop(url_list, args, counter, stop, interval):
+    """Runs h2load for `interval` seconds at a time, counting successes."""
+    while not stop.is_set():
+        command = ["h2load", "-D", str(int(interval)), *args, *url_list]
+        result = subprocess.run(command, capture_output=True, text=True)
+        for line in result.stdout.splitlines():
+            if line.startswith("requests:"):
+                parts = line.replace(",", "").split()
+                counter.add(int(parts[parts.index("succeeded") - 1]))
+
+
+def churn(port, counter, stop):
+    """One request per connection, alternating HTTP/2 and HTTP/1.1."""
+    use_h2 = True
+    while not stop.is_set():
+        try:
+            if use_h2:
+                client = rawh2.Client(port, timeout=10)
+                client.send(client.headers(1, "/small.bin"))
+                while True:
+                    got = client.read_frame()
+                    if got is None:
+                        break
+                    if got[2] == 1 and got[1] & rawh2.END_STREAM:
+                        counter.add()
+                        break
+                client.close()
+            else:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(b"GET /small.bin HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n")
+                    while sock.recv(65536):
+                        pass
+                counter.add()
+        except OSError:
+            time.sleep(0.1)
+        use_h2 = not use_h2
+        time.sleep(0.005)
+
+
+def slow_reader(port, counter, stop):
+    while not stop.is_set():
+        try:
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                sock.settimeout(30)
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"GET /large.bin HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n")
+                while not stop.is_set():
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        counter.add()
+                        break
+                    time.sleep(1.0)
+        except OSError:
+            time.sleep(0.1)
+
+
+def resetter(port, stop):
+    while not stop.is_set():
+        try:
+            client = rawh2.Client(port, timeout=10)
+            stream = 1
+            while not stop.is_set() and stream < 1999:
+                client.send(client.headers(stream, "/small.bin") + rawh2.rst_stream(stream))
+                stream += 2
+                time.sleep(0.05)
+            client.close()
+        except OSError:
+            time.sleep(0.1)
+
+
+def sample(pid):
+    status = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fds = len(os.listdir("/proc/%d/fd" % pid))
+    kib = lambda key: int(status[key].split()[0])
+    return kib("VmRSS"), kib("RssAnon"), fds, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--swiftlet", required=True, help="the swiftlet binary")
+    parser.add_argument("--io", choices=["uring", "epoll"], help="backend (default: the binary's default)")
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--interval", type=float, default=60, help="seconds between samples")
+    parser.add_argument("--warmup", type=int, default=2, help="samples before the flatness checks start")
+    parser.add_argument("--drift", type=float, default=0.05)
+    parser.add_argument("--cpu-drift", type=float, default=0.05)
+    parser.add_argument("--check", action="store_true", help="exit 1 if memory, descriptors or CPU per request drift")
+    options = parser.parse_args()
+    for tool in ("h2load",):
+        if shutil.which(tool) is None:
+            sys.exit("soak: %s is not installed (make deps installs it)" % tool)
+
+    root = tempfile.mkdtemp(prefix="swiftlet-soak-")
+    links = make_site(root)
+    command = [options.swiftlet, "--host", "127.0.0.1", "--port", "0", "--idle-timeout", "60s"]
+    if options.io:
+        command += ["--io", options.io]
+    server = subprocess.Popen(command + [root], stderr=subprocess.PIPE, text=True)
+    port = None
+    for _ in range(50):
+        line = server.stderr.readline()
+        if "listening on" in line:
+            port = int(line.split("://")[1].split(" ")[0].rsplit(":", 1)[1])
+            break
+    if port is None:
+        server.kill()
+        sys.exit("soak: swiftlet did not start")
+    base = "http://127.0.0.1:%d" % port
+
+    stop = threading.Event()
+    counter = Counter()
+    chunk = max(5, min(options.interval, 60))
+    workers = [
+        threading.Thread(target=h2load_loop, args=([base + "/small.bin"], ["-c", "16", "-m", "10"], counter, stop, chunk)),
+        threading.Thread(target=h2load_loop, args=([base + "/large.bin"], ["-c", "2", "-m", "1"], counter, stop, chunk)),
+        threading.Thread(target=h2load_loop, args=([base + "/index.html"] + [base + l for l in links], ["-c", "4", "-m", "41"], counter, stop, chunk)),
+        threading.Thread(target=churn, args=(port, counter, stop)),
+        threading.Thread(target=resetter, args=(port, stop)),
+    ] + [threading.Thread(target=slow_reader, args=(port, counter, stop)) for _ in range(4)]
+    for worker in workers:
+        worker.daemon = True
+        worker.start()
+
+    samples = []
+    deadline = time.time() + options.minutes * 60
+    last_cpu = sample(server.pid)[3]
+    print("minute   rss MiB  anon MiB   fds  requests  µs CPU/request", flush=True)
+    started = time.time()
+    while time.time() < deadline and server.poll() is None:
+        time.sleep(min(options.interval, max(0, deadline - time.time())))
+        rss, anon, fds, cpu = sample(server.pid)
+        requests = counter.take()
+        per_request = (cpu - last_cpu) / requests * 1e6 if requests else float("nan")
+        last_cpu = cpu
+        samples.append((rss, anon, fds, per_request))
+        print("%6.1f %9.1f %9.1f %5d %9d %14.1f" % ((time.time() - started) / 60, rss / 1024, anon / 1024, fds, requests, per_request), flush=True)
+    stop.set()
+    alive = server.poll() is None
+    if alive:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    shutil.rmtree(root, ignore_errors=True)
+
+    if not alive:
+        print("soak: the server exited during the run (code %s)" % server.returncode)
+        return 1
+    if not options.check:
+        return 0
+    steady = samples[options.warmup:]
+    if len(steady) < 2:
+        print("soak: too few samples after warm-up to check")
+        return 1
+    failures = []
+    for index, name in ((0, "RSS"), (1, "anonymous memory")):
+        first = steady[0][index]
+        worst = max(s[index] for s in steady)
+        if worst > first * (1 + options.drift) + 2048:
+            failures.append("%s grew from %.1f to %.1f MiB" % (name, first / 1024, worst / 1024))
+    if max(s[2] for s in steady) > steady[0][2] + 8:
+        failures.append("descriptors grew from %d to %d" % (steady[0][2], max(s[2] for s in steady)))
+    costs = [s[3] for s in steady if s[3] == s[3]]
+    if costs:
+        median = statistics.median(costs)
+        spread = max(abs(c - median) / median for c in costs)
+        if spread > options.cpu_drift:
+            failures.append("CPU per request drifted %.0f%% from its median %.1f µs" % (spread * 100, median))
+    for failure in failures:
+        print("soak: " + failure)
+    print("soak: %s" % ("flat" if not failures else "DRIFT"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
