@@ -118,6 +118,7 @@ final class EpollBackend {
     }
 
     private func dispatch(token: IOToken, events: UInt32) {
+        loop.eventsThisTurn &+= 1
         guard let source = loop.registry.lookup(token) else { return }
         switch source {
         case .connection(let connection):

@@ -119,6 +119,14 @@ public final class EventLoop: @unchecked Sendable {
     var turnCount: UInt64 = 0
     /// Turns completed.
     public var turn: UInt64 { turnCount }
+    /// Events (io_uring completions, epoll readiness reports) handled in the current turn.
+    var eventsThisTurn = 0
+    var emptyTurnCount: UInt64 = 0
+    /// Turns in which nothing happened: the wait returned without an event,
+    /// and no timer fired, no task ran, no deferred input was delivered. A
+    /// loop that waits as it should has a few (its wait bounded by a timer
+    /// that a cancel left behind); one that grows with time polls.
+    public var emptyTurns: UInt64 { emptyTurnCount }
     private var running = false
     private var closed = false
     var openConnections = 0
@@ -250,11 +258,19 @@ public final class EventLoop: @unchecked Sendable {
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
         }
         currentTime = clock.now()  // again: handling the events took time
+        let serviced = !serviceList.isEmpty
         runServiceList()
-        timers.advance(to: currentTime)
-        runTasks()
+        let fired = timers.advance(to: currentTime)
+        let ranTasks = runTasks()
         flushDirtyConnections()
         turnCount &+= 1
+        // A turn woken by nothing: no event, no timer, no task, no deferred
+        // input. Many of them mean the loop polls for something it should
+        // wait for (debug counter; see `emptyTurns`).
+        if eventsThisTurn == 0 && fired == 0 && !ranTasks && !serviced && acceptsThisTurn == 0 {
+            emptyTurnCount &+= 1
+        }
+        eventsThisTurn = 0
     }
 
     /// The backends call this as soon as their wait returns, before they
@@ -276,10 +292,11 @@ public final class EventLoop: @unchecked Sendable {
         return deadline > current ? deadline - current : 0
     }
 
-    private func runTasks() {
-        guard remote.drain(into: &taskBatch) else { return }
+    private func runTasks() -> Bool {
+        guard remote.drain(into: &taskBatch) else { return false }
         for task in taskBatch { task() }
         taskBatch.removeAll(keepingCapacity: true)
+        return true
     }
 
     // MARK: flushing

@@ -63,6 +63,7 @@ public final class EventLoopThread: Sendable {
             } catch {
                 loop.logger.critical("event loop stopped: \(error)")
             }
+            loop.logger.debug("event loop \(start.name) stopped after \(loop.turn) turns, \(loop.emptyTurns) empty turns")
             try? loop.close()
             return nil
         }, context)

@@ -135,6 +135,7 @@ final class UringBackend {
     }
 
     private func dispatch(token: IOToken, result: Int32, flags: UInt32) {
+        loop.eventsThisTurn &+= 1
         guard let operation = token.operation, operation != .cancel,
               let source = loop.registry.lookup(token) else { return }
         switch source {

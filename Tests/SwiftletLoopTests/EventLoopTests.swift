@@ -672,3 +672,51 @@ final class LogRecords: Sendable {
         }
     }
 }
+
+@Suite("Turns that did no work")
+struct EmptyTurnTests {
+    final class Sink: ConnectionHandler {
+        var received = 0
+        func connectionDidReceive(_ connection: Connection) {
+            received += connection.input.count
+            connection.consume(connection.input.count)
+        }
+        func connectionDidClose(_ connection: Connection, reason: CloseReason) {}
+    }
+
+    @Test("a turn counts as empty only when no event, timer, task or input made it do anything", arguments: allBackends)
+    func emptyTurnsAreCounted(backend: EventLoop.BackendChoice) throws {
+        let clock = ManualClock()
+        var configuration = EventLoop.Configuration()
+        configuration.backend = backend
+        let loop = try EventLoop(configuration: configuration, clock: clock)
+        defer { try? loop.close() }
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[1]) }
+        let sink = Sink()
+        try loop.adopt(socket: pair[0]) { $0.handler = sink }
+        for _ in 0..<5 { try loop.runTurn(maximumWait: 0) }  // settle what adopting armed
+        let settled = loop.emptyTurns
+        for _ in 0..<5 { try loop.runTurn(maximumWait: 0) }
+        #expect(loop.emptyTurns == settled + 5, "nothing happened: five empty turns")
+
+        loop.execute {}
+        try loop.runTurn(maximumWait: 1_000_000_000)
+        #expect(loop.emptyTurns == settled + 5, "a task ran")
+
+        loop.timers.schedule(at: loop.now + 1_000_000) {}
+        clock.advance(by: .milliseconds(2))
+        try loop.runTurn(maximumWait: 0)
+        #expect(loop.emptyTurns == settled + 5, "a timer fired")
+
+        #expect(write(pair[1], "x", 1) == 1)
+        var turns = 0
+        while sink.received == 0 && turns < 10 {
+            try loop.runTurn(maximumWait: 5_000_000_000)
+            turns += 1
+        }
+        #expect(sink.received == 1)
+        #expect(loop.emptyTurns == settled + 5, "the byte arrived: every turn until then had an event")
+    }
+}

@@ -5,6 +5,7 @@ CPU figures are the server process's user + system time (/proc), every
 thread included. The bounds are wide (several times what a correct server
 uses, a small fraction of what the failure each test guards against costs)."""
 import os
+import re
 import select
 import socket
 import ssl
@@ -226,8 +227,10 @@ def test_rapid_reset_produces_no_responses(site):
 
 def test_idle_connections_cost_no_cpu(site):
     """1000 idle HTTP/2 connections (preface and SETTINGS exchanged, then
-    nothing): over 10 s the server uses about no CPU (no turn polls)."""
-    server = Server(site, "--idle-timeout", "60s")
+    nothing): over 10 s the server uses about no CPU, and its loop counts
+    almost no turn that did nothing (a loop that polled would count
+    thousands)."""
+    server = Server(site, "--idle-timeout", "60s", "--log-level", "debug")
     sockets = []
     try:
         for _ in range(1000):
@@ -243,6 +246,11 @@ def test_idle_connections_cost_no_cpu(site):
         for sock in sockets:
             sock.close()
         server.stop()
+    stopped = re.search(r"stopped after (\d+) turns, (\d+) empty turns", server.logs())
+    assert stopped, server.logs()[-2000:]
+    turns, empty = int(stopped.group(1)), int(stopped.group(2))
+    print("idle: %d turns, %d empty" % (turns, empty))
+    assert empty <= 50, "%d of %d turns did nothing" % (empty, turns)
 
 
 FLOOD_CLIENT = """
