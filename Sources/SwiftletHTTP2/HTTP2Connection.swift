@@ -416,6 +416,9 @@ public final class HTTP2Connection: ConnectionHandler {
     public func beginGracefulShutdown() {
         guard state.beginDraining() else {
             if state == .awaitingPreface || state == .awaitingSettings {
+                // No stream yet: say so (last stream 0, so the client knows
+                // nothing was processed and may retry elsewhere), then close.
+                writeGoAway(lastStreamID: 0, code: .noError, debug: "shutting down")
                 state.close()
                 connection.close()
             }

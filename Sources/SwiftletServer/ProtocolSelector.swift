@@ -23,9 +23,13 @@ final class ProtocolSelector: ConnectionHandler, TimerTarget {
         self.connection = connection
         self.session = session
         timer = context.loop.timers.schedule(at: context.loop.now &+ timeout.nanoseconds, target: self)
+        context.selectorStarted()
     }
 
     func connectionDidReceive(_ connection: Connection) {
+        // Once a protocol took the connection (it is in the loop context's
+        // tables by now), the context stops counting it as selecting.
+        defer { if timer == nil { finishSelecting() } }
         if let session {
             switch session.applicationProtocol {
             case "h2":
@@ -68,13 +72,23 @@ final class ProtocolSelector: ConnectionHandler, TimerTarget {
         }
     }
 
+    private var finished = false
+
     private func select() {
         if let timer { context.loop.timers.cancel(timer) }
         timer = nil
     }
 
+    /// The selector's work is over: a protocol took the connection, or it closed.
+    private func finishSelecting() {
+        guard !finished else { return }
+        finished = true
+        context.selectorEnded()
+    }
+
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         select()
+        finishSelecting()
         if case .transportFailed(let detail) = reason {
             context.countTransportRejection("tls_handshake_failed")
             context.logger.debug("TLS handshake failed: \(detail)")

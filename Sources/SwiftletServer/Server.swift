@@ -171,6 +171,8 @@ final class LoopContext {
     var listener: Listener?
     var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var http1Connections: [ObjectIdentifier: HTTP1Connection] = [:]
+    /// Connections still choosing a protocol (TLS handshake, first bytes).
+    var selecting = 0
     var draining = false
 
     init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration, tls: TLSContext?, logger: Logger) {
@@ -226,6 +228,14 @@ final class LoopContext {
             stopIfDrained()
         }
         http1.connectionDidReceive(connection)
+        if draining { http1.closeWhenIdle() }
+    }
+
+    /// A connection started or stopped choosing its protocol.
+    func selectorStarted() { selecting += 1 }
+    func selectorEnded() {
+        selecting -= 1
+        stopIfDrained()
     }
 
     /// Graceful shutdown of this loop.
@@ -242,7 +252,10 @@ final class LoopContext {
 
     @discardableResult
     func stopIfDrained() -> Bool {
-        guard draining, http2Connections.isEmpty, http1Connections.isEmpty else { return false }
+        // Connections still in their TLS handshake or waiting for their
+        // first bytes count too: stopping now would close them without a
+        // word; once they pick a protocol they get its graceful close.
+        guard draining, http2Connections.isEmpty, http1Connections.isEmpty, selecting == 0 else { return false }
         loop.stop()
         return true
     }

@@ -19,7 +19,7 @@ import rawh2
 from conftest import Server, require
 from test_tls import make_certificate
 
-LONG = 1 << 20
+LONG = 8 << 20
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,8 @@ def test_sigterm_under_load_loses_no_accepted_request(site, tmp_path, cert, tls)
     assert len(whole) == len(entries), "responses cut short: %s" % [e for e in entries if e not in whole][:5]
     assert len(entries) == succeeded, "the server finished %d responses, h2load received %d" % (len(entries), succeeded)
 
+    print("shutdown: exit %.2f s after SIGTERM; h2load %d whole responses, access log %d; new connections %s"
+          % (took, succeeded, len(entries), {o: outcomes.count(o) for o in sorted(set(outcomes))}))
     broken = [o for o in outcomes if o.startswith("broken")]
     assert not broken, broken[:5]
     assert outcomes.count("refused") > 0 and outcomes.count("served") > 0, {o: outcomes.count(o) for o in set(outcomes)}
