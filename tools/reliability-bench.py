@@ -62,22 +62,7 @@ def dribble(binary, root):
     s = server(binary, root)
     try:
         before = s.cpu_seconds()
-        deadline = time.time() + 8
-        frames = 0
-        while time.time() < deadline:
-            client = rawh2.Client(s.port, settings_pairs=[(4, 4)])
-            client.send(rawh2.window_update(0, 1 << 30) + client.headers(1, "/large.bin"))
-            while time.time() < deadline:
-                got = client.read_frame()
-                if got is None:
-                    break
-                kind, _, stream, payload = got
-                if kind == rawh2.DATA and stream == 1:
-                    frames += 1
-                    client.send(rawh2.window_update(1, 4))
-                elif kind == rawh2.GOAWAY and rawh2.goaway_code(payload) != "NO_ERROR":
-                    break
-            client.close()
+        frames, _ = reliability.window_dribble(s.port)
         return "%.2f s CPU, %d tiny frames" % (s.cpu_seconds() - before, frames)
     finally:
         s.stop()
@@ -108,30 +93,7 @@ def connflood(binary, root):
 def reset(binary, root):
     s = server(binary, root)
     try:
-        resets = responses = 0
-        for _ in range(20):
-            client = rawh2.Client(s.port)
-            stream, alive = 1, True
-            while alive and stream < 2000:
-                batch = b""
-                for _ in range(20):
-                    batch += client.headers(stream, "/small.bin") + rawh2.rst_stream(stream)
-                    stream += 2
-                    resets += 1
-                try:
-                    client.send(batch + rawh2.ping(7))
-                except OSError:
-                    break
-                while True:
-                    got = client.read_frame()
-                    if got is None or got[0] == rawh2.GOAWAY:
-                        alive = False
-                        break
-                    if got[0] == rawh2.HEADERS:
-                        responses += 1
-                    elif got[0] == rawh2.PING and got[1] & rawh2.ACK:
-                        break
-            client.close()
+        resets, responses = reliability.reset_stream_responses(s.port)
         return "%d responses to %d reset streams (%.1f%%)" % (responses, resets, 100 * responses / max(resets, 1))
     finally:
         s.stop()

@@ -313,7 +313,10 @@ public final class HTTP2Connection: ConnectionHandler {
 
     /// A DATA frame the peer's flow-control window cut below
     /// `minDataFrameSize` (window dribble): half the budget spent → graceful
-    /// GOAWAY; all of it → ENHANCE_YOUR_CALM.
+    /// GOAWAY; all of it → ENHANCE_YOUR_CALM. §10.5: "Large numbers of small
+    /// or empty frames can be abused to cause a peer to expend time
+    /// processing frame headers." A peer that keeps its windows tiny makes
+    /// us produce them.
     func takeDribble() -> Bool {
         guard dribbleBudget.take(now: loop.now) else {
             connectionError(Rejection(.enhanceYourCalm, "window_dribble", "flow-control windows kept too small: too many tiny DATA frames"))
