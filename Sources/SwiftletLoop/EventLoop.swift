@@ -654,6 +654,8 @@ public final class EventLoop: @unchecked Sendable {
 
     private func closeAllSources() {
         closed = true
+        for accepted in acceptQueue { Glibc.close(accepted.fd) }
+        acceptQueue.removeAll()
         for source in registry.allSources {
             switch source {
             case .connection(let connection):
