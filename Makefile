@@ -59,7 +59,7 @@ test-e2e-epoll: build
 ## test-soak: 2 minutes of mixed load (small, large, page, churn, slow readers, resets); memory,
 ## descriptors and CPU per request must stay flat after the first 30 s
 test-soak: build
-	python3 tools/soak.py --swiftlet $(RELEASE)/swiftlet --minutes 2 --interval 15 --warmup 2 --cpu-drift 0.25 --check
+	python3 tools/soak.py --swiftlet $(RELEASE)/swiftlet --minutes 2 --interval 15 --warmup 2 --cpu-drift 0.10 --check
 
 # LeakSanitizer is off: it misreads objects held in Swift enum payloads (spare
 # pointer bits) as leaked. check_malloc_usable_size=0: the Swift runtime asks
