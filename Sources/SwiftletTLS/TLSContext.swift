@@ -46,9 +46,16 @@ public final class TLSContext: Sendable {
     /// uses them for new connections. On error the old ones stay in use.
     public func reload() throws {
         let fresh = try Self.load(configuration)
-        current.withLock {
-            swiftlet_tls_contexts_inherit_ticket_keys(fresh.pointer, $0.pointer)
-            $0 = fresh
+        current.withLock { contexts in
+            // The old contexts must outlive the copy of their ticket keys:
+            // a raw pointer does not keep its object alive, and the
+            // optimiser may release the old value as soon as it is replaced
+            // (AddressSanitizer caught a use after free here).
+            let old = contexts
+            withExtendedLifetime((old, fresh)) {
+                swiftlet_tls_contexts_inherit_ticket_keys(fresh.pointer, old.pointer)
+            }
+            contexts = fresh
         }
     }
 
@@ -56,14 +63,16 @@ public final class TLSContext: Sendable {
     /// rotate without waiting.
     func advanceTicketKeyClock(by duration: Duration) {
         let contexts = current.withLock { $0 }
-        swiftlet_tls_contexts_advance_ticket_clock(contexts.pointer, Int(duration.components.seconds))
+        withExtendedLifetime(contexts) {
+            swiftlet_tls_contexts_advance_ticket_clock(contexts.pointer, Int(duration.components.seconds))
+        }
     }
 
     /// The names served (for the start-up line and logs).
     public var names: String {
         let contexts = current.withLock { $0 }
         var buffer = [CChar](repeating: 0, count: 1024)
-        swiftlet_tls_contexts_describe(contexts.pointer, &buffer, buffer.count)
+        withExtendedLifetime(contexts) { swiftlet_tls_contexts_describe(contexts.pointer, &buffer, buffer.count) }
         return String(cBuffer: buffer)
     }
 
