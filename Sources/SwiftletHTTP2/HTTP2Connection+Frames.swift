@@ -641,7 +641,13 @@ extension HTTP2Connection {
         for stream in pendingStarts where stream.isLive && !stream.handlerStarted {
             stream.handlerStarted = true
             handler.exchangeDidStart(stream)
-            if stream.isLive { deliverBufferedBody(stream) }
+            guard stream.isLive else { continue }
+            // A body that came with the head was buffered; a GET has none.
+            if stream.bufferedBody.isEmpty {
+                deliverRequestEndIfDue(stream)
+            } else {
+                deliverBufferedBody(stream)
+            }
         }
         pendingStarts.removeAll(keepingCapacity: true)
     }
