@@ -7,10 +7,13 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := .build/release
 SITE       := .build/site
 APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o nginx-light \
-                chromium python3-pip xz-utils openssl procps
+                chromium python3-pip xz-utils openssl procps \
+                golang-go golang-github-fatih-color-dev golang-github-spf13-cobra-dev golang-golang-x-net-dev
+# h2spec's source, kept beside the repository in this setup (see test-e2e).
+H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers bench-soak fuzz clean
+.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers bench-soak fuzz clean
 
 all: build
 
@@ -49,11 +52,17 @@ check-allocations:
 	$(SWIFT) build -c release --product swiftlet-microbench
 	$(RELEASE)/swiftlet-microbench --check
 
-test-e2e: build
+## h2spec: build the HTTP/2 conformance tool from $(H2SPEC_SRC) (skipped, with a note, where it is absent)
+h2spec:
+	@if [ -z "$(H2SPEC_SRC)" ]; then echo "h2spec: no ../shared/h2spec here; its end-to-end test will be skipped"; \
+	elif [ ! -x .build/h2spec/h2spec ]; then $(H2SPEC_SRC)/build.sh $(CURDIR)/.build/h2spec/h2spec; fi
+
+## test-e2e: the end-to-end suite (real binary, real clients, h2spec strict over h2c and TLS)
+test-e2e: build h2spec
 	SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
 
 ## test-e2e-epoll: the end-to-end suite with every server on the epoll backend (the default is io_uring)
-test-e2e-epoll: build
+test-e2e-epoll: build h2spec
 	SWIFTLET_IO=epoll SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet python3 -m pytest -q Tests/e2e
 
 ## test-soak: 2 minutes of mixed load (small, large, page, churn, slow readers, resets); memory,

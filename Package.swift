@@ -172,6 +172,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "SwiftletServerTests",
+            dependencies: ["SwiftletServer", "SwiftletHTTP2"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SwiftletHPACKTests",
             dependencies: ["SwiftletHPACK"],
             exclude: ["hpack_crosscheck.py"],

@@ -93,7 +93,11 @@ extension HTTP2Connection {
             return .streamError(id, Rejection(.flowControlError, "stream_window_exceeded",
                                               "DATA of \(header.length) bytes exceeds the stream window \(stream.receiveWindow)"))
         }
-        switch stream.state.apply(.receiveData(endStream: endStream)) {
+        // Frame order first (§5.1), then the request's own rules, both
+        // judged in the state before this frame (a stream error must still
+        // be able to reset the stream this frame would end).
+        let event = StreamState.Event.receiveData(endStream: endStream)
+        switch stream.state.admits(event) {
         case .ok: break
         case .ignore:
             creditConnection(header.length)
@@ -104,20 +108,21 @@ extension HTTP2Connection {
         case .connectionError(let rejection):
             return .connectionError(rejection)
         }
+        let received = stream.receivedBodyBytes + data.count
+        // §8.1.1: "A request or response is also malformed if the value of a
+        // content-length header field does not equal the sum of the DATA frame
+        // payload lengths that form the content".
+        if let expected = stream.expectedContentLength, received > expected || (endStream && received != expected) {
+            creditConnection(header.length)
+            return .streamError(id, Rejection(.protocolError, "content_length_mismatch",
+                                              "content-length \(expected) but \(received) bytes of DATA"))
+        }
+        stream.state.enter(event)
         stream.receiveWindow -= header.length
         // Padding is consumed at once.
         let padding = header.length - data.count
         if padding > 0 { consumed(stream, padding) }
-        stream.receivedBodyBytes += data.count
-        // §8.1.1: "A request or response is also malformed if the value of a
-        // content-length header field does not equal the sum of the DATA frame
-        // payload lengths that form the content".
-        if let expected = stream.expectedContentLength,
-           stream.receivedBodyBytes > expected || (endStream && stream.receivedBodyBytes != expected) {
-            creditConnection(data.count)
-            return .streamError(id, Rejection(.protocolError, "content_length_mismatch",
-                                              "content-length \(expected) but \(stream.receivedBodyBytes) bytes of DATA"))
-        }
+        stream.receivedBodyBytes = received
         if data.count > 0 { deliverBody(stream, data) }
         if endStream {
             stream.requestComplete = true
@@ -308,7 +313,10 @@ extension HTTP2Connection {
         trailers.removeAll()
         var validator = RequestValidator(trailers: trailers)
         do { try decoder.decode(block, into: &validator) } catch { return .connectionError(compression(error)) }
-        switch stream.state.apply(.receiveHeaders(endStream: endStream)) {
+        // As for DATA: frame order, then the trailers' own rules, in the
+        // state before this frame.
+        let event = StreamState.Event.receiveHeaders(endStream: endStream)
+        switch stream.state.admits(event) {
         case .ok: break
         case .ignore: return .ignore
         case .streamError(let rejection): return .streamError(stream.id, rejection)
@@ -319,6 +327,7 @@ extension HTTP2Connection {
             return .streamError(stream.id, Rejection(.protocolError, "content_length_mismatch",
                                                      "content-length \(expected) but \(stream.receivedBodyBytes) bytes of DATA"))
         }
+        stream.state.enter(event)
         stream.trailers = trailers.isEmpty ? nil : trailers
         stream.requestComplete = true
         deliverRequestEndIfDue(stream)
@@ -625,6 +634,14 @@ extension HTTP2Connection {
     /// Hands body bytes to the handler in place, or buffers them while it is
     /// paused (or while older buffered bytes wait).
     func deliverBody(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        if stream.isDrainingRequest {
+            // Nobody reads it: the connection gets the credit, the stream
+            // none (the drain is bounded by the stream window), and a peer
+            // that has used the window up cannot finish.
+            creditConnection(data.count)
+            if stream.receiveWindow == 0 && stream.state.canReceive { endRequestDrain(stream) }
+            return
+        }
         if !stream.handlerStarted || stream.bodyPaused || !stream.bufferedBody.isEmpty {
             stream.bufferedBody.append(copying: data)
             return
@@ -665,6 +682,10 @@ extension HTTP2Connection {
     }
 
     func deliverRequestEndIfDue(_ stream: HTTP2Stream) {
+        if stream.isDrainingRequest {
+            maybeCompleteStream(stream)
+            return
+        }
         guard stream.isLive, stream.handlerStarted, stream.requestComplete, !stream.requestFinishDelivered,
               !stream.bodyPaused, stream.bufferedBody.isEmpty else { return }
         stream.requestFinishDelivered = true
@@ -676,7 +697,7 @@ extension HTTP2Connection {
     /// in batches (at least half the window, and at least 4 KiB).
     func consumed(_ stream: HTTP2Stream, _ count: Int) {
         creditConnection(count)
-        guard stream.state.canReceive else { return }
+        guard stream.state.canReceive, !stream.isDrainingRequest else { return }
         stream.unacknowledgedBytes += count
         if !stream.windowRaised && limits.streamWindowSize > stream.advertisedWindow {
             // The handler reads: raise the window to the stream window setting.

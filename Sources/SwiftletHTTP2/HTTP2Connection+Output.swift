@@ -292,13 +292,57 @@ extension HTTP2Connection {
         if stream.state == .closed(.endStream) {
             finishStream(stream, closedBy: .endStream, reason: .completed)
         } else if !stream.requestComplete && stream.state.canReceive {
-            // §8.1: "A server can send a complete response prior to the client
-            // sending an entire request ... the server MAY request that the
-            // client abort transmission of a request without error by sending a
-            // RST_STREAM with an error code of NO_ERROR after sending a complete
-            // response".
-            if stream.state.apply(.sendReset) == .ok { writeRstStream(streamID: stream.id, code: .noError) }
-            finishStream(stream, closedBy: .localReset, reason: .completed)
+            beginRequestDrain(stream)
+        }
+    }
+
+    /// The response is complete but the request is not (§8.1: "A server can
+    /// send a complete response prior to the client sending an entire
+    /// request if the response does not depend on any portion of the request
+    /// that has not been sent and received"). The handler is done with the
+    /// exchange, but the stream stays half-closed (local): what the peer
+    /// sends on it is still held to the request's rules (content-length,
+    /// trailers, flow control, frame order) and discarded, until the peer
+    /// ends the request or the drain is over. The drain is bounded in bytes
+    /// (the stream window gets no more credit) and in time
+    /// (`Limits.requestDrainTimeout`); at either bound the stream is reset
+    /// with NO_ERROR: "the server MAY request that the client abort
+    /// transmission of a request without error by sending a RST_STREAM with
+    /// an error code of NO_ERROR after sending a complete response".
+    func beginRequestDrain(_ stream: HTTP2Stream) {
+        notifyClosed(stream, reason: .completed)
+        if !stream.bufferedBody.isEmpty {
+            creditConnection(stream.bufferedBody.pendingBytes)
+            stream.bufferedBody.discardAll()
+        }
+        guard limits.requestDrainTimeout > .zero, stream.receiveWindow > 0 else {
+            endRequestDrain(stream)
+            return
+        }
+        stream.drainDeadline = loop.now &+ limits.requestDrainTimeout.nanoseconds
+        if requestDrainTimer == nil {
+            requestDrainTimer = loop.timers.schedule(at: stream.drainDeadline, target: self, tag: Timer.requestDrain.rawValue)
+        }
+    }
+
+    /// The drain of `stream`'s request is over before the peer ended it:
+    /// RST_STREAM(NO_ERROR) (§8.1).
+    func endRequestDrain(_ stream: HTTP2Stream) {
+        counters.requestDrainResetCount += 1
+        resetStream(stream, code: .noError, notify: .completed)
+    }
+
+    /// Resets the streams whose drain deadline passed; re-arms for the next.
+    func requestDrainTimerFired() {
+        var next: UInt64 = .max
+        var expired: [HTTP2Stream] = []
+        streams.forEach { stream in
+            guard stream.drainDeadline != 0 else { return }
+            if stream.drainDeadline <= loop.now { expired.append(stream) } else { next = min(next, stream.drainDeadline) }
+        }
+        for stream in expired { endRequestDrain(stream) }
+        if next != .max && requestDrainTimer == nil && !connection.isClosed {
+            requestDrainTimer = loop.timers.schedule(at: next, target: self, tag: Timer.requestDrain.rawValue)
         }
     }
 

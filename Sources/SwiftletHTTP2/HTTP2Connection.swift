@@ -90,7 +90,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var clientUsesRFC9218 = false
 
     // Timers.
-    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble }
+    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
     var prefaceTimer: TimerID?
     var settingsTimer: TimerID?
     var headerBlockTimer: TimerID?
@@ -98,6 +98,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var writeTimer: TimerID?
     var drainTimer: TimerID?
     var dribbleTimer: TimerID?
+    var requestDrainTimer: TimerID?
     var bytesSentAtWriteCheck: UInt64 = 0
     var lastWriteProgress: UInt64 = 0
     var readingPausedForOutput = false
@@ -236,7 +237,7 @@ public final class HTTP2Connection: ConnectionHandler {
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         state.close()
         closeAllStreams(reason: .connectionClosed)
-        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer] {
+        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer, requestDrainTimer] {
             if let timer { loop.timers.cancel(timer) }
         }
         freeStreams.removeAll()
@@ -363,14 +364,18 @@ public final class HTTP2Connection: ConnectionHandler {
             stream.bufferedBody.discardAll()
         }
         stream.body.discardAll()
-        if stream.handlerStarted && !stream.closeNotified {
-            stream.closeNotified = true
-            handler.exchangeDidClose(stream, reason: reason)
-        }
+        notifyClosed(stream, reason: reason)
         stream.id = 0
         stream.contextStorage = nil
         if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
         if streams.isEmpty { becameIdle() }
+    }
+
+    /// Tells the handler, once, that it is done with `stream`.
+    func notifyClosed(_ stream: HTTP2Stream, reason: HTTPExchangeCloseReason) {
+        guard stream.handlerStarted && !stream.closeNotified else { return }
+        stream.closeNotified = true
+        handler.exchangeDidClose(stream, reason: reason)
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
@@ -521,6 +526,10 @@ extension HTTP2Connection: TimerTarget {
             guard id == dribbleTimer else { return }
             dribbleTimer = nil
             scheduleAllWithBody()
+        case .requestDrain:
+            guard id == requestDrainTimer else { return }
+            requestDrainTimer = nil
+            requestDrainTimerFired()
         case nil:
             break
         }

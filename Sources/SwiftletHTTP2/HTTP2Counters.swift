@@ -9,6 +9,7 @@ public final class HTTP2Counters {
     var refusedStreamCount = 0
     var connectionErrorCount = 0
     var streamErrorCount = 0
+    var requestDrainResetCount = 0
     // Stored counters are internal (see SwiftletLoop's Connection for why).
     public var rejections: [String: Int] { rejectionCounts }
     public var connections: Int { connectionCount }
@@ -16,6 +17,9 @@ public final class HTTP2Counters {
     public var refusedStreams: Int { refusedStreamCount }
     public var connectionErrors: Int { connectionErrorCount }
     public var streamErrors: Int { streamErrorCount }
+    /// Requests still arriving after their complete response whose drain
+    /// ended (time or stream window) with RST_STREAM(NO_ERROR).
+    public var requestDrainResets: Int { requestDrainResetCount }
 
     public init() {}
 

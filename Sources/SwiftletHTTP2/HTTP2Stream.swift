@@ -85,6 +85,11 @@ public final class HTTP2Stream: HTTPExchange {
     /// The stream already sent one DATA frame its window cut that small
     /// (the first is sent at once and not counted: a peer may start small).
     var sentTinyFrame = false
+    /// The response is complete and the handler was told so, but the
+    /// request is not: its remaining frames are checked and discarded until
+    /// this time (loop clock; 0: not draining). See
+    /// `HTTP2Connection.beginRequestDrain`.
+    var drainDeadline: UInt64 = 0
 
     init(connection: HTTP2Connection, pool: BufferPool) {
         self.connection = connection
@@ -124,12 +129,16 @@ public final class HTTP2Stream: HTTPExchange {
         handlerStarted = false
         dribbleHeldUntil = 0
         sentTinyFrame = false
+        drainDeadline = 0
         status = 0
         bodyBytesSent = 0
     }
 
     /// Still in the connection's table (its id is cleared when it leaves).
     var isLive: Bool { id != 0 }
+
+    /// The request half is being drained after a complete response.
+    var isDrainingRequest: Bool { drainDeadline != 0 }
 
     // MARK: HTTPExchange
 

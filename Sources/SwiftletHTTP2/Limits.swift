@@ -88,6 +88,11 @@ public struct Limits: Sendable, Equatable {
     public var headerBlockTimeout: Duration = .seconds(10)
     /// A connection with no open stream closes after this (GOAWAY NO_ERROR).
     public var idleTimeout: Duration = .seconds(60)
+    /// A request still arriving after its complete response is drained
+    /// (checked and discarded, no more stream window credit) at most this
+    /// long, then reset with NO_ERROR (§8.1): bounds how long a peer that
+    /// never ends its request holds a stream slot. Zero resets at once.
+    public var requestDrainTimeout: Duration = .seconds(1)
 
     // MARK: lifetime
 

@@ -151,6 +151,20 @@ public enum StreamState: Equatable, Sendable {
         }
     }
 
+    /// What `apply(event)` would return, without changing the state: lets
+    /// a receiver judge a frame's other rules in the state before it, then
+    /// `enter` the event.
+    public func admits(_ event: Event) -> Transition {
+        var copy = self
+        return copy.apply(event)
+    }
+
+    /// Applies an event `admits` returned `.ok` for.
+    public mutating func enter(_ event: Event) {
+        let transition = apply(event)
+        assert(transition == .ok, "entered \(event) in \(self), which does not admit it: \(transition)")
+    }
+
     public var isClosed: Bool {
         if case .closed = self { return true }
         return false

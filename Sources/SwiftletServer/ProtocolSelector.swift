@@ -8,9 +8,10 @@ import SwiftletTLS
 /// - Over TLS, ALPN decides (RFC 9113 §3.2): "h2" is HTTP/2, "http/1.1" is
 ///   HTTP/1.1. The handshake and the first plaintext bytes must arrive
 ///   within the TLS handshake timeout.
-/// - In cleartext (and over TLS without ALPN) the first bytes decide: the
-///   HTTP/2 connection preface means HTTP/2 with prior knowledge (§3.3),
-///   anything else is HTTP/1.1. They must arrive within the HTTP/1.1 head
+/// - In cleartext (and over TLS without ALPN) the first bytes decide
+///   (`FirstBytes`): the HTTP/2 connection preface means HTTP/2 with prior
+///   knowledge (§3.3), an HTTP/1.x request line HTTP/1.1, and a first line
+///   that is neither gets HTTP/2's GOAWAY for an invalid preface. They must arrive within the HTTP/1.1 head
 ///   timeout, so a connection that never speaks cannot be held open.
 final class ProtocolSelector: ConnectionHandler, TimerTarget {
     unowned(unsafe) let context: LoopContext  // the loop context outlives its connections
@@ -55,19 +56,17 @@ final class ProtocolSelector: ConnectionHandler, TimerTarget {
                 break  // no ALPN: sniff, as in cleartext
             }
         }
-        let input = connection.input
-        let preface = ConnectionState.preface
-        var matches = true
-        for index in 0..<min(input.count, preface.count) where input[index] != preface[index] {
-            matches = false
-            break
-        }
-        if matches && input.count < preface.count { return }  // wait for more
-        select()
-        if matches {
+        let decision = FirstBytes.classify(connection.input)
+        switch decision {
+        case .needMore:
+            return
+        case .http2, .invalidPreface:
+            // An invalid preface reaches HTTP/2, which answers it with GOAWAY.
+            select()
             let http2 = context.startHTTP2(on: connection)
             http2.connectionDidReceive(connection)
-        } else {
+        case .http1:
+            select()
             context.startHTTP1(on: connection, secure: session != nil)
         }
     }

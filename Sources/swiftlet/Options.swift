@@ -157,6 +157,10 @@ struct TimeoutOptions: ParsableArguments {
             transform: { try FlagValue.duration($0, flag: "--write-timeout", range: .seconds(1)...Duration.seconds(3600)) })
     var writeTimeout: Duration = .seconds(60)
 
+    @Option(help: "A request still arriving after its complete response is read and discarded this long, then reset with NO_ERROR, 0s...1m. (default: 1s)",
+            transform: { try FlagValue.duration($0, flag: "--request-drain-timeout", range: .zero...Duration.seconds(60)) })
+    var requestDrainTimeout: Duration = .seconds(1)
+
     @Option(help: "On SIGTERM/SIGINT, in-flight responses may run this long, 0s...1h. (default: 10s)",
             transform: { try FlagValue.duration($0, flag: "--graceful-timeout", range: .zero...Duration.seconds(3600)) })
     var gracefulTimeout: Duration = .seconds(10)

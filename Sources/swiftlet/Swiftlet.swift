@@ -98,6 +98,7 @@ struct Swiftlet: ParsableCommand {
         limits.headerBlockTimeout = timeouts.headerBlockTimeout
         limits.idleTimeout = timeouts.idleTimeout
         limits.writeTimeout = timeouts.writeTimeout
+        limits.requestDrainTimeout = timeouts.requestDrainTimeout
         configuration.http2.limits = limits
         configuration.http1.maxHeadSize = http2.maxHeaderListSize
         configuration.http1.maxFields = http2.maxHeaderFields

@@ -59,6 +59,23 @@ struct ReliabilityTests {
         #expect(try server.rejections("rapid_reset") == 1)
     }
 
+    @Test("§8.1 a request still open after its complete response is reset with NO_ERROR once the drain timeout passes")
+    func earlyResponseDrainBoundedByTime() throws {
+        let server = try server { $0.limits.requestDrainTimeout = .seconds(1) }
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        #expect(try client.response(stream: 1).body == Array("hello".utf8))
+        clock.advance(by: .milliseconds(900))
+        try server.turn()
+        try client.expectNoReaction()
+        clock.advance(by: .milliseconds(200))
+        try server.turn()
+        #expect(try client.expectReset(stream: 1) == .noError)
+        // A frame for it now is a late frame of a stream we reset: ignored.
+        try client.send(FrameClient.data(stream: 1, [1], endStream: true))
+        try client.expectNoReaction()
+    }
+
     @Test("HEADERS and its RST_STREAM in one read: the handler never starts, no response is produced")
     func resetInSameReadNeverStarts() throws {
         let server = try server()

@@ -211,14 +211,70 @@ struct StreamAndFlowTests {
         }, stream: 1, code: .protocolError, token: "content_length_mismatch")
     }
 
-    @Test("§8.1 a response that completes before the request ends is followed by RST_STREAM NO_ERROR")
-    func earlyResponse() throws {
+    @Test("§8.1 a response that completes before the request ends: the rest of the request is read and the stream ends normally")
+    func earlyResponseThenRequestEnds() throws {
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
         #expect(try client.response(stream: 1).body == Array("hello".utf8))
-        #expect(try client.expectReset(stream: 1) == .noError)
+        try client.expectNoReaction()
         try client.send(FrameClient.data(stream: 1, [1, 2, 3], endStream: true))
         try client.expectNoReaction()
+        #expect(server.events.filter { $0.hasPrefix("close 1") }.count == 1, "\(server.events)")
+    }
+
+    @Test("§8.1.1 after an early response, DATA beyond content-length is still a stream PROTOCOL_ERROR")
+    func earlyResponseStillChecksContentLength() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello", extra: [("content-length", "1")])))
+        _ = try client.response(stream: 1)
+        try client.send(FrameClient.data(stream: 1, Array("test".utf8), endStream: true))
+        #expect(try client.expectReset(stream: 1) == .protocolError)
+        #expect(try server.rejections("content_length_mismatch") == 1)
+    }
+
+    @Test("§8.1 after an early response, trailers without END_STREAM are still a stream PROTOCOL_ERROR")
+    func earlyResponseStillChecksTrailers() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        _ = try client.response(stream: 1)
+        try client.send(client.headers(stream: 1, [("x-t", "1")]))
+        #expect(try client.expectReset(stream: 1) == .protocolError)
+    }
+
+    @Test("§6.9 after an early response, a WINDOW_UPDATE of 0 on the stream is still a stream PROTOCOL_ERROR")
+    func earlyResponseStillChecksWindowUpdate() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        _ = try client.response(stream: 1)
+        try client.send(FrameClient.windowUpdate(stream: 1, increment: 0))
+        #expect(try client.expectReset(stream: 1) == .protocolError)
+    }
+
+    @Test("§5.1 after an early response and the peer's RST_STREAM, DATA is a stream STREAM_CLOSED")
+    func earlyResponseThenPeerReset() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        _ = try client.response(stream: 1)
+        try client.send(FrameClient.rstStream(stream: 1, code: .cancel) + FrameClient.data(stream: 1, [1]))
+        #expect(try client.expectReset(stream: 1) == .streamClosed)
+    }
+
+    @Test("§8.1 a request that uses up its stream window after an early response is reset with NO_ERROR at once")
+    func earlyResponseDrainBoundedByWindow() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        _ = try client.response(stream: 1)
+        var remaining = 65_535
+        var frames: [UInt8] = []
+        while remaining > 0 {
+            let length = min(remaining, 16_384)
+            frames += FrameClient.data(stream: 1, [UInt8](repeating: 7, count: length))
+            remaining -= length
+        }
+        try client.send(frames)
+        #expect(try client.expectReset(stream: 1) == .noError)
+        let drained = server.counters
+        #expect(try server.harness.onLoop { _ in drained.value.requestDrainResets } == 1)
     }
 
     @Test("a response without body: HEADERS with END_STREAM")

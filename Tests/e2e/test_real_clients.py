@@ -23,6 +23,17 @@ def test_curl_http11_falls_back(running, site):
     assert body == (site / "index.html").read_bytes()
 
 
+@pytest.mark.parametrize("size", [40_000, 400_000], ids=["within-window", "beyond-window"])
+def test_curl_post_with_body_gets_405_and_succeeds(running, tmp_path, size):
+    """The 405 is complete before curl has sent its body (RFC 9113 §8.1): the
+    server reads the rest (or, past the stream window, resets with NO_ERROR)
+    and curl reports the response, not a failed transfer."""
+    body = tmp_path / "body.bin"
+    body.write_bytes(b"x" * size)
+    result = curl("-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + str(body), running.url + "/style.css")
+    assert (result.returncode, result.stdout) == (0, b"405"), result.stderr
+
+
 def test_large_file_is_byte_identical(running, site, tmp_path):
     out = tmp_path / "large.out"
     result = curl("-o", str(out), "-w", "%{http_code}", running.url + "/large.bin")
