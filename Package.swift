@@ -88,7 +88,7 @@ let package = Package(
         // The static-site server.
         .executableTarget(
             name: "swiftlet",
-            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "CSwiftletSystem",
+            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftletHTTP2Tests",
-            dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport"],
+            dependencies: ["SwiftletHTTP2", "SwiftletHTTP1", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport"],
             swiftSettings: strict
         ),
         // A TLS client over memory BIOs and certificate generation, in C.
@@ -169,6 +169,11 @@ let package = Package(
         .testTarget(
             name: "SwiftletTLSTests",
             dependencies: ["SwiftletTLS", "SwiftletLoop", "CTLSTestSupport", "CSwiftletSystem"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwiftletHTTPTests",
+            dependencies: ["SwiftletHTTP"],
             swiftSettings: strict
         ),
         .testTarget(

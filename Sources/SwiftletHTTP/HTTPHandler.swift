@@ -61,6 +61,16 @@ public protocol HTTPBodySource: AnyObject {
 /// One request and its response, as a handler sees it. Implemented by the
 /// protocol layers (an HTTP/2 stream, an HTTP/1.1 connection's current
 /// request). Loop-confined.
+///
+/// **Lifetime.** A handle is valid from `exchangeDidStart` until
+/// `exchangeDidClose` returns; drop it then (clear whatever refers to it,
+/// cancel work that would call it). Exchanges are pooled: in release builds
+/// the same object may already carry a later request, so a kept handle
+/// would answer someone else's request. To make that impossible to miss,
+/// every action on a closed handle does nothing, and debug builds never
+/// reuse handles and stop with an assertion naming the stale call.
+/// Reading a handle (its request, status, bytes sent) inside
+/// `exchangeDidClose` is fine; that is how access logs work.
 public protocol HTTPExchange: AnyObject {
     /// The request head.
     var request: HTTPRequest { get }

@@ -37,7 +37,7 @@ public final class HTTP1Counters {
 /// responses are framed by the handler's `content-length` if given, else
 /// chunked (close-delimited for HTTP/1.0 clients). Pipelined requests wait
 /// in the receive ring until the response before them is complete.
-public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
+public final class HTTP1Connection: ConnectionHandler {
     enum Phase: Equatable {
         case awaitingHead
         case readingBody
@@ -53,9 +53,11 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     var logger: Logger
 
     var phase: Phase = .awaitingHead
-    public let request = HTTPRequest()
-    public let responseFields = HTTPFields()
+    let request = HTTPRequest()
+    let responseFields = HTTPFields()
     var contextStorage: AnyObject?
+    /// The handler's handle on the current request (see `HTTP1Exchange`).
+    var exchange: HTTP1Exchange!
     var head: HTTP1Parser.Head?
     var exchangeOpen = false
 
@@ -89,7 +91,6 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     var bytesSentAtCheck: UInt64 = 0
     var lastProgress: UInt64 = 0
     var closeObserver: ((HTTP1Connection) -> Void)?
-    var closeWhenDone = false
 
     /// Runs once when the connection closes (servers use it to forget it).
     public var onClose: ((HTTP1Connection) -> Void)? {
@@ -114,6 +115,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         self.configuration = configuration
         self.counters = counters
         self.logger = logger
+        exchange = HTTP1Exchange(connection: self)
     }
 
     /// Serves `connection` as HTTP/1.1 (its input may already hold a request).
@@ -132,24 +134,11 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         return http1
     }
 
-    // MARK: HTTPExchange
+    // MARK: what the exchange does (HTTP1Exchange forwards here)
 
-    public var context: AnyObject? {
-        get { contextStorage }
-        set { contextStorage = newValue }
-    }
-    public var protocolName: StaticString { "http/1.1" }
-    public var streamID: UInt32 { 0 }
-    public var remoteAddressDescription: String { connection.remoteAddress?.host ?? "-" }
-    public var responseStatus: Int { status }
-    public var responseBodyBytesSent: Int { bodyBytes }
-    public var startTime: UInt64 { started }
-    public var isWritable: Bool { connection.isWritable }
-    public var queuedBodyBytes: Int { connection.pendingOutputBytes }
+    func pauseRequestBody() { bodyPaused = true }
 
-    public func pauseRequestBody() { bodyPaused = true }
-
-    public func resumeRequestBody() {
+    func resumeRequestBody() {
         guard bodyPaused else { return }
         bodyPaused = false
         connection.resumeReading()
@@ -195,6 +184,13 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     private func beginExchange(_ head: HTTP1Parser.Head) {
         self.head = head
         exchangeOpen = true
+        // Release builds reuse the handle; debug builds give each request a
+        // new one, so a handle kept from the last request is caught.
+        if HTTP1Exchange.recycles {
+            exchange.closed = false
+        } else {
+            exchange = HTTP1Exchange(connection: self)
+        }
         framing = head.framing
         requestComplete = false
         requestTrailers.removeAll()
@@ -221,7 +217,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
             // RFC 9110 §10.1.1: answer 100 so the client sends the body.
             connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
         }
-        handler.exchangeDidStart(self)
+        handler.exchangeDidStart(exchange)
         if requestComplete && phase != .closed { deliverRequestEnd() }
     }
 
@@ -316,7 +312,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
 
     private func deliver(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        handler.exchange(self, didReceiveBody: bytes)
+        handler.exchange(exchange, didReceiveBody: bytes)
     }
 
     private func finishBody() {
@@ -326,7 +322,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     }
 
     private func deliverRequestEnd() {
-        handler.exchange(self, didFinishRequestWith: requestTrailers.isEmpty ? nil : requestTrailers)
+        handler.exchange(exchange, didFinishRequestWith: requestTrailers.isEmpty ? nil : requestTrailers)
         if responseEnded { completeExchange() }
     }
 
@@ -341,8 +337,9 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
 
     // MARK: output
 
-    public func sendHead(status: Int, endOfStream: Bool) {
+    func sendHead(status: Int, endOfStream: Bool) {
         guard exchangeOpen, !responseStarted, phase != .closed else { return }
+        let status = HTTPStatus.checked(status)
         let informational = status >= 100 && status < 200
         var head: [UInt8] = []
         head.reserveCapacity(256)
@@ -394,7 +391,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         if endOfStream || bodyForbidden && endOfStream { endResponse() }
     }
 
-    public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
+    func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
         guard canSendBody else { return }
         if !isHeadRequest && bytes.count > 0 {
             writeChunkHeader(bytes.count)
@@ -405,7 +402,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         if endOfStream { finish(trailers: nil) }
     }
 
-    public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
+    func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
         guard canSendBody else {
             release?()
             return
@@ -421,14 +418,14 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         if endOfStream { finish(trailers: nil) }
     }
 
-    public func sendBody(from source: any HTTPBodySource) {
+    func sendBody(from source: any HTTPBodySource) {
         guard canSendBody else { return }
         bodySource = source
         sourceWaiting = false
         connection.requestWillFlush()
     }
 
-    public func bodySourceDidBecomeReady() {
+    func bodySourceDidBecomeReady() {
         guard bodySource != nil, sourceWaiting else { return }
         sourceWaiting = false
         connection.requestWillFlush()
@@ -439,7 +436,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         // turns unwritable and `connectionWritabilityDidChange` resumes us.
         guard let source = bodySource, !sourceWaiting, canSendBody, connection.isWritable else { return }
         let before = bodyBytes
-        source.exchange(self, wantsBodyUpTo: configuration.outputBudget)
+        source.exchange(exchange, wantsBodyUpTo: configuration.outputBudget)
         guard bodySource != nil, canSendBody else { return }
         if bodyBytes == before {
             sourceWaiting = true
@@ -448,7 +445,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         }
     }
 
-    public func finish(trailers: HTTPFields?) {
+    func finish(trailers: HTTPFields?) {
         guard canSendBody else { return }
         bodySource = nil
         if responseChunked {
@@ -468,15 +465,8 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         endResponse()
     }
 
-    public func cancel() {
+    func cancel() {
         closeNow(reason: .reset(errorCode: 0))
-    }
-
-    /// HTTP/1.1 sends one response at a time; the value is kept for handlers
-    /// that read it back.
-    public var priority: HTTPPriority {
-        get { responsePriority }
-        set { responsePriority = newValue }
     }
 
     private var canSendBody: Bool { exchangeOpen && responseStarted && !responseEnded && phase != .closed }
@@ -504,8 +494,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
     /// The exchange is over: tell the handler, then close or await the next request.
     private func completeExchange() {
         guard exchangeOpen else { return }
-        exchangeOpen = false
-        handler.exchangeDidClose(self, reason: .completed)
+        closeExchange(reason: .completed)
         contextStorage = nil
         armWriteTimer()
         if closeAfterResponse || !(head?.keepAlive ?? false) {
@@ -528,22 +517,24 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
         let body = "\(error.status) \(Self.reasonPhrase(error.status))\n"
         let response = "HTTP/1.1 \(error.status) \(Self.reasonPhrase(error.status))\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
         connection.write(Array(response.utf8))
-        if exchangeOpen {
-            exchangeOpen = false
-            handler.exchangeDidClose(self, reason: .reset(errorCode: 0))
-        }
+        if exchangeOpen { closeExchange(reason: .reset(errorCode: 0)) }
         phase = .closed
         connection.close()
         armWriteTimer()
     }
 
+    /// The handler is done with the exchange: it hears so once, and its
+    /// handle stops working (`HTTP1Exchange.isUsable`).
+    private func closeExchange(reason: HTTPExchangeCloseReason) {
+        exchangeOpen = false
+        exchange.closed = true
+        handler.exchangeDidClose(exchange, reason: reason)
+    }
+
     private func closeNow(reason: HTTPExchangeCloseReason) {
         guard phase != .closed else { return }
         phase = .closed
-        if exchangeOpen {
-            exchangeOpen = false
-            handler.exchangeDidClose(self, reason: reason)
-        }
+        if exchangeOpen { closeExchange(reason: reason) }
         connection.close(.immediately)
     }
 
@@ -551,7 +542,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
 
     public func connectionWritabilityDidChange(_ connection: Connection) {
         guard connection.isWritable, exchangeOpen else { return }
-        handler.exchangeDidBecomeWritable(self)
+        handler.exchangeDidBecomeWritable(exchange)
         if bodySource != nil { connection.requestWillFlush() }
     }
 
@@ -570,10 +561,7 @@ public final class HTTP1Connection: ConnectionHandler, HTTPExchange {
 
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         phase = .closed
-        if exchangeOpen {
-            exchangeOpen = false
-            handler.exchangeDidClose(self, reason: .connectionClosed)
-        }
+        if exchangeOpen { closeExchange(reason: .connectionClosed) }
         cancel(&idleTimer)
         cancel(&headTimer)
         cancel(&writeTimer)

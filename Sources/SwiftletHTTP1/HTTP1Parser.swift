@@ -65,7 +65,7 @@ enum HTTP1Parser {
         let method = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<firstSpace])
         let target = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)..<lastSpace])
         let version = UnsafeRawBufferPointer(rebasing: line[(lastSpace + 1)..<line.endIndex])
-        guard method.count > 0, method.allSatisfy(isTokenCharacter) else {
+        guard method.count > 0, method.allSatisfy(ASCII.isTokenCharacter) else {
             throw HTTP1Rejection(status: 400, token: "h1_bad_method", reason: "invalid method")
         }
         let http10: Bool
@@ -115,7 +115,7 @@ enum HTTP1Parser {
             }
             let name = UnsafeRawBufferPointer(rebasing: field[field.startIndex..<colon])
             // §5.1: "No whitespace is allowed between the field name and colon."
-            guard name.allSatisfy(isTokenCharacter) else {
+            guard name.allSatisfy(ASCII.isTokenCharacter) else {
                 throw HTTP1Rejection(status: 400, token: "h1_bad_field", reason: "invalid field name")
             }
             var valueStart = colon + 1
@@ -133,25 +133,25 @@ enum HTTP1Parser {
                 case 4 where HTTPFields.equal(name, HTTPFields.span("host")):
                     hostCount += 1
                 case 14 where HTTPFields.equal(name, HTTPFields.span("content-length")):
-                    guard let length = parseLength(value), contentLength == nil || contentLength == length else {
+                    guard let length = ASCII.parseLength(value), contentLength == nil || contentLength == length else {
                         return HTTP1Rejection(status: 400, token: "h1_bad_content_length", reason: "invalid or conflicting content-length")
                     }
                     contentLength = length
                 case 17 where HTTPFields.equal(name, HTTPFields.span("transfer-encoding")):
                     sawTransferEncoding = true
                     // §6.1: chunked must be the final coding; no other coding is supported.
-                    guard asciiEqualIgnoringCase(value, "chunked"), !chunked else {
+                    guard ASCII.equalIgnoringCase(value, "chunked"), !chunked else {
                         return HTTP1Rejection(status: 501, token: "h1_transfer_coding", reason: "unsupported transfer coding")
                     }
                     chunked = true
                 case 10 where HTTPFields.equal(name, HTTPFields.span("connection")):
-                    for option in String(decoding: value, as: UTF8.self).lowercased().split(separator: ",") {
-                        let option = option.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
-                        if String(option) == "close" { connectionClose = true }
-                        if String(option) == "keep-alive" { connectionKeepAlive = true }
+                    // §9.6: "close" and "keep-alive" among the connection options.
+                    ASCII.forEachListElement(value) { option in
+                        if ASCII.equalIgnoringCase(option, "close") { connectionClose = true }
+                        if ASCII.equalIgnoringCase(option, "keep-alive") { connectionKeepAlive = true }
                     }
                 case 6 where HTTPFields.equal(name, HTTPFields.span("expect")):
-                    if asciiEqualIgnoringCase(value, "100-continue") { expectsContinue = true }
+                    if ASCII.equalIgnoringCase(value, "100-continue") { expectsContinue = true }
                 default:
                     break
                 }
@@ -178,36 +178,6 @@ enum HTTP1Parser {
         let framing: BodyFraming = chunked ? .chunked : (contentLength.map { $0 > 0 ? .length($0) : .none } ?? .none)
         let keepAlive = http10 ? connectionKeepAlive && !connectionClose : !connectionClose
         return Head(length: end, framing: framing, keepAlive: keepAlive, http10: http10, expectsContinue: expectsContinue)
-    }
-
-    static func parseLength(_ value: UnsafeRawBufferPointer) -> Int? {
-        guard value.count > 0, value.count <= 18 else { return nil }
-        var result = 0
-        for byte in value {
-            guard byte >= 0x30 && byte <= 0x39 else { return nil }
-            result = result * 10 + Int(byte - 0x30)
-        }
-        return result
-    }
-
-    /// tchar (RFC 9110 §5.6.2).
-    static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"): true
-        default: false
-        }
-    }
-
-    static func asciiEqualIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count == text.utf8CodeUnitCount else { return false }
-        for index in 0..<bytes.count {
-            let a = bytes[index] | 0x20, b = text.utf8Start[index] | 0x20
-            if a != b { return false }
-        }
-        return true
     }
 
     static func firstIndex(of pattern: StaticString, in bytes: UnsafeRawBufferPointer) -> Int? {

@@ -29,7 +29,4 @@ public struct FlowControlWindow: Equatable, Sendable {
     public mutating func consume(_ count: Int) {
         value -= count
     }
-
-    /// Room for a frame of `count` bytes.
-    public func allows(_ count: Int) -> Bool { count <= value }
 }

@@ -159,7 +159,7 @@ extension HTTP2Connection {
 
     func sendHead(_ stream: HTTP2Stream, status: Int, endOfStream: Bool) {
         guard stream.isLive, !stream.headSent, stream.state.canSend else { return }
-        precondition(status >= 100 && status <= 999, "status \(status) is not three digits")
+        let status = HTTPStatus.checked(status)
         encodeBlock(status: status, fields: stream.responseFields)
         let informational = status < 200
         writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)

@@ -109,6 +109,12 @@ public final class HTTP2Connection: ConnectionHandler {
         set { closeObserver = newValue }
     }
     static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
+    /// Release builds pool the streams handlers saw; debug builds do not.
+    static let recyclesExchanges: Bool = {
+        var recycles = true
+        assert({ recycles = false; return true }())
+        return recycles
+    }()
 
     init(connection: Connection, handler: any HTTPHandler, configuration: HTTP2Configuration,
          counters: HTTP2Counters, logger: Logger) {
@@ -367,7 +373,11 @@ public final class HTTP2Connection: ConnectionHandler {
         notifyClosed(stream, reason: reason)
         stream.id = 0
         stream.contextStorage = nil
-        if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
+        // A handler saw this stream: in debug builds it is not reused, so a
+        // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
+        // instead of silently acting on a later request.
+        let recyclable = Self.recyclesExchanges || !stream.handlerStarted
+        if recyclable && freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
         if streams.isEmpty { becameIdle() }
     }
 

@@ -146,20 +146,24 @@ public final class HTTP2Stream: HTTPExchange {
     public var streamID: UInt32 { id }
     public var remoteAddressDescription: String { connection.connection.remoteAddress?.host ?? "-" }
 
-    public func pauseRequestBody() { bodyPaused = true }
+    public func pauseRequestBody() {
+        guard isUsable() else { return }
+        bodyPaused = true
+    }
 
     public func resumeRequestBody() {
-        guard bodyPaused else { return }
+        guard isUsable(), bodyPaused else { return }
         bodyPaused = false
         connection.deliverBufferedBody(self)
     }
 
     public func sendHead(status: Int, endOfStream: Bool) {
+        guard isUsable() else { return }
         connection.sendHead(self, status: status, endOfStream: endOfStream)
     }
 
     public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
-        guard canQueueBody else { return }
+        guard isUsable(), canQueueBody else { return }
         if endOfStream { bodySource = nil }
         body.append(copying: bytes)
         if endOfStream { endRequested = true }
@@ -167,7 +171,7 @@ public final class HTTP2Stream: HTTPExchange {
     }
 
     public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
-        guard canQueueBody else {
+        guard isUsable(), canQueueBody else {
             release?()
             return
         }
@@ -178,20 +182,20 @@ public final class HTTP2Stream: HTTPExchange {
     }
 
     public func sendBody(from source: any HTTPBodySource) {
-        guard canQueueBody else { return }
+        guard isUsable(), canQueueBody else { return }
         bodySource = source
         bodySourceWaiting = false
         connection.bodyQueued(self)
     }
 
     public func bodySourceDidBecomeReady() {
-        guard bodySource != nil, bodySourceWaiting, isLive else { return }
+        guard isUsable(), bodySource != nil, bodySourceWaiting else { return }
         bodySourceWaiting = false
         connection.schedule(self)
     }
 
     public func finish(trailers: HTTPFields?) {
-        guard canQueueBody else { return }
+        guard isUsable(), canQueueBody else { return }
         bodySource = nil
         if let trailers, !trailers.isEmpty {
             trailerStorage.removeAll()
@@ -209,6 +213,7 @@ public final class HTTP2Stream: HTTPExchange {
     public var queuedBodyBytes: Int { body.pendingBytes }
 
     public func cancel() {
+        guard isUsable() else { return }
         connection.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
     }
 
@@ -217,6 +222,20 @@ public final class HTTP2Stream: HTTPExchange {
     public var priority: HTTPPriority {
         get { schedulingPriority }
         set { connection.setPriority(self, newValue, source: .handler) }
+    }
+
+    /// Whether the handler may still use this exchange. After
+    /// `exchangeDidClose` it may not: streams are pooled, and in release
+    /// builds the object may already carry a later request, so a kept handle
+    /// would act on someone else's response. Debug builds never recycle
+    /// streams and stop here with the offending call.
+    @inline(__always)
+    private func isUsable(_ function: StaticString = #function) -> Bool {
+        guard isLive && !closeNotified else {
+            assertionFailure("HTTPExchange.\(function) called after exchangeDidClose: a handler kept a stale exchange")
+            return false
+        }
+        return true
     }
 
     private var canQueueBody: Bool {

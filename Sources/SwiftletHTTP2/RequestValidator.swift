@@ -72,7 +72,7 @@ struct RequestValidator: HPACKSink {
             return
         }
         if mode == .request && HTTPFields.equal(name, HTTPFields.span("content-length")) {
-            guard let length = parseLength(value) else {
+            guard let length = ASCII.parseLength(value) else {
                 fail("invalid_content_length", "content-length is not a number")
                 return
             }
@@ -169,16 +169,6 @@ struct RequestValidator: HPACKSink {
         case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
         default: false
         }
-    }
-
-    private func parseLength(_ value: UnsafeRawBufferPointer) -> Int? {
-        guard value.count > 0, value.count <= 18 else { return nil }
-        var result = 0
-        for byte in value {
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
-            result = result * 10 + Int(byte - UInt8(ascii: "0"))
-        }
-        return result
     }
 
     /// Checks what can only be checked once the block is complete (§8.3.1).

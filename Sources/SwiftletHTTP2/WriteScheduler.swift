@@ -1,5 +1,16 @@
 import SwiftletHTTP
 
+/// What the scheduler needs of a stream (HTTP2Stream; fakes in tests).
+protocol SchedulableStream: AnyObject {
+    var id: UInt32 { get }
+    var isLive: Bool { get }
+    var isScheduled: Bool { get set }
+    var scheduleEpoch: UInt32 { get set }
+    var schedulingPriority: HTTPPriority { get }
+}
+
+extension HTTP2Stream: SchedulableStream {}
+
 /// Picks which stream's DATA goes out next (RFC 9218 §10).
 ///
 /// Streams that can send (body queued or a source to pull, window open)
@@ -20,17 +31,6 @@ import SwiftletHTTP
 /// A stream whose priority changes while queued is re-inserted under a new
 /// epoch; the old entry is skipped when reached (bounded by the priority
 /// churn limit).
-/// What the scheduler needs of a stream (HTTP2Stream; fakes in tests).
-protocol SchedulableStream: AnyObject {
-    var id: UInt32 { get }
-    var isLive: Bool { get }
-    var isScheduled: Bool { get set }
-    var scheduleEpoch: UInt32 { get set }
-    var schedulingPriority: HTTPPriority { get }
-}
-
-extension HTTP2Stream: SchedulableStream {}
-
 struct WriteScheduler<Stream: SchedulableStream> {
     struct Entry {
         let stream: Stream

@@ -128,20 +128,15 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     public func rejectionCounts() -> [String: Int] {
         var total: [String: Int] = [:]
         for box in state.withLock({ $0.contexts }) {
-            let counts = Locked<[String: Int]>([:])
-            let done = Locked(false)
+            let counts = Completion<[String: Int]>()
             guard let loop = box.loop else { continue }
             loop.execute {
-                counts.withLock {
-                    guard let context = box.context else { return }
-                    $0 = context.counters.rejections
-                        .merging(context.http1Counters.rejections, uniquingKeysWith: +)
-                        .merging(context.transportRejections, uniquingKeysWith: +)
-                }
-                done.withLock { $0 = true }
+                guard let context = box.context else { return counts.fulfill([:]) }
+                counts.fulfill(context.counters.rejections
+                    .merging(context.http1Counters.rejections, uniquingKeysWith: +)
+                    .merging(context.transportRejections, uniquingKeysWith: +))
             }
-            while !done.withLock({ $0 }) { usleep(1000) }
-            for (token, count) in counts.withLock({ $0 }) { total[token, default: 0] += count }
+            for (token, count) in counts.wait() { total[token, default: 0] += count }
         }
         return total
     }

@@ -5,14 +5,14 @@ import SwiftletLoop
 extension EventLoop.BackendChoice: ExpressibleByArgument {}
 
 struct ListeningOptions: ParsableArguments {
-    @Option(help: "Address to listen on: 0.0.0.0, :: (IPv6 and IPv4), 127.0.0.1, a host name. (default: 0.0.0.0)")
+    @Option(help: "Address to listen on: 0.0.0.0, :: (IPv6 and IPv4), 127.0.0.1, a host name.")
     var host = "0.0.0.0"
 
     @Option(help: "Port, 0...65535; 0 picks a free port. (default: 8080, or 8443 with TLS)",
             transform: { try FlagValue.integer($0, flag: "--port", range: 0...65535) })
     var port: Int?
 
-    @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. (default: auto)")
+    @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll.")
     var io: EventLoop.BackendChoice = .auto
 
     @Option(help: "Loop threads sharing the port with SO_REUSEPORT, 1...256. (default: 1)",
@@ -195,7 +195,7 @@ struct TLSOptions: ParsableArguments {
 }
 
 struct FileOptions: ParsableArguments {
-    @Option(help: "File served for a directory. (default: index.html)")
+    @Option(help: "File served for a directory.")
     var index = "index.html"
 
     @Option(help: "Cache-Control value sent with every file, e.g. \"public, max-age=3600\". (default: none)")
@@ -213,9 +213,9 @@ struct FileOptions: ParsableArguments {
 }
 
 struct LoggingOptions: ParsableArguments {
-    @Option(help: "Access log: a file path, - for standard output, or off. (default: off)")
+    @Option(help: "Access log: a file path, - for standard output, or off.")
     var accessLog = "off"
 
-    @Option(help: "Diagnostics level: trace, debug, info, notice, warning, error or critical. (default: info)")
+    @Option(help: "Diagnostics level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 }

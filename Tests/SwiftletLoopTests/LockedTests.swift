@@ -35,3 +35,36 @@ struct LockedTests {
         #expect(locked.withLock { $0 } == [1, 2, 3])
     }
 }
+
+@Suite("Completion: a value one thread waits for")
+struct CompletionTests {
+    @Test("wait returns what another thread fulfilled, whether it came before or after the wait")
+    func handoff() {
+        let early = Completion<Int>()
+        early.fulfill(7)
+        #expect(early.wait() == 7)
+
+        let late = Completion<[String]>()
+        var thread = pthread_t()
+        let raw = Unmanaged.passRetained(late).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let completion = Unmanaged<Completion<[String]>>.fromOpaque(raw!).takeRetainedValue()
+            usleep(20_000)  // let the main thread block in wait() first
+            completion.fulfill(["answer"])
+            completion.fulfill(["ignored"])
+            return nil
+        }, raw)
+        #expect(late.wait() == ["answer"])
+        pthread_join(thread, nil)
+        #expect(late.wait() == ["answer"])
+    }
+
+    @Test("a task posted to a loop fulfils it when the loop runs")
+    func answeredByTheLoop() throws {
+        let loop = try EventLoop()
+        let answer = Completion<Int>()
+        loop.execute { answer.fulfill(42) }
+        for _ in 0..<3 { try loop.runTurn(maximumWait: 0) }
+        #expect(answer.wait() == 42)
+    }
+}

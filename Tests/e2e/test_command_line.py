@@ -44,6 +44,14 @@ def test_help_groups_flags_with_defaults_and_ranges():
     assert "--max-concurrent-streams" in result.stdout and "1...10000" in result.stdout and "(default: 100)" in result.stdout
 
 
+
+def test_help_shows_each_default_once():
+    """Our help texts state defaults the parser cannot show (transformed
+    values); it adds its own for the rest: never both."""
+    result = run("--help")
+    options = re.split(r"\n  (?=-)", result.stdout)
+    repeated = [option.split()[0] for option in options if option.count("default:") > 1]
+    assert repeated == [], repeated
 @pytest.mark.parametrize("flag,value,message", [
     ("--port", "70000", "--port: 70000 is out of range (allowed: 0...65535)"),
     ("--port", "abc", "--port: 'abc' is not a whole number (allowed: 0...65535)"),
