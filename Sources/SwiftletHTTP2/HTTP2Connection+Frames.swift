@@ -16,82 +16,79 @@ extension HTTP2Connection {
             return .connectionError(Rejection(.protocolError, "interleaved_header_block",
                                               "\(header.type) on stream \(header.streamID) inside the header block of stream \(block.streamID)"))
         }
-        switch header.type {
-        case .data: return handleData(header, payload)
-        case .headers: return handleHeaders(header, payload)
-        case .priority: return handlePriority(header, payload)
-        case .rstStream: return handleRstStream(header, payload)
-        case .settings: return handleSettings(header, payload)
+        switch FrameDecoder.decode(header, payload) {
+        case .frame(let frame): return handle(frame)
+        case .streamError(let id, let rejection): return .streamError(id, rejection)
+        case .connectionError(let rejection): return .connectionError(rejection)
+        }
+    }
+
+    /// Decides what a decoded frame means for the connection (§5, §6, §8).
+    func handle(_ frame: InboundFrame) -> FrameResult {
+        switch frame {
+        case .data(let id, let data, let length, let endStream):
+            return handleData(id, data, flowControlledLength: length, endStream: endStream)
+        case .headers(let id, let fragment, let endStream, let endHeaders, let priority):
+            return handleHeaders(id, fragment, endStream: endStream, endHeaders: endHeaders, priority: priority)
+        case .priority(let id, let fields):
+            return handlePriority(id, fields)
+        case .rstStream(let id, let code):
+            return handleRstStream(id, code: code)
+        case .settings(let entries):
+            return handleSettings(entries)
+        case .settingsAck:
+            settingsAcknowledged()
+            return .ok
         case .pushPromise:
             // §8.4: "A client cannot push. Thus, servers MUST treat the receipt
             // of a PUSH_PROMISE frame as a connection error of type PROTOCOL_ERROR."
             return .connectionError(Rejection(.protocolError, "push_promise_from_client", "clients cannot send PUSH_PROMISE"))
-        case .ping: return handlePing(header, payload)
-        case .goAway: return handleGoAway(header, payload)
-        case .windowUpdate: return handleWindowUpdate(header, payload)
-        case .continuation: return handleContinuation(header, payload)
-        case .priorityUpdate: return handlePriorityUpdate(header, payload)
-        default:
-            // §4.1: "Implementations MUST ignore and discard frames of unknown types."
-            return takeGlitch() ? .ignore : .ok
+        case .ping(let opaque, let ack):
+            return handlePing(opaque, ack: ack)
+        case .goAway(_, let code, _):
+            return handleGoAway(code: code)
+        case .windowUpdate(let id, let increment):
+            return handleWindowUpdate(id, increment: increment)
+        case .continuation(let id, let fragment, let endHeaders):
+            return handleContinuation(id, fragment, endHeaders: endHeaders)
+        case .priorityUpdate(let prioritized, let value):
+            return handlePriorityUpdate(prioritized, value)
+        case .unknown:
+            // §4.1: "Implementations MUST ignore and discard frames of unknown
+            // types." They draw on the glitch budget.
+            return glitch() ?? .ignore
         }
+    }
+
+    /// Takes a glitch; the connection error if the budget is spent.
+    func glitch() -> FrameResult? {
+        abuse.glitch(now: clockNow).map { .connectionError($0) }
     }
 
     // MARK: DATA (§6.1)
 
-    func handleData(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        let id = header.streamID
-        // "If a DATA frame is received whose Stream Identifier field is 0x00,
-        // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
-        guard id != 0 else {
-            return .connectionError(Rejection(.protocolError, "data_on_stream_zero", "DATA on stream 0"))
-        }
-        var data = payload
-        if header.flags.contains(.padded) {
-            guard payload.count >= 1 else {
-                return .connectionError(Rejection(.frameSizeError, "padded_frame_too_short", "PADDED DATA without a pad length"))
-            }
-            let padding = Int(payload[0])
-            // "If the length of the padding is the length of the frame payload
-            // or greater, the recipient MUST treat this as a connection error
-            // of type PROTOCOL_ERROR."
-            guard padding < payload.count else {
-                return .connectionError(Rejection(.protocolError, "padding_too_long", "DATA padding \(padding) ≥ payload \(payload.count)"))
-            }
-            data = UnsafeRawBufferPointer(rebasing: payload[1..<(payload.count - padding)])
-        }
-        let endStream = header.flags.contains(.endStream)
-        // §6.9: "The entire DATA frame payload is included in flow control,
-        // including the Pad Length and Padding fields if present."
-        guard header.length <= receiveWindow else {
+    func handleData(_ id: UInt32, _ data: UnsafeRawBufferPointer, flowControlledLength length: Int, endStream: Bool) -> FrameResult {
+        // §6.9.1: a frame that exceeds the connection window is a connection
+        // error of type FLOW_CONTROL_ERROR.
+        guard inbound.take(length) else {
             return .connectionError(Rejection(.flowControlError, "connection_window_exceeded",
-                                              "DATA of \(header.length) bytes exceeds the connection window \(receiveWindow)"))
+                                              "DATA of \(length) bytes exceeds the connection window \(inbound.available)"))
         }
-        receiveWindow -= header.length
-        // Empty-frame flood (CVE-2019-9518).
-        if data.count == 0 && !endStream {
-            consecutiveEmptyData += 1
-            if consecutiveEmptyData > limits.maxConsecutiveEmptyData {
-                return .connectionError(Rejection(.enhanceYourCalm, "empty_data_flood", "consecutive empty DATA frames"))
-            }
-        } else {
-            consecutiveEmptyData = 0
-        }
-        if header.length < limits.smallFrameSize && !endStream && !smallFrameBudget.take(now: loop.now) {
-            return .connectionError(Rejection(.enhanceYourCalm, "small_frame_flood", "too many small frames"))
+        if let rejection = abuse.data(payloadLength: data.count, frameLength: length, endStream: endStream, now: clockNow) {
+            return .connectionError(rejection)
         }
         guard let stream = streams[id] else {
-            creditConnection(header.length)
+            creditConnection(length)
             if id > highestStreamID {
                 return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "DATA on idle stream \(id)"))
             }
             if recentlyClosed.lookup(id) == .localReset { return .ignore }
             return .streamError(id, Rejection(.streamClosed, "data_on_closed_stream", "DATA on closed stream \(id)"))
         }
-        guard header.length <= stream.receiveWindow else {
-            creditConnection(header.length)
+        guard length <= stream.inbound.available else {
+            creditConnection(length)
             return .streamError(id, Rejection(.flowControlError, "stream_window_exceeded",
-                                              "DATA of \(header.length) bytes exceeds the stream window \(stream.receiveWindow)"))
+                                              "DATA of \(length) bytes exceeds the stream window \(stream.inbound.available)"))
         }
         // Frame order first (§5.1), then the request's own rules, both
         // judged in the state before this frame (a stream error must still
@@ -100,10 +97,10 @@ extension HTTP2Connection {
         switch stream.state.admits(event) {
         case .ok: break
         case .ignore:
-            creditConnection(header.length)
+            creditConnection(length)
             return .ignore
         case .streamError(let rejection):
-            creditConnection(header.length)
+            creditConnection(length)
             return .streamError(id, rejection)
         case .connectionError(let rejection):
             return .connectionError(rejection)
@@ -113,14 +110,14 @@ extension HTTP2Connection {
         // content-length header field does not equal the sum of the DATA frame
         // payload lengths that form the content".
         if let expected = stream.expectedContentLength, received > expected || (endStream && received != expected) {
-            creditConnection(header.length)
+            creditConnection(length)
             return .streamError(id, Rejection(.protocolError, "content_length_mismatch",
                                               "content-length \(expected) but \(received) bytes of DATA"))
         }
         stream.state.enter(event)
-        stream.receiveWindow -= header.length
+        _ = stream.inbound.take(length)
         // Padding is consumed at once.
-        let padding = header.length - data.count
+        let padding = length - data.count
         if padding > 0 { consumed(stream, padding) }
         stream.receivedBodyBytes = received
         if data.count > 0 { deliverBody(stream, data) }
@@ -133,49 +130,18 @@ extension HTTP2Connection {
 
     // MARK: HEADERS (§6.2)
 
-    func handleHeaders(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        let id = header.streamID
-        // "If a HEADERS frame is received whose Stream Identifier field is 0x00,
-        // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
-        guard id != 0 else {
-            return .connectionError(Rejection(.protocolError, "headers_on_stream_zero", "HEADERS on stream 0"))
-        }
-        var start = 0
-        var padding = 0
-        if header.flags.contains(.padded) {
-            guard payload.count >= 1 else {
-                return .connectionError(Rejection(.frameSizeError, "padded_frame_too_short", "PADDED HEADERS without a pad length"))
-            }
-            padding = Int(payload[0])
-            start = 1
-        }
-        var selfDependent = false
-        var weight: Int?
-        if header.flags.contains(.priority) {
-            guard payload.count >= start + 5 else {
-                return .connectionError(Rejection(.frameSizeError, "headers_priority_too_short", "HEADERS with PRIORITY shorter than 5 bytes"))
-            }
-            let dependency = payload.readUInt32(at: start) & 0x7FFF_FFFF
-            // §5.3.1: "A stream cannot depend on itself. An endpoint MUST treat
-            // this as a stream error of type PROTOCOL_ERROR."
-            selfDependent = dependency == id
-            weight = Int(payload[start + 4]) + 1
-            start += 5
-        }
-        // "Padding that exceeds the size remaining for the field block fragment
-        // MUST be treated as a PROTOCOL_ERROR."
-        guard padding <= payload.count - start else {
-            return .connectionError(Rejection(.protocolError, "padding_too_long", "HEADERS padding \(padding) exceeds the payload"))
-        }
-        let fragment = UnsafeRawBufferPointer(rebasing: payload[start..<(payload.count - padding)])
-        let endStream = header.flags.contains(.endStream)
-        if header.flags.contains(.endHeaders) {
+    func handleHeaders(_ id: UInt32, _ fragment: UnsafeRawBufferPointer, endStream: Bool, endHeaders: Bool,
+                       priority: PriorityFields?) -> FrameResult {
+        // RFC 7540 §5.3.1: "A stream cannot depend on itself. An endpoint MUST
+        // treat this as a stream error of type PROTOCOL_ERROR." (judged once
+        // the block is decoded, so the HPACK state stays in step)
+        let selfDependent = priority?.dependency == id
+        let weight = priority?.weight
+        if endHeaders {
             return processHeaderBlock(id: id, endStream: endStream, selfDependent: selfDependent, weight: weight, block: fragment)
         }
         // The block continues in CONTINUATION frames: collect it.
-        if payload.count < limits.smallFrameSize && !smallFrameBudget.take(now: loop.now) {
-            return .connectionError(Rejection(.enhanceYourCalm, "small_frame_flood", "too many small frames"))
-        }
+        if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow) { return .connectionError(rejection) }
         guard fragment.count <= limits.maxHeaderBlockBytes else {
             return .connectionError(Rejection(.enhanceYourCalm, "header_block_too_large", "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
         }
@@ -188,7 +154,7 @@ extension HTTP2Connection {
 
     // MARK: CONTINUATION (§6.10)
 
-    func handleContinuation(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
+    func handleContinuation(_ id: UInt32, _ payload: UnsafeRawBufferPointer, endHeaders: Bool) -> FrameResult {
         // "A CONTINUATION frame MUST be preceded by a HEADERS, PUSH_PROMISE or
         // CONTINUATION frame without the END_HEADERS flag set. A recipient that
         // observes violation of this rule MUST respond with a connection error
@@ -206,7 +172,7 @@ extension HTTP2Connection {
         }
         headerBlockBuffer.append(contentsOf: payload)
         headerBlock = block
-        guard header.flags.contains(.endHeaders) else { return .ok }
+        guard endHeaders else { return .ok }
         headerBlock = nil
         cancelTimer(&headerBlockTimer)
         return headerBlockBuffer.withUnsafeBytes { joined in
@@ -259,15 +225,10 @@ extension HTTP2Connection {
             recycle(stream)
             return .ignore
         }
-        // Rapid reset: at most newStreamsPerTurnFactor × maxConcurrentStreams per turn.
-        if newStreamsTurn != loop.turn {
-            newStreamsTurn = loop.turn
-            newStreamsThisTurn = 0
-        }
-        newStreamsThisTurn += 1
-        guard newStreamsThisTurn <= limits.maxNewStreamsPerTurn else {
+        // Rapid reset: at most newStreamsPerTurnFactor × maxConcurrentStreams per read.
+        if let rejection = abuse.newStream() {
             recycle(stream)
-            return .connectionError(Rejection(.enhanceYourCalm, "stream_flood", "more than \(limits.maxNewStreamsPerTurn) new streams in one turn"))
+            return .connectionError(rejection)
         }
         // §5.1.2: "An endpoint that receives a HEADERS frame that causes its
         // advertised concurrent stream limit to be exceeded MUST treat this as
@@ -295,7 +256,7 @@ extension HTTP2Connection {
         counters.streamCount += 1
         requestCount += 1
         cancelTimer(&idleTimer)
-        stream.started = loop.now
+        stream.started = clockNow
         if endStream { stream.requestComplete = true }
         // The handler hears of the request once every frame of this read was
         // processed (`startPendingExchanges`): a stream the peer resets in
@@ -348,52 +309,22 @@ extension HTTP2Connection {
 
     // MARK: PRIORITY (§6.3)
 
-    func handlePriority(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "If a PRIORITY frame is received with a stream identifier of 0x00,
-        // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
-        guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_on_stream_zero", "PRIORITY on stream 0"))
-        }
-        // "A PRIORITY frame with a length other than 5 octets MUST be treated
-        // as a stream error of type FRAME_SIZE_ERROR."
-        guard header.length == 5 else {
-            return .streamError(header.streamID, Rejection(.frameSizeError, "priority_frame_size", "PRIORITY of \(header.length) bytes"))
-        }
+    func handlePriority(_ id: UInt32, _ fields: PriorityFields) -> FrameResult {
         // Priority churn draws on the glitch budget.
-        guard takeGlitch() else { return .ok }
-        let dependency = payload.readUInt32(at: 0) & 0x7FFF_FFFF
-        guard dependency != header.streamID else {
-            return .streamError(header.streamID, Rejection(.protocolError, "self_dependency", "stream \(header.streamID) depends on itself"))
-        }
+        if let result = glitch() { return result }
         // An RFC 7540 reprioritization: a hint only for clients without RFC 9218 signals.
-        if !clientUsesRFC9218, let stream = streams[header.streamID] {
-            setPriority(stream, .fromRFC7540(weight: Int(payload[4]) + 1), source: .rfc7540)
+        if !clientUsesRFC9218, let stream = streams[id] {
+            setPriority(stream, .fromRFC7540(weight: fields.weight), source: .rfc7540)
         }
         return .ok
     }
 
     // MARK: PRIORITY_UPDATE (RFC 9218 §7.1)
 
-    func handlePriorityUpdate(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "PRIORITY_UPDATE frames ... MUST be sent on stream 0 ... an endpoint
-        // that receives one with a stream identifier other than 0x00 MUST
-        // respond with a connection error of type PROTOCOL_ERROR."
-        guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_update_stream", "PRIORITY_UPDATE on stream \(header.streamID)"))
-        }
-        guard header.length >= 4 else {
-            return .connectionError(Rejection(.frameSizeError, "priority_update_size", "PRIORITY_UPDATE shorter than 4 bytes"))
-        }
-        let prioritized = payload.readUInt32(at: 0) & 0x7FFF_FFFF
-        // "If a PRIORITY_UPDATE frame is received with a Prioritized Stream ID
-        // of 0x00, the recipient MUST respond with a connection error of type
-        // PROTOCOL_ERROR."
-        guard prioritized != 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_update_stream_zero", "PRIORITY_UPDATE for stream 0"))
-        }
-        guard takeGlitch() else { return .ok }
+    func handlePriorityUpdate(_ prioritized: UInt32, _ value: UnsafeRawBufferPointer) -> FrameResult {
+        if let result = glitch() { return result }
         clientUsesRFC9218 = true
-        let priority = HTTPPriority.parse(UnsafeRawBufferPointer(rebasing: payload[4...]))
+        let priority = HTTPPriority.parse(value)
         if let stream = streams[prioritized] {
             setPriority(stream, priority, source: .frame)
         } else if prioritized > highestStreamID && prioritized & 1 == 1 {
@@ -428,66 +359,28 @@ extension HTTP2Connection {
 
     // MARK: RST_STREAM (§6.4)
 
-    func handleRstStream(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "A RST_STREAM frame with a length other than 4 octets MUST be treated
-        // as a connection error of type FRAME_SIZE_ERROR."
-        guard header.length == 4 else {
-            return .connectionError(Rejection(.frameSizeError, "rst_stream_frame_size", "RST_STREAM of \(header.length) bytes"))
-        }
-        // "If a RST_STREAM frame is received with a stream identifier of 0x0,
-        // the recipient MUST treat this as a connection error of type PROTOCOL_ERROR."
-        guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "rst_stream_on_stream_zero", "RST_STREAM on stream 0"))
-        }
+    func handleRstStream(_ id: UInt32, code: ErrorCode) -> FrameResult {
         // Rapid reset (CVE-2023-44487): the peer's resets draw on the budget.
-        guard takeResetBudget() else { return .ok }
-        let code = payload.readUInt32(at: 0)
-        guard let stream = streams[header.streamID] else {
+        if let rejection = abuse.reset(now: clockNow) { return .connectionError(rejection) }
+        guard let stream = streams[id] else {
             // "If a RST_STREAM frame identifying an idle stream is received, the
             // recipient MUST treat this as a connection error of type PROTOCOL_ERROR."
-            if header.streamID > highestStreamID {
-                return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "RST_STREAM on idle stream \(header.streamID)"))
+            if id > highestStreamID {
+                return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "RST_STREAM on idle stream \(id)"))
             }
             return .ignore
         }
-        _ = stream.state.apply(.receiveReset)
-        finishStream(stream, closedBy: .peerReset, reason: .cancelledByPeer(errorCode: code))
+        stream.state.enter(.receiveReset)
+        finishStream(stream, closedBy: .peerReset, reason: .cancelledByPeer(errorCode: code.rawValue))
         return .ok
     }
 
     // MARK: SETTINGS (§6.5)
 
-    func handleSettings(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "If an endpoint receives a SETTINGS frame whose Stream Identifier field
-        // is anything other than 0x00, the endpoint MUST respond with a
-        // connection error of type PROTOCOL_ERROR."
-        guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "settings_on_stream", "SETTINGS on stream \(header.streamID)"))
-        }
-        if header.flags.contains(.ack) {
-            // "Receipt of a SETTINGS frame with the ACK flag set and a length
-            // field value other than 0 MUST be treated as a connection error of
-            // type FRAME_SIZE_ERROR."
-            guard header.length == 0 else {
-                return .connectionError(Rejection(.frameSizeError, "settings_ack_with_payload", "SETTINGS ACK with \(header.length) bytes"))
-            }
-            settingsAcknowledged()
-            return .ok
-        }
-        // "A SETTINGS frame with a length other than a multiple of 6 octets MUST
-        // be treated as a connection error of type FRAME_SIZE_ERROR."
-        guard header.length % 6 == 0 else {
-            return .connectionError(Rejection(.frameSizeError, "settings_frame_size", "SETTINGS of \(header.length) bytes"))
-        }
-        guard header.length / 6 <= limits.maxSettingsPerFrame else {
-            return .connectionError(Rejection(.enhanceYourCalm, "settings_flood", "more than \(limits.maxSettingsPerFrame) parameters in one SETTINGS"))
-        }
+    func handleSettings(_ entries: SettingsEntries) -> FrameResult {
+        if let rejection = abuse.settings(count: entries.count) { return .connectionError(rejection) }
         let previousWindow = Int(peer.initialWindowSize)
-        var offset = 0
-        while offset < payload.count {
-            let parameter = SettingsParameter(rawValue: payload.readUInt16(at: offset))
-            let value = payload.readUInt32(at: offset + 2)
-            offset += 6
+        for (parameter, value) in entries {
             if let rejection = peer.apply(parameter, value) { return .connectionError(rejection) }
             if parameter == .headerTableSize { encoder.setPeerHeaderTableSize(Int(value)) }
         }
@@ -510,17 +403,14 @@ extension HTTP2Connection {
             if delta > 0 { scheduleAllWithBody() }
         }
         // Settings flood: ACKs waiting to be written are bounded.
-        queuedAcks += 1
-        guard queuedAcks <= limits.maxQueuedControlFrames else {
-            return .connectionError(Rejection(.enhanceYourCalm, "settings_flood", "more than \(limits.maxQueuedControlFrames) unanswered SETTINGS"))
-        }
+        if let rejection = abuse.queueAck(of: .settings) { return .connectionError(rejection) }
         // "Upon receiving a SETTINGS frame with the ACK flag not set, the
         // recipient MUST ... immediately emit a SETTINGS frame with the ACK flag set."
         writeFrameHeaderOnly(FrameHeader(length: 0, type: .settings, flags: .ack, streamID: 0))
         return .ok
     }
 
-    private func settingsAcknowledged() {
+    func settingsAcknowledged() {
         guard settingsTimer != nil else { return }
         cancelTimer(&settingsTimer)
         decoder.headerTableSizeAcknowledged(limits.headerTableSize)
@@ -528,28 +418,13 @@ extension HTTP2Connection {
 
     // MARK: PING (§6.7)
 
-    func handlePing(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "Receipt of a PING frame with a length field value other than 8 MUST
-        // be treated as a connection error of type FRAME_SIZE_ERROR."
-        guard header.length == 8 else {
-            return .connectionError(Rejection(.frameSizeError, "ping_frame_size", "PING of \(header.length) bytes"))
-        }
-        // "If a PING frame is received with a Stream Identifier field value other
-        // than 0x00, the recipient MUST respond with a connection error of type
-        // PROTOCOL_ERROR."
-        guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "ping_on_stream", "PING on stream \(header.streamID)"))
-        }
-        let opaque = UInt64(payload.readUInt32(at: 0)) << 32 | UInt64(payload.readUInt32(at: 4))
-        if header.flags.contains(.ack) {
+    func handlePing(_ opaque: UInt64, ack: Bool) -> FrameResult {
+        if ack {
             if opaque == Self.drainPingPayload { finishGracefulShutdown() }
             return .ok
         }
         // Ping flood: ACKs waiting to be written are bounded.
-        queuedAcks += 1
-        guard queuedAcks <= limits.maxQueuedControlFrames else {
-            return .connectionError(Rejection(.enhanceYourCalm, "ping_flood", "more than \(limits.maxQueuedControlFrames) unanswered PINGs"))
-        }
+        if let rejection = abuse.queueAck(of: .ping) { return .connectionError(rejection) }
         // "Receivers of a PING frame that does not include an ACK flag MUST send
         // a PING frame with the ACK flag set in response, with an identical
         // frame payload."
@@ -559,17 +434,8 @@ extension HTTP2Connection {
 
     // MARK: GOAWAY (§6.8)
 
-    func handleGoAway(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "An endpoint MUST treat a GOAWAY frame with a stream identifier other
-        // than 0x00 as a connection error of type PROTOCOL_ERROR."
-        guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "goaway_on_stream", "GOAWAY on stream \(header.streamID)"))
-        }
-        guard header.length >= 8 else {
-            return .connectionError(Rejection(.frameSizeError, "goaway_frame_size", "GOAWAY of \(header.length) bytes"))
-        }
+    func handleGoAway(code: ErrorCode) -> FrameResult {
         // The client will open no more streams: finish the open ones, then close.
-        let code = ErrorCode(rawValue: payload.readUInt32(at: 4))
         if code != .noError {
             logger.debug("peer sent GOAWAY \(code)")
             state.fail()
@@ -588,14 +454,7 @@ extension HTTP2Connection {
 
     // MARK: WINDOW_UPDATE (§6.9)
 
-    func handleWindowUpdate(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        // "A WINDOW_UPDATE frame with a length other than 4 octets MUST be
-        // treated as a connection error of type FRAME_SIZE_ERROR."
-        guard header.length == 4 else {
-            return .connectionError(Rejection(.frameSizeError, "window_update_frame_size", "WINDOW_UPDATE of \(header.length) bytes"))
-        }
-        let increment = Int(payload.readUInt32(at: 0) & 0x7FFF_FFFF)
-        let id = header.streamID
+    func handleWindowUpdate(_ id: UInt32, increment: Int) -> FrameResult {
         if id == 0 {
             // "A receiver MUST treat the receipt of a WINDOW_UPDATE frame with a
             // flow-control window increment of 0 as a stream error of type
@@ -639,7 +498,7 @@ extension HTTP2Connection {
             // none (the drain is bounded by the stream window), and a peer
             // that has used the window up cannot finish.
             creditConnection(data.count)
-            if stream.receiveWindow == 0 && stream.state.canReceive { endRequestDrain(stream) }
+            if stream.inbound.available == 0 && stream.state.canReceive { endRequestDrain(stream) }
             return
         }
         if !stream.handlerStarted || stream.bodyPaused || !stream.bufferedBody.isEmpty {
@@ -693,37 +552,24 @@ extension HTTP2Connection {
         maybeCompleteStream(stream)
     }
 
-    /// The handler has seen `count` bytes of `stream`: credit both windows,
-    /// in batches (at least half the window, and at least 4 KiB).
+    /// The handler has seen `count` bytes of `stream`: credit both windows
+    /// (`InboundWindow` batches the WINDOW_UPDATEs). The first bytes a
+    /// handler reads raise the stream window from SETTINGS_INITIAL_WINDOW_SIZE
+    /// to `Limits.streamWindowSize`.
     func consumed(_ stream: HTTP2Stream, _ count: Int) {
         creditConnection(count)
         guard stream.state.canReceive, !stream.isDrainingRequest else { return }
-        stream.unacknowledgedBytes += count
-        if !stream.windowRaised && limits.streamWindowSize > stream.advertisedWindow {
-            // The handler reads: raise the window to the stream window setting.
-            stream.windowRaised = true
-            let raise = limits.streamWindowSize - stream.advertisedWindow + stream.unacknowledgedBytes
-            stream.advertisedWindow = limits.streamWindowSize
-            stream.receiveWindow += raise
-            stream.unacknowledgedBytes = 0
-            writeWindowUpdate(streamID: stream.id, increment: raise)
-            return
+        let increment: Int?
+        if stream.inbound.advertised < limits.streamWindowSize {
+            increment = stream.inbound.raise(to: limits.streamWindowSize, consumed: count)
+        } else {
+            increment = stream.inbound.consumed(count)
         }
-        if stream.unacknowledgedBytes >= max(stream.advertisedWindow / 2, 4096) {
-            stream.receiveWindow += stream.unacknowledgedBytes
-            writeWindowUpdate(streamID: stream.id, increment: stream.unacknowledgedBytes)
-            stream.unacknowledgedBytes = 0
-        }
+        if let increment { writeWindowUpdate(streamID: stream.id, increment: increment) }
     }
 
     /// Connection-level credit for bytes consumed or discarded.
     func creditConnection(_ count: Int) {
-        guard count > 0 else { return }
-        unacknowledgedConnectionBytes += count
-        if unacknowledgedConnectionBytes >= max(advertisedConnectionWindow / 2, 4096) {
-            receiveWindow += unacknowledgedConnectionBytes
-            writeWindowUpdate(streamID: 0, increment: unacknowledgedConnectionBytes)
-            unacknowledgedConnectionBytes = 0
-        }
+        if let increment = inbound.consumed(count) { writeWindowUpdate(streamID: 0, increment: increment) }
     }
 }

@@ -315,11 +315,11 @@ extension HTTP2Connection {
             creditConnection(stream.bufferedBody.pendingBytes)
             stream.bufferedBody.discardAll()
         }
-        guard limits.requestDrainTimeout > .zero, stream.receiveWindow > 0 else {
+        guard limits.requestDrainTimeout > .zero, stream.inbound.available > 0 else {
             endRequestDrain(stream)
             return
         }
-        stream.drainDeadline = loop.now &+ limits.requestDrainTimeout.nanoseconds
+        stream.drainDeadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
         if requestDrainTimer == nil {
             requestDrainTimer = loop.timers.schedule(at: stream.drainDeadline, target: self, tag: Timer.requestDrain.rawValue)
         }

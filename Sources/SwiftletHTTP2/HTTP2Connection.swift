@@ -55,11 +55,9 @@ public final class HTTP2Connection: ConnectionHandler {
     var pendingStarts: [HTTP2Stream] = []
     var scheduler = WriteScheduler<HTTP2Stream>()
 
-    // Flow control.
+    // Flow control (§6.9): the connection windows, ours and the peer's.
     var sendWindow = FlowControlWindow(65_535)
-    var receiveWindow = 65_535
-    var advertisedConnectionWindow = 65_535
-    var unacknowledgedConnectionBytes = 0
+    var inbound = InboundWindow(65_535)
 
     // Header block assembly (HEADERS without END_HEADERS, then CONTINUATION).
     struct HeaderBlock {
@@ -75,14 +73,7 @@ public final class HTTP2Connection: ConnectionHandler {
     var headerBlockBuffer: [UInt8] = []
 
     // Abuse accounting.
-    var resetBudget: TokenBucket
-    var glitchBudget: TokenBucket
-    var smallFrameBudget: TokenBucket
-    var dribbleBudget: TokenBucket
-    var queuedAcks = 0
-    var consecutiveEmptyData = 0
-    var newStreamsThisTurn = 0
-    var newStreamsTurn: UInt64 = .max
+    var abuse: AbuseGuard
     /// PRIORITY_UPDATEs for streams not open yet (RFC 9218 §7.1), bounded.
     var pendingPriorities: [UInt32: HTTPPriority] = [:]
     /// The client sent an RFC 9218 signal (or SETTINGS_NO_RFC7540_PRIORITIES):
@@ -131,11 +122,7 @@ public final class HTTP2Connection: ConnectionHandler {
                                                           maximumStringLength: limits.maxHeaderListSize,
                                                           maximumFieldCount: limits.maxHeaderFieldCount))
         encoder = HPACKEncoder(maximumTableSize: 4096)
-        let now = connection.loop.now
-        resetBudget = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now)
-        glitchBudget = TokenBucket(capacity: limits.glitchBurst, perSecond: limits.glitchesPerSecond, now: now)
-        smallFrameBudget = TokenBucket(capacity: limits.smallFrameBurst, perSecond: limits.smallFramesPerSecond, now: now)
-        dribbleBudget = TokenBucket(capacity: limits.dribbleBurst, perSecond: limits.dribblesPerSecond, now: now)
+        abuse = AbuseGuard(limits: configuration.limits, now: connection.loop.now)
     }
 
     /// Makes `connection` an HTTP/2 connection served by `handler`: sends the
@@ -187,14 +174,11 @@ public final class HTTP2Connection: ConnectionHandler {
             offset = preface.count
             cancelTimer(&prefaceTimer)
             // The connection window opens right after the preface.
-            if limits.connectionWindowSize > advertisedConnectionWindow {
-                let increment = limits.connectionWindowSize - advertisedConnectionWindow
+            if let increment = inbound.raise(to: limits.connectionWindowSize) {
                 writeWindowUpdate(streamID: 0, increment: increment)
-                advertisedConnectionWindow = limits.connectionWindowSize
-                receiveWindow += increment
             }
         }
-        if connection.pendingOutputBytes == 0 { queuedAcks = 0 }
+        abuse.beginRead(outputDrained: connection.pendingOutputBytes == 0)
         while state.isReading && !readingPausedForOutput {
             guard input.count - offset >= FrameHeader.size else { break }
             let header = FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: input[offset..<offset + FrameHeader.size]))
@@ -275,8 +259,10 @@ public final class HTTP2Connection: ConnectionHandler {
         counters.streamErrorCount += 1
         if rejection.code == .refusedStream { counters.refusedStreamCount += 1 }
         logger.debug("stream \(id) error \(rejection)")
-        guard takeResetBudget() else { return }
-        guard takeGlitch() else { return }
+        if let rejection = abuse.reset(now: clockNow) ?? abuse.glitch(now: clockNow) {
+            connectionError(rejection)
+            return
+        }
         if let stream = streams[id] {
             resetStream(stream, code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
         } else {
@@ -301,48 +287,34 @@ public final class HTTP2Connection: ConnectionHandler {
         armWriteTimerIfNeeded()
     }
 
-    func takeResetBudget() -> Bool {
-        guard resetBudget.take(now: loop.now) else {
-            connectionError(Rejection(.enhanceYourCalm, "rapid_reset", "too many stream resets"))
-            return false
-        }
-        return true
-    }
-
-    /// Legal but suspicious frames draw on a budget; empty → ENHANCE_YOUR_CALM.
-    func takeGlitch() -> Bool {
-        guard glitchBudget.take(now: loop.now) else {
-            connectionError(Rejection(.enhanceYourCalm, "too_many_glitches", "too many suspicious frames"))
-            return false
-        }
-        return true
-    }
-
     /// A DATA frame the peer's flow-control window cut below
     /// `minDataFrameSize` (window dribble): half the budget spent → graceful
-    /// GOAWAY; all of it → ENHANCE_YOUR_CALM. §10.5: "Large numbers of small
-    /// or empty frames can be abused to cause a peer to expend time
-    /// processing frame headers." A peer that keeps its windows tiny makes
-    /// us produce them.
+    /// GOAWAY; all of it → ENHANCE_YOUR_CALM (see `AbuseGuard.dribble`).
     func takeDribble() -> Bool {
-        guard dribbleBudget.take(now: loop.now) else {
-            connectionError(Rejection(.enhanceYourCalm, "window_dribble", "flow-control windows kept too small: too many tiny DATA frames"))
+        switch abuse.dribble(now: clockNow) {
+        case .allow:
+            return true
+        case .allowAndShutDown:
+            if state == .active {
+                logger.debug("window dribble: graceful GOAWAY")
+                beginGracefulShutdown()
+            }
+            return true
+        case .reject(let rejection):
+            connectionError(rejection)
             return false
         }
-        if dribbleBudget.isBelowHalf && state == .active {
-            logger.debug("window dribble: graceful GOAWAY")
-            beginGracefulShutdown()
-        }
-        return true
     }
+
+    /// The loop's clock (the tests' manual clock in protocol tests).
+    var clockNow: UInt64 { loop.now }
 
     // MARK: streams
 
     func makeStream(id: UInt32) -> HTTP2Stream {
         let stream = freeStreams.popLast() ?? HTTP2Stream(connection: self, pool: loop.bufferPool)
         stream.reset(id: id)
-        stream.receiveWindow = limits.initialStreamWindowSize
-        stream.advertisedWindow = limits.initialStreamWindowSize
+        stream.inbound = InboundWindow(limits.initialStreamWindowSize)
         stream.sendWindow = FlowControlWindow(Int(peer.initialWindowSize))
         stream.bodyHighWatermark = max(configuration.outputBudgetPerTurn, 64 * 1024)
         return stream

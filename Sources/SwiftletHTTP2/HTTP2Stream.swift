@@ -27,13 +27,8 @@ public final class HTTP2Stream: HTTPExchange {
     }
 
     // Receiving.
-    /// What the peer may still send on this stream.
-    var receiveWindow = 0
-    /// The window size we advertise (initial, then raised once reading).
-    var advertisedWindow = 0
-    /// Consumed bytes not yet returned by WINDOW_UPDATE.
-    var unacknowledgedBytes = 0
-    var windowRaised = false
+    /// The stream's receive window (initial, then raised once the handler reads).
+    var inbound = InboundWindow(0)
     var bodyPaused = false
     let bufferedBody: SendQueue
     var requestComplete = false
@@ -104,10 +99,7 @@ public final class HTTP2Stream: HTTPExchange {
         request.reset()
         responseFields.removeAll()
         contextStorage = nil
-        receiveWindow = 0
-        advertisedWindow = 0
-        unacknowledgedBytes = 0
-        windowRaised = false
+        inbound = InboundWindow(0)
         bodyPaused = false
         bufferedBody.discardAll()
         requestComplete = false
