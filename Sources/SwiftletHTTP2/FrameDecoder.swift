@@ -65,7 +65,7 @@ public enum FrameDecoding {
 /// what they mean: every check here needs only the frame itself (which
 /// streams a type may use, fixed lengths, padding, priority fields, the
 /// shape of SETTINGS). What depends on the connection (stream states,
-/// windows, limits, header-block order) is `HTTP2Connection`'s.
+/// windows, limits, header-block order) is `HTTP2Engine`'s.
 ///
 /// The payload must be whole; the caller has already bounded its length by
 /// SETTINGS_MAX_FRAME_SIZE (§4.2).

@@ -13,9 +13,9 @@ import SwiftletLoop
 /// and moved into the connection's output by the write scheduler as the
 /// windows allow, referenced rather than copied.
 public final class HTTP2Stream: HTTPExchange {
-    /// The connection outlives its streams (it recycles them), so the
+    /// The engine outlives its streams (it recycles them), so the
     /// back-reference needs no reference counting.
-    unowned(unsafe) let connection: HTTP2Connection
+    unowned(unsafe) let engine: HTTP2Engine
     var id: UInt32 = 0
     var state: StreamState = .idle
     public let request = HTTPRequest()
@@ -83,11 +83,11 @@ public final class HTTP2Stream: HTTPExchange {
     /// The response is complete and the handler was told so, but the
     /// request is not: its remaining frames are checked and discarded until
     /// this time (loop clock; 0: not draining). See
-    /// `HTTP2Connection.beginRequestDrain`.
+    /// `HTTP2Engine.beginRequestDrain`.
     var drainDeadline: UInt64 = 0
 
-    init(connection: HTTP2Connection, pool: BufferPool) {
-        self.connection = connection
+    init(engine: HTTP2Engine, pool: BufferPool) {
+        self.engine = engine
         bufferedBody = SendQueue(pool: pool)
         body = SendQueue(pool: pool)
     }
@@ -136,7 +136,7 @@ public final class HTTP2Stream: HTTPExchange {
 
     public var protocolName: StaticString { "h2" }
     public var streamID: UInt32 { id }
-    public var remoteAddressDescription: String { connection.connection.remoteAddress?.host ?? "-" }
+    public var remoteAddressDescription: String { engine.transport.remoteAddressDescription }
 
     public func pauseRequestBody() {
         guard isUsable() else { return }
@@ -146,12 +146,12 @@ public final class HTTP2Stream: HTTPExchange {
     public func resumeRequestBody() {
         guard isUsable(), bodyPaused else { return }
         bodyPaused = false
-        connection.deliverBufferedBody(self)
+        engine.deliverBufferedBody(self)
     }
 
     public func sendHead(status: Int, endOfStream: Bool) {
         guard isUsable() else { return }
-        connection.sendHead(self, status: status, endOfStream: endOfStream)
+        engine.sendHead(self, status: status, endOfStream: endOfStream)
     }
 
     public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
@@ -159,7 +159,7 @@ public final class HTTP2Stream: HTTPExchange {
         if endOfStream { bodySource = nil }
         body.append(copying: bytes)
         if endOfStream { endRequested = true }
-        connection.bodyQueued(self)
+        engine.bodyQueued(self)
     }
 
     public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
@@ -170,20 +170,20 @@ public final class HTTP2Stream: HTTPExchange {
         if endOfStream { bodySource = nil }
         body.append(borrowing: bytes, owner: owner, release: release)
         if endOfStream { endRequested = true }
-        connection.bodyQueued(self)
+        engine.bodyQueued(self)
     }
 
     public func sendBody(from source: any HTTPBodySource) {
         guard isUsable(), canQueueBody else { return }
         bodySource = source
         bodySourceWaiting = false
-        connection.bodyQueued(self)
+        engine.bodyQueued(self)
     }
 
     public func bodySourceDidBecomeReady() {
         guard isUsable(), bodySource != nil, bodySourceWaiting else { return }
         bodySourceWaiting = false
-        connection.schedule(self)
+        engine.schedule(self)
     }
 
     public func finish(trailers: HTTPFields?) {
@@ -198,7 +198,7 @@ public final class HTTP2Stream: HTTPExchange {
             pendingTrailers = trailerStorage
         }
         endRequested = true
-        connection.bodyQueued(self)
+        engine.bodyQueued(self)
     }
 
     public var isWritable: Bool { body.pendingBytes < bodyHighWatermark }
@@ -206,14 +206,14 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func cancel() {
         guard isUsable() else { return }
-        connection.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
+        engine.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
     }
 
     /// The response's priority; setting it overrides the client's signals
     /// (as h2o lets applications do).
     public var priority: HTTPPriority {
         get { schedulingPriority }
-        set { connection.setPriority(self, newValue, source: .handler) }
+        set { engine.setPriority(self, newValue, source: .handler) }
     }
 
     /// Whether the handler may still use this exchange. After

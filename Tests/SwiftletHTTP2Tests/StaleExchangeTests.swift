@@ -72,7 +72,7 @@ struct StaleExchangeTests {
 
     @Test("debug builds give every request its own handle", arguments: Served.allCases)
     func ownHandlePerRequest(kind: Served) throws {
-        try #require(!HTTP2Connection.recyclesExchanges && !HTTP1Exchange.recycles, "these tests run in debug builds")
+        try #require(!HTTP2Engine.recyclesExchanges && !HTTP1Exchange.recycles, "these tests run in debug builds")
         let (harness, handler) = try Self.twoRequests(kind)
         defer { harness.shutdown() }
         let distinct = try harness.onLoop { _ in handler.value.handles[0] !== handler.value.handles[1] }

@@ -3,11 +3,14 @@
 // exactly as a server runs them.
 //
 // Each input is what a client sends after the connection preface (the
-// harness prepends it). The bytes go through a socketpair into an event loop
-// that serves the other end with HTTP2Connection and a handler that answers
-// every request (echoing bodies, finishing with trailers), so response
-// paths run too. A crash, a trap or an ASan report is a finding; so is a
-// connection that neither closes nor goes quiet.
+// harness prepends it). The bytes go straight into an HTTP2Engine over a
+// MemoryTransport (no loop, no socket), with a handler that answers every
+// request (echoing bodies, finishing with trailers), so response paths run
+// too; the output is read back as a peer would, the clock is moved past
+// every timeout (so the timers run), and the client then closes. A crash,
+// a trap or an ASan report is a finding; so is an engine that does not
+// close its transport after the peer's EOF, keeps a stream, or is not
+// released afterwards.
 //
 // Built by `make fuzz` with -sanitize=fuzzer (libFuzzer supplies main);
 // built normally it replays the files given as arguments, which is how
@@ -45,20 +48,16 @@ final class FuzzHandler: HTTPHandler {
 }
 
 final class FrameFuzzer {
-    let loop: EventLoop
     let handler = FuzzHandler()
     var configuration = HTTP2Configuration()
-    var output = [UInt8](repeating: 0, count: 1 << 16)
-    var adopted = 0
+    /// Shared by every run, as a loop's pool is shared by its connections.
+    let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
     /// Bytes the server sent back for the last input (the replayer prints them).
     var lastResponseBytes = 0
     /// Where the replayer writes the server's bytes (SWIFTLET_FUZZ_DUMP), to look at.
     var dumpFile: UnsafeMutablePointer<FILE>?
 
     init() {
-        var settings = EventLoop.Configuration()
-        settings.backend = .epoll
-        loop = try! EventLoop(configuration: settings)
         // Small limits so floods reach them within one input.
         configuration.limits.maxConcurrentStreams = 8
         configuration.limits.resetBurst = 20
@@ -68,63 +67,49 @@ final class FrameFuzzer {
     }
 
     func run(_ input: UnsafeRawBufferPointer) {
-        var ends: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else { fatalError("socketpair") }
-        let client = ends[0]
-        var size: Int32 = 1 << 20
-        setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-        let handler = self.handler
-        let configuration = self.configuration
-        _ = try! loop.adopt(socket: ends[1]) { connection in
-            HTTP2Connection.start(on: connection, handler: handler, configuration: configuration)
-        }
-        adopted += 1
         var message = Array(ConnectionState.preface)
         message += [0, 0, 0, 4, 0, 0, 0, 0, 0]  // empty SETTINGS
         message += input
-        var sent = 0
-        var quietTurns = 0
         lastResponseBytes = 0
-        // Send everything, polling turns, until the server has gone quiet
-        // (epoll answers within the turn that reads, so a few idle polls
-        // mean nothing more is coming short of a timer); then half-close
-        // and wait for the server to close its end.
-        for _ in 0..<10_000 {
-            if sent < message.count {
-                let count = message.withUnsafeBytes { Glibc.send(client, $0.baseAddress! + sent, message.count - sent, Int32(MSG_NOSIGNAL)) }
-                if count > 0 { sent += count }
+        let transport = MemoryTransport(bufferPool: pool)
+        weak var released: HTTP2Engine?
+        withExtendedLifetime(transport) {
+            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration)
+            released = engine
+            engine.start()
+            // Reads, as a loop makes them: whole frames are taken, the turn's
+            // output produced and read by the peer, a paused engine resumed
+            // once its output drained.
+            var offset = 0
+            while transport.isOpen && offset < message.count {
+                let used = message.withUnsafeBytes { engine.receive(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                offset += used
+                turnEnds(engine, transport)
+                if used == 0 && !transport.isReadingPaused { break }  // a partial frame is left
             }
-            try! loop.runTurn(maximumWait: 0)
-            let received = drain(client)
-            if loop.connectionCount == 0 { break }
-            quietTurns = received == 0 && sent == message.count ? quietTurns + 1 : 0
-            if quietTurns > 3 { break }
+            // Every timer comes due (idle, SETTINGS ACK, header block, drain).
+            for _ in 0..<3 where transport.isOpen && transport.timers.count > 0 {
+                transport.advance(by: .seconds(120), flushing: engine)
+                turnEnds(engine, transport)
+            }
+            // The peer closes its side; the engine must close too.
+            if transport.isOpen { engine.transportReceivedEOF() }
+            turnEnds(engine, transport)
+            precondition(transport.isClosed, "the engine did not close after the peer's EOF")
+            engine.transportClosed()
+            precondition(engine.openStreamCount == 0, "a stream outlived its connection")
         }
-        shutdown(client, Int32(SHUT_WR))
-        for _ in 0..<1000 where loop.connectionCount > 0 {
-            try! loop.runTurn(maximumWait: 1_000_000)
-            _ = drain(client)
-        }
-        Glibc.close(client)
-        for _ in 0..<1000 where loop.releasedConnectionCount < adopted {
-            try! loop.runTurn(maximumWait: 1_000_000)
-        }
-        // Every connection must close and give its resources back.
-        precondition(loop.connectionCount == 0 && loop.releasedConnectionCount == adopted, "a connection did not close")
+        precondition(released == nil, "the engine was not released (a reference cycle)")
     }
 
-    /// Reads what the server sent so far; returns the byte count.
-    private func drain(_ client: Int32) -> Int {
-        var received = 0
-        while true {
-            let count = Glibc.recv(client, &output, output.count, Int32(MSG_DONTWAIT))
-            if count <= 0 { break }
-            received += count
-            if let dumpFile { fwrite(output, 1, count, dumpFile) }
+    /// The end of a turn: output produced, then read by the peer.
+    private func turnEnds(_ engine: HTTP2Engine, _ transport: MemoryTransport) {
+        transport.flush(engine)
+        transport.takeOutput { bytes in
+            lastResponseBytes += bytes.count
+            if let dumpFile, bytes.count > 0 { fwrite(bytes.baseAddress!, 1, bytes.count, dumpFile) }
         }
-        lastResponseBytes += received
-        return received
+        if transport.isReadingPaused { engine.transportBecameWritable() }
     }
 }
 
@@ -145,23 +130,39 @@ enum Fuzz {
     }
 }
 #else
+/// Replays the files given (the seed corpus in `make test`). With
+/// SWIFTLET_FUZZ_REPEAT=N it replays them N times over and prints the
+/// executions per second (the harness's own speed, without libFuzzer).
 @main
 enum Replay {
     static func main() {
         let fuzzer = FrameFuzzer()
         if let path = getenv("SWIFTLET_FUZZ_DUMP") { fuzzer.dumpFile = fopen(path, "wb") }
         defer { if let file = fuzzer.dumpFile { fclose(file) } }
-        var count = 0
+        var inputs: [(String, [UInt8])] = []
         for path in CommandLine.arguments.dropFirst() {
             guard let bytes = FileManager.default.contents(atPath: path) else {
                 print("swiftlet-fuzz-frames: cannot read \(path)")
                 exit(1)
             }
+            inputs.append((path, Array(bytes)))
+        }
+        if let text = getenv("SWIFTLET_FUZZ_REPEAT"), let repeats = Int(String(cString: text)), repeats > 0 {
+            let clock = MonotonicClock()
+            let start = clock.now()
+            for _ in 0..<repeats {
+                for (_, bytes) in inputs { bytes.withUnsafeBytes { fuzzer.run($0) } }
+            }
+            let seconds = Double(clock.now() - start) / 1e9
+            let runs = repeats * inputs.count
+            print("swiftlet-fuzz-frames: \(runs) executions in \(String(format: "%.2f", seconds)) s: \(Int(Double(runs) / seconds)) per second")
+            return
+        }
+        for (path, bytes) in inputs {
             bytes.withUnsafeBytes { fuzzer.run($0) }
             print("\(path): \(bytes.count) bytes in, \(fuzzer.lastResponseBytes) bytes back")
-            count += 1
         }
-        print("swiftlet-fuzz-frames: replayed \(count) inputs")
+        print("swiftlet-fuzz-frames: replayed \(inputs.count) inputs")
     }
 }
 #endif

@@ -4,7 +4,7 @@ import SwiftletLoop
 
 /// Frame handlers (RFC 9113 §6). Each validates what §4 and §6 require of
 /// its type and returns what to do; the input loop acts on the result.
-extension HTTP2Connection {
+extension HTTP2Engine {
     func handleFrame(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
         let gate = state.receivedFrame(header.type, ack: header.type == .settings && header.flags.contains(.ack))
         guard gate == .ok else { return gate }
@@ -440,14 +440,14 @@ extension HTTP2Connection {
             logger.debug("peer sent GOAWAY \(code)")
             state.fail()
             closeAllStreams(reason: .connectionClosed)
-            connection.close(.afterFlush)
+            transport.close(.afterFlush)
             return .ok
         }
         if state == .active { _ = state.beginDraining() }
         state.finishDraining(lastStreamID: highestStreamID)
         if streams.isEmpty {
             state.close()
-            connection.close(.afterFlush)
+            transport.close(.afterFlush)
         }
         return .ok
     }
@@ -537,7 +537,7 @@ extension HTTP2Connection {
             consumed(stream, chunk.count)
         }
         deliverRequestEndIfDue(stream)
-        connection.requestWillFlush()
+        transport.requestWillFlush()
     }
 
     func deliverRequestEndIfDue(_ stream: HTTP2Stream) {

@@ -3,16 +3,16 @@ import SwiftletHTTP
 import SwiftletLoop
 
 /// Writing frames. Control frames and header blocks are written into the
-/// connection's output as they arise; DATA is generated in
-/// `connectionWillFlush`, at the end of the turn, after that turn's control
+/// transport's output as they arise; DATA is generated in
+/// `produceOutput`, at the end of the turn, after that turn's control
 /// frames, and only while the connection window, the stream window and the
 /// per-turn output budget all have room (so no pre-split queue of frames
 /// exists for a peer to make grow: CVE-2019-9511, CVE-2019-9517).
-extension HTTP2Connection {
+extension HTTP2Engine {
     // MARK: control frames
 
     func writeFrameHeaderOnly(_ header: FrameHeader) {
-        connection.writeInPlace(minimumCapacity: FrameHeader.size) { buffer in
+        transport.writeInPlace(minimumCapacity: FrameHeader.size) { buffer in
             header.write(to: buffer.baseAddress!)
             return FrameHeader.size
         }
@@ -20,7 +20,7 @@ extension HTTP2Connection {
 
     /// A frame with a small payload written by `fill` (at most 64 bytes).
     func writeSmallFrame(_ header: FrameHeader, _ fill: (UnsafeMutableRawPointer) -> Void) {
-        connection.writeInPlace(minimumCapacity: FrameHeader.size + header.length) { buffer in
+        transport.writeInPlace(minimumCapacity: FrameHeader.size + header.length) { buffer in
             header.write(to: buffer.baseAddress!)
             fill(buffer.baseAddress! + FrameHeader.size)
             return FrameHeader.size + header.length
@@ -69,13 +69,13 @@ extension HTTP2Connection {
         debug.withUTF8 { text in
             let debugBytes = min(text.count, 1024)
             let header = FrameHeader(length: 8 + debugBytes, type: .goAway, flags: [], streamID: 0)
-            connection.writeInPlace(minimumCapacity: FrameHeader.size + 8) { buffer in
+            transport.writeInPlace(minimumCapacity: FrameHeader.size + 8) { buffer in
                 header.write(to: buffer.baseAddress!)
                 buffer.baseAddress!.storeBytes(of: (lastStreamID & 0x7FFF_FFFF).bigEndian, toByteOffset: FrameHeader.size, as: UInt32.self)
                 buffer.baseAddress!.storeBytes(of: code.rawValue.bigEndian, toByteOffset: FrameHeader.size + 4, as: UInt32.self)
                 return FrameHeader.size + 8
             }
-            if debugBytes > 0 { connection.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<debugBytes])) }
+            if debugBytes > 0 { transport.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<debugBytes])) }
         }
     }
 
@@ -94,7 +94,7 @@ extension HTTP2Connection {
             if first && endStream { flags.insert(.endStream) }
             let header = FrameHeader(length: length, type: first ? .headers : .continuation, flags: flags, streamID: streamID)
             writeFrameHeaderOnly(header)
-            if length > 0 { connection.write(UnsafeRawBufferPointer(rebasing: block[offset..<offset + length])) }
+            if length > 0 { transport.write(UnsafeRawBufferPointer(rebasing: block[offset..<offset + length])) }
             offset += length
             first = false
         } while offset < block.count
@@ -181,7 +181,7 @@ extension HTTP2Connection {
 
     func schedule(_ stream: HTTP2Stream) {
         scheduler.enqueue(stream)
-        connection.requestWillFlush()
+        transport.requestWillFlush()
     }
 
     func scheduleAllWithBody() {
@@ -190,20 +190,23 @@ extension HTTP2Connection {
                 scheduler.enqueue(stream)
             }
         }
-        if !scheduler.isEmpty { connection.requestWillFlush() }
+        if !scheduler.isEmpty { transport.requestWillFlush() }
     }
 
     // MARK: the turn's DATA
 
-    public func connectionWillFlush(_ connection: Connection) {
+    /// Generates this turn's DATA (and trailers, and stream ends) within the
+    /// windows and the per-turn budget. The transport asks for it
+    /// (`requestWillFlush`) before its output is next written.
+    public func produceOutput() {
         guard state.isReading || state == .closing else { return }
         var budget = configuration.outputBudgetPerTurn
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
-        while budget > 0 && connection.isWritable, let stream = scheduler.next() {
+        while budget > 0 && transport.isWritable, let stream = scheduler.next() {
             guard stream.isLive, stream.headSent else { continue }
             // A stream held back for window dribble waits for the dribble
             // timer (which schedules it again), pulling nothing meanwhile.
-            if stream.dribbleHeldUntil > loop.now {
+            if stream.dribbleHeldUntil > transport.now {
                 armDribbleTimer(at: stream.dribbleHeldUntil)
                 continue
             }
@@ -235,7 +238,7 @@ extension HTTP2Connection {
                     if !stream.sentTinyFrame {
                         stream.sentTinyFrame = true
                     } else if stream.dribbleHeldUntil == 0 {
-                        stream.dribbleHeldUntil = loop.now &+ limits.dribbleDelay.nanoseconds
+                        stream.dribbleHeldUntil = transport.now &+ limits.dribbleDelay.nanoseconds
                         armDribbleTimer(at: stream.dribbleHeldUntil)
                         continue
                     } else {
@@ -245,7 +248,7 @@ extension HTTP2Connection {
                 stream.dribbleHeldUntil = 0
                 let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
                 writeFrameHeaderOnly(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
-                connection.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
+                transport.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
                 sendWindow.consume(length)
                 stream.sendWindow.consume(length)
                 stream.bodyBytesSent += length
@@ -276,7 +279,7 @@ extension HTTP2Connection {
             }
         }
         // Budget spent with work left: continue next turn.
-        if budget <= 0 && !scheduler.isEmpty { connection.requestWillFlush() }
+        if budget <= 0 && !scheduler.isEmpty { transport.requestWillFlush() }
         armWriteTimerIfNeeded()
     }
 
@@ -284,7 +287,7 @@ extension HTTP2Connection {
     /// is already set for an earlier hold).
     func armDribbleTimer(at deadline: UInt64) {
         guard dribbleTimer == nil else { return }
-        dribbleTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.dribble.rawValue)
+        dribbleTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.dribble.rawValue)
     }
 
     /// Our END_STREAM is out.
@@ -321,7 +324,7 @@ extension HTTP2Connection {
         }
         stream.drainDeadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
         if requestDrainTimer == nil {
-            requestDrainTimer = loop.timers.schedule(at: stream.drainDeadline, target: self, tag: Timer.requestDrain.rawValue)
+            requestDrainTimer = transport.timers.schedule(at: stream.drainDeadline, target: self, tag: Timer.requestDrain.rawValue)
         }
     }
 
@@ -338,11 +341,11 @@ extension HTTP2Connection {
         var expired: [HTTP2Stream] = []
         streams.forEach { stream in
             guard stream.drainDeadline != 0 else { return }
-            if stream.drainDeadline <= loop.now { expired.append(stream) } else { next = min(next, stream.drainDeadline) }
+            if stream.drainDeadline <= transport.now { expired.append(stream) } else { next = min(next, stream.drainDeadline) }
         }
         for stream in expired { endRequestDrain(stream) }
-        if next != .max && requestDrainTimer == nil && !connection.isClosed {
-            requestDrainTimer = loop.timers.schedule(at: next, target: self, tag: Timer.requestDrain.rawValue)
+        if next != .max && requestDrainTimer == nil && !transport.isClosed {
+            requestDrainTimer = transport.timers.schedule(at: next, target: self, tag: Timer.requestDrain.rawValue)
         }
     }
 

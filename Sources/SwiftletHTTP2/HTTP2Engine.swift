@@ -1,0 +1,505 @@
+import Logging
+import SwiftletHPACK
+import SwiftletHTTP
+import SwiftletLoop
+
+/// How an HTTP/2 connection behaves; shared by the connections of a server.
+public struct HTTP2Configuration: Sendable {
+    public var limits = Limits()
+    /// Bytes of DATA one connection may generate per loop turn (fairness
+    /// between connections).
+    public var outputBudgetPerTurn = 256 * 1024
+    /// Response body regions shorter than this are copied into the output;
+    /// longer ones are referenced.
+    public var dataCopyThreshold = 256
+    /// Largest DATA frame we write (one TLS record's worth), capped by the
+    /// peer's SETTINGS_MAX_FRAME_SIZE.
+    public var maxDataFrameSize = 16_384
+    /// Time to wait for the PING that follows the first GOAWAY of a graceful
+    /// shutdown before sending the final GOAWAY.
+    public var gracefulPingTimeout: Duration = .seconds(1)
+
+    public init() {}
+}
+
+/// The server side of one HTTP/2 connection (RFC 9113), without I/O: bytes
+/// in (`receive`), events for an `HTTPHandler`, bytes out through an
+/// `HTTP2Transport`, on the transport's clock and timers.
+///
+/// It orchestrates pure parts, each with its own tests: `FrameDecoder`
+/// (bytes → typed frames), `ConnectionState` and `StreamState` (the §5.1
+/// machines), `InboundWindow`/`FlowControlWindow` (§6.9), `AbuseGuard` (the
+/// flood limits), `StreamTable`, `RequestValidator` (§8), HPACK and the
+/// `WriteScheduler` (RFC 9218). `HTTP2Connection` runs it on a loop
+/// connection; `MemoryTransport` runs it in memory.
+///
+/// Loop-confined (or confined to whichever thread drives its transport).
+public final class HTTP2Engine {
+    /// Where output goes; it outlives the engine's use of it (the loop
+    /// connection owns its handler, which owns the engine).
+    unowned(unsafe) let transport: any HTTP2Transport
+    let handler: any HTTPHandler
+    let configuration: HTTP2Configuration
+    let limits: Limits
+    let counters: HTTP2Counters
+    var logger: Logger
+
+    var state: ConnectionState = .awaitingPreface
+    let decoder: HPACKDecoder
+    let encoder: HPACKEncoder
+    var headerOutput = HPACKOutput(capacity: 4096)
+    var peer = PeerSettings()
+
+    // Streams.
+    var streams: StreamTable
+    var freeStreams: [HTTP2Stream] = []
+    var recentlyClosed = RecentlyClosedStreams()
+    /// Highest stream id the peer used (every lower idle id is implicitly closed).
+    var highestStreamID: UInt32 = 0
+    var requestCount = 0
+    /// Streams opened by the read being processed, started after it.
+    var pendingStarts: [HTTP2Stream] = []
+    var scheduler = WriteScheduler<HTTP2Stream>()
+
+    // Flow control (§6.9): the connection windows, ours and the peer's.
+    var sendWindow = FlowControlWindow(65_535)
+    var inbound = InboundWindow(65_535)
+
+    // Header block assembly (HEADERS without END_HEADERS, then CONTINUATION).
+    struct HeaderBlock {
+        var streamID: UInt32
+        var endStream: Bool
+        var selfDependent: Bool
+        /// RFC 7540 weight from the HEADERS priority fields, if any.
+        var weight: Int?
+        var frames = 0
+        var bytes: [UInt8] = []
+    }
+    var headerBlock: HeaderBlock?
+    var headerBlockBuffer: [UInt8] = []
+
+    // Abuse accounting.
+    var abuse: AbuseGuard
+    /// PRIORITY_UPDATEs for streams not open yet (RFC 9218 §7.1), bounded.
+    var pendingPriorities: [UInt32: HTTPPriority] = [:]
+    /// The client sent an RFC 9218 signal (or SETTINGS_NO_RFC7540_PRIORITIES):
+    /// RFC 7540 weights are no longer used as hints.
+    var clientUsesRFC9218 = false
+
+    // Timers.
+    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
+    var prefaceTimer: TimerID?
+    var settingsTimer: TimerID?
+    var headerBlockTimer: TimerID?
+    var idleTimer: TimerID?
+    var writeTimer: TimerID?
+    var drainTimer: TimerID?
+    var dribbleTimer: TimerID?
+    var requestDrainTimer: TimerID?
+    var bytesSentAtWriteCheck: UInt64 = 0
+    var lastWriteProgress: UInt64 = 0
+    var readingPausedForOutput = false
+    static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
+    /// Release builds pool the streams handlers saw; debug builds do not.
+    static let recyclesExchanges: Bool = {
+        var recycles = true
+        assert({ recycles = false; return true }())
+        return recycles
+    }()
+
+    public init(transport: any HTTP2Transport, handler: any HTTPHandler, configuration: HTTP2Configuration = HTTP2Configuration(),
+                counters: HTTP2Counters = HTTP2Counters(), logger: Logger = Logger(label: "swiftlet.http2")) {
+        self.transport = transport
+        self.handler = handler
+        self.configuration = configuration
+        limits = configuration.limits
+        streams = StreamTable(capacity: configuration.limits.maxConcurrentStreams)
+        self.counters = counters
+        self.logger = logger
+        decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
+                               limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
+                                                          maximumStringLength: limits.maxHeaderListSize,
+                                                          maximumFieldCount: limits.maxHeaderFieldCount))
+        encoder = HPACKEncoder(maximumTableSize: 4096)
+        abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
+    }
+
+    /// Sends the server preface (SETTINGS) and waits for the client's.
+    public func start() {
+        counters.connectionCount += 1
+        transport.writeHighWatermark = configuration.outputBudgetPerTurn
+        transport.writeLowWatermark = configuration.outputBudgetPerTurn / 2
+        // "The server connection preface consists of a potentially empty
+        // SETTINGS frame that MUST be the first frame the server sends" (§3.4).
+        writeInitialSettings()
+        prefaceTimer = schedule(.preface, after: limits.prefaceTimeout)
+        settingsTimer = schedule(.settings, after: limits.settingsTimeout)
+    }
+
+    /// Open streams (for tests and statistics).
+    public var openStreamCount: Int { streams.count }
+
+    /// Whether the connection is still serving (not failed or closed).
+    public var isActive: Bool { state.isReading }
+
+    // MARK: input
+
+    /// Handles the whole frames at the start of `input` and returns how many
+    /// bytes it used; the rest (a partial frame) must be offered again with
+    /// more. The handlers of streams opened by these bytes start afterwards.
+    public func receive(_ input: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        if state == .awaitingPreface {
+            let preface = ConnectionState.preface
+            let available = min(input.count, preface.count)
+            for index in 0..<available where input[index] != preface[index] {
+                handle(state.receivedPreface(valid: false), streamID: 0)
+                return input.count
+            }
+            guard input.count >= preface.count else { return 0 }
+            _ = state.receivedPreface(valid: true)
+            offset = preface.count
+            cancelTimer(&prefaceTimer)
+            // The connection window opens right after the preface.
+            if let increment = inbound.raise(to: limits.connectionWindowSize) {
+                writeWindowUpdate(streamID: 0, increment: increment)
+            }
+        }
+        abuse.beginRead(outputDrained: transport.pendingOutputBytes == 0)
+        while state.isReading && !readingPausedForOutput {
+            guard input.count - offset >= FrameHeader.size else { break }
+            let header = FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: input[offset..<offset + FrameHeader.size]))
+            // §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a
+            // frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE".
+            guard header.length <= limits.maxFrameSize else {
+                handle(.connectionError(Rejection(.frameSizeError, "frame_too_large",
+                                                  "\(header.type) frame of \(header.length) bytes exceeds SETTINGS_MAX_FRAME_SIZE \(limits.maxFrameSize)")),
+                       streamID: header.streamID)
+                break
+            }
+            let end = offset + FrameHeader.size + header.length
+            guard end <= input.count else { break }
+            let payload = UnsafeRawBufferPointer(rebasing: input[(offset + FrameHeader.size)..<end])
+            offset = end
+            let result = handleFrame(header, payload)
+            handle(result, streamID: header.streamID)
+            // Stop reading a peer that does not read what we send (CVE-2019-9517).
+            if transport.pendingOutputBytes > limits.maxPendingOutput && state.isReading {
+                readingPausedForOutput = true
+                transport.pauseReading()
+            }
+        }
+        startPendingExchanges()
+        armWriteTimerIfNeeded()
+        return offset
+    }
+
+    /// The transport's output fell below its low watermark.
+    public func transportBecameWritable() {
+        guard transport.isWritable else { return }
+        if readingPausedForOutput && transport.pendingOutputBytes <= limits.maxPendingOutput / 2 {
+            readingPausedForOutput = false
+            transport.resumeReading()
+        }
+        if !scheduler.isEmpty { transport.requestWillFlush() }
+    }
+
+    /// The client closed its side: nothing more will arrive; finish what can
+    /// be finished and close.
+    public func transportReceivedEOF() {
+        closeAllStreams(reason: .connectionClosed)
+        state.close()
+        transport.close(.afterFlush)
+    }
+
+    /// The transport closed: every stream ends, every timer stops.
+    public func transportClosed() {
+        state.close()
+        closeAllStreams(reason: .connectionClosed)
+        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer, requestDrainTimer] {
+            if let timer { transport.timers.cancel(timer) }
+        }
+        freeStreams.removeAll()
+        pendingStarts.removeAll()
+    }
+
+    // MARK: results
+
+    /// Acts on what a frame handler decided (§5.4).
+    func handle(_ result: FrameResult, streamID: UInt32) {
+        switch result {
+        case .ok, .ignore:
+            break
+        case .streamError(let id, let rejection):
+            streamError(id, rejection)
+        case .connectionError(let rejection):
+            connectionError(rejection)
+        }
+    }
+
+    /// §5.4.2: "An endpoint that detects a stream error sends a RST_STREAM
+    /// frame". Resets we send because of the peer draw on the same budget as
+    /// the peer's own resets (MadeYouReset, CVE-2025-8671).
+    func streamError(_ id: UInt32, _ rejection: Rejection) {
+        counters.count(rejection)
+        counters.streamErrorCount += 1
+        if rejection.code == .refusedStream { counters.refusedStreamCount += 1 }
+        logger.debug("stream \(id) error \(rejection)")
+        if let rejection = abuse.reset(now: clockNow) ?? abuse.glitch(now: clockNow) {
+            connectionError(rejection)
+            return
+        }
+        if let stream = streams[id] {
+            resetStream(stream, code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
+        } else {
+            writeRstStream(streamID: id, code: rejection.code)
+            recentlyClosed.record(id, .localReset)
+        }
+    }
+
+    /// §5.4.1: "An endpoint that encounters a connection error SHOULD first
+    /// send a GOAWAY frame ... After sending the GOAWAY frame for an error
+    /// condition, the endpoint MUST close the TCP connection."
+    func connectionError(_ rejection: Rejection) {
+        guard state.isReading else { return }
+        counters.count(rejection)
+        counters.connectionErrorCount += 1
+        logger.debug("connection error \(rejection)")
+        state.fail()
+        writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
+        closeAllStreams(reason: .connectionClosed)
+        transport.close(.afterFlushIgnoringInput)
+        // A peer that stops reading cannot hold the connection open.
+        armWriteTimerIfNeeded()
+    }
+
+    /// A DATA frame the peer's flow-control window cut below
+    /// `minDataFrameSize` (window dribble): half the budget spent → graceful
+    /// GOAWAY; all of it → ENHANCE_YOUR_CALM (see `AbuseGuard.dribble`).
+    func takeDribble() -> Bool {
+        switch abuse.dribble(now: clockNow) {
+        case .allow:
+            return true
+        case .allowAndShutDown:
+            if state == .active {
+                logger.debug("window dribble: graceful GOAWAY")
+                beginGracefulShutdown()
+            }
+            return true
+        case .reject(let rejection):
+            connectionError(rejection)
+            return false
+        }
+    }
+
+    /// The transport's clock (the loop's once-per-turn reading, or a test's).
+    var clockNow: UInt64 { transport.now }
+
+    // MARK: streams
+
+    func makeStream(id: UInt32) -> HTTP2Stream {
+        let stream = freeStreams.popLast() ?? HTTP2Stream(engine: self, pool: transport.bufferPool)
+        stream.reset(id: id)
+        stream.inbound = InboundWindow(limits.initialStreamWindowSize)
+        stream.sendWindow = FlowControlWindow(Int(peer.initialWindowSize))
+        stream.bodyHighWatermark = max(configuration.outputBudgetPerTurn, 64 * 1024)
+        return stream
+    }
+
+    /// Sends RST_STREAM for `stream`, tells the handler, and recycles it.
+    func resetStream(_ stream: HTTP2Stream, code: ErrorCode, notify reason: HTTPExchangeCloseReason) {
+        guard stream.isLive else { return }
+        if stream.state.apply(.sendReset) == .ok {
+            writeRstStream(streamID: stream.id, code: code)
+        }
+        finishStream(stream, closedBy: .localReset, reason: reason)
+    }
+
+    /// Removes a closed stream, tells its handler once, recycles it.
+    func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
+        let id = stream.id
+        guard streams[id] === stream else { return }
+        if !stream.state.isClosed { stream.state = .closed(closedBy) }
+        streams.remove(id)
+        recentlyClosed.record(id, closedBy)
+        // Buffered request bytes will never be read: return their credit.
+        if !stream.bufferedBody.isEmpty {
+            creditConnection(stream.bufferedBody.pendingBytes)
+            stream.bufferedBody.discardAll()
+        }
+        stream.body.discardAll()
+        notifyClosed(stream, reason: reason)
+        stream.id = 0
+        stream.contextStorage = nil
+        // A handler saw this stream: in debug builds it is not reused, so a
+        // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
+        // instead of silently acting on a later request.
+        let recyclable = Self.recyclesExchanges || !stream.handlerStarted
+        if recyclable && freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
+        if streams.isEmpty { becameIdle() }
+    }
+
+    /// Tells the handler, once, that it is done with `stream`.
+    func notifyClosed(_ stream: HTTP2Stream, reason: HTTPExchangeCloseReason) {
+        guard stream.handlerStarted && !stream.closeNotified else { return }
+        stream.closeNotified = true
+        handler.exchangeDidClose(stream, reason: reason)
+    }
+
+    func closeAllStreams(reason: HTTPExchangeCloseReason) {
+        scheduler.removeAll()
+        for stream in streams.all {
+            finishStream(stream, closedBy: .localReset, reason: reason)
+        }
+    }
+
+    /// No stream is open: arm the idle timeout, or finish a graceful shutdown.
+    func becameIdle() {
+        if case .draining(.final) = state {
+            state.close()
+            transport.close(.afterFlush)
+            return
+        }
+        guard state == .active || state == .awaitingSettings else { return }
+        cancelTimer(&idleTimer)
+        idleTimer = schedule(.idle, after: limits.idleTimeout)
+    }
+
+    // MARK: priority
+
+    /// Applies a priority signal unless a stronger source already set one
+    /// (RFC 7540 hint < priority header < PRIORITY_UPDATE < handler).
+    func setPriority(_ stream: HTTP2Stream, _ priority: HTTPPriority, source: HTTP2Stream.PrioritySource) {
+        guard stream.isLive, source >= stream.prioritySource else { return }
+        stream.prioritySource = source
+        guard stream.schedulingPriority != priority else { return }
+        stream.schedulingPriority = priority
+        scheduler.reprioritize(stream)
+    }
+
+    /// Ends the connection with a connection error decided outside the
+    /// frame layer (INADEQUATE_SECURITY for a TLS 1.2 cipher suite §9.2.2
+    /// prohibits): GOAWAY with the rejection's code and reason, then close.
+    public func refuse(_ rejection: Rejection) {
+        connectionError(rejection)
+    }
+
+    // MARK: graceful shutdown
+
+    /// Starts a graceful shutdown (§6.8): GOAWAY with 2^31-1 and a PING; when
+    /// the PING returns (or after a timeout), GOAWAY with the last stream id;
+    /// the connection closes once its streams finish.
+    public func beginGracefulShutdown() {
+        guard state.beginDraining() else {
+            if state == .awaitingPreface || state == .awaitingSettings {
+                // No stream yet: say so (last stream 0, so the client knows
+                // nothing was processed and may retry elsewhere), then close.
+                writeGoAway(lastStreamID: 0, code: .noError, debug: "shutting down")
+                state.close()
+                transport.close(.afterFlush)
+            }
+            return
+        }
+        writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
+        writePing(payload: Self.drainPingPayload, ack: false)
+        drainTimer = schedule(.drain, after: configuration.gracefulPingTimeout)
+    }
+
+    func finishGracefulShutdown() {
+        guard case .draining(.announced) = state else { return }
+        cancelTimer(&drainTimer)
+        state.finishDraining(lastStreamID: highestStreamID)
+        writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
+        if streams.isEmpty {
+            state.close()
+            transport.close(.afterFlush)
+        }
+    }
+
+    // MARK: timers
+
+    func schedule(_ timer: Timer, after delay: Duration) -> TimerID {
+        transport.timers.schedule(at: transport.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
+    }
+
+    func cancelTimer(_ id: inout TimerID?) {
+        if let timer = id { transport.timers.cancel(timer) }
+        id = nil
+    }
+
+    /// While output is pending, checks four times per write timeout whether
+    /// any of it was written; a full timeout without progress closes.
+    func armWriteTimerIfNeeded() {
+        guard writeTimer == nil, !transport.isClosed, transport.pendingOutputBytes > 0 else { return }
+        bytesSentAtWriteCheck = transport.bytesSent
+        lastWriteProgress = transport.now
+        writeTimer = schedule(.write, after: limits.writeTimeout / 4)
+    }
+}
+
+extension HTTP2Engine: TimerTarget {
+    public func timerFired(_ id: TimerID, tag: UInt64) {
+        switch Timer(rawValue: tag) {
+        case .preface:
+            guard id == prefaceTimer else { return }
+            prefaceTimer = nil
+            if state == .awaitingPreface || state == .awaitingSettings {
+                connectionError(Rejection(.protocolError, "preface_timeout", "no connection preface and SETTINGS within \(limits.prefaceTimeout)"))
+                if state != .closed { transport.close(.afterFlush) }
+            }
+        case .settings:
+            guard id == settingsTimer else { return }
+            settingsTimer = nil
+            // §6.5.3: "If the sender of a SETTINGS frame does not receive an
+            // acknowledgment within a reasonable amount of time, it MAY issue a
+            // connection error of type SETTINGS_TIMEOUT."
+            connectionError(Rejection(.settingsTimeout, "settings_timeout", "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
+        case .headerBlock:
+            guard id == headerBlockTimer else { return }
+            headerBlockTimer = nil
+            if headerBlock != nil {
+                connectionError(Rejection(.protocolError, "header_block_timeout", "header block not completed within \(limits.headerBlockTimeout)"))
+            }
+        case .idle:
+            guard id == idleTimer else { return }
+            idleTimer = nil
+            if streams.isEmpty && (state == .active || state == .awaitingSettings) {
+                counters.count(Rejection(.noError, "idle_timeout", "idle"))
+                state.fail()
+                writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
+                transport.close(.afterFlush)
+            }
+        case .write:
+            guard id == writeTimer else { return }
+            writeTimer = nil
+            guard !transport.isClosed, transport.pendingOutputBytes > 0 else { return }
+            if transport.bytesSent != bytesSentAtWriteCheck {
+                bytesSentAtWriteCheck = transport.bytesSent
+                lastWriteProgress = transport.now
+            }
+            if transport.now &- lastWriteProgress >= limits.writeTimeout.nanoseconds {
+                counters.count(Rejection(.noError, "write_timeout", "no write progress"))
+                logger.debug("closing: no write progress for \(limits.writeTimeout)")
+                state.close()
+                closeAllStreams(reason: .connectionClosed)
+                transport.close(.reset)
+            } else {
+                writeTimer = schedule(.write, after: limits.writeTimeout / 4)
+            }
+        case .drain:
+            guard id == drainTimer else { return }
+            drainTimer = nil
+            finishGracefulShutdown()
+        case .dribble:
+            guard id == dribbleTimer else { return }
+            dribbleTimer = nil
+            scheduleAllWithBody()
+        case .requestDrain:
+            guard id == requestDrainTimer else { return }
+            requestDrainTimer = nil
+            requestDrainTimerFired()
+        case nil:
+            break
+        }
+    }
+}
