@@ -186,43 +186,60 @@ final class FrameClient {
         }
     }
 
+    /// Decodes a server frame with the server's own `FrameDecoder` (a frame
+    /// it rejects is reported as malformed); header blocks are joined and
+    /// decoded when complete (nil until then).
     private func decode(_ header: FrameHeader, _ payload: [UInt8]) throws -> Frame? {
-        let raw = payload
-        func u32(_ at: Int) -> UInt32 { UInt32(raw[at]) << 24 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 8 | UInt32(raw[at + 3]) }
-        switch header.type {
-        case .data:
-            return .data(stream: header.streamID, bytes: payload, endStream: header.flags.contains(.endStream))
-        case .headers, .continuation:
-            if header.type == .headers {
-                continuing = (header.streamID, header.flags.contains(.endStream), payload)
-            } else {
-                continuing?.block += payload
+        try payload.withUnsafeBytes { bytes in
+            switch FrameDecoder.decode(header, bytes) {
+            case .streamError(_, let rejection), .connectionError(let rejection):
+                throw FrameClientError.malformed("server sent a malformed frame: \(rejection)")
+            case .frame(let frame):
+                return try owned(frame)
             }
-            guard header.flags.contains(.endHeaders), let block = continuing else { return nil }
-            continuing = nil
-            var sink = Sink()
-            try block.block.withUnsafeBytes { try decoder.decode($0, into: &sink) }
-            return .headers(stream: block.stream, fields: sink.fields, endStream: block.endStream)
-        case .rstStream:
-            return .rstStream(stream: header.streamID, code: ErrorCode(rawValue: u32(0)))
-        case .settings:
-            var parameters: [Frame.Parameter] = []
-            var offset = 0
-            while offset + 6 <= payload.count {
-                parameters.append(Frame.Parameter(id: UInt16(payload[offset]) << 8 | UInt16(payload[offset + 1]), value: u32(offset + 2)))
-                offset += 6
-            }
-            return .settings(ack: header.flags.contains(.ack), parameters: parameters)
-        case .ping:
-            return .ping(ack: header.flags.contains(.ack), payload: UInt64(u32(0)) << 32 | UInt64(u32(4)))
-        case .goAway:
-            return .goAway(lastStreamID: u32(0) & 0x7FFF_FFFF, code: ErrorCode(rawValue: u32(4)),
-                           debug: String(decoding: payload[8...], as: UTF8.self))
-        case .windowUpdate:
-            return .windowUpdate(stream: header.streamID, increment: Int(u32(0) & 0x7FFF_FFFF))
-        default:
-            return .other(type: header.type.rawValue, stream: header.streamID)
         }
+    }
+
+    /// The test's owned copy of a decoded frame.
+    private func owned(_ frame: InboundFrame) throws -> Frame? {
+        switch frame {
+        case .data(let stream, let data, _, let endStream):
+            return .data(stream: stream, bytes: Array(data), endStream: endStream)
+        case .headers(let stream, let fragment, let endStream, let endHeaders, _):
+            continuing = (stream, endStream, Array(fragment))
+            return endHeaders ? try completeHeaderBlock() : nil
+        case .continuation(_, let fragment, let endHeaders):
+            continuing?.block += fragment
+            return endHeaders ? try completeHeaderBlock() : nil
+        case .rstStream(let stream, let code):
+            return .rstStream(stream: stream, code: code)
+        case .settings(let entries):
+            return .settings(ack: false, parameters: entries.map { Frame.Parameter(id: $0.0.rawValue, value: $0.1) })
+        case .settingsAck:
+            return .settings(ack: true, parameters: [])
+        case .ping(let opaque, let ack):
+            return .ping(ack: ack, payload: opaque)
+        case .goAway(let last, let code, let debug):
+            return .goAway(lastStreamID: last, code: code, debug: String(decoding: debug, as: UTF8.self))
+        case .windowUpdate(let stream, let increment):
+            return .windowUpdate(stream: stream, increment: increment)
+        case .priority(let stream, _):
+            return .other(type: FrameType.priority.rawValue, stream: stream)
+        case .pushPromise(let stream):
+            return .other(type: FrameType.pushPromise.rawValue, stream: stream)
+        case .priorityUpdate:
+            return .other(type: FrameType.priorityUpdate.rawValue, stream: 0)
+        case .unknown(let type):
+            return .other(type: type.rawValue, stream: 0)
+        }
+    }
+
+    private func completeHeaderBlock() throws -> Frame? {
+        guard let block = continuing else { throw FrameClientError.malformed("CONTINUATION without HEADERS") }
+        continuing = nil
+        var sink = Sink()
+        try block.block.withUnsafeBytes { try decoder.decode($0, into: &sink) }
+        return .headers(stream: block.stream, fields: sink.fields, endStream: block.endStream)
     }
 
     struct Sink: HPACKSink {
