@@ -33,13 +33,13 @@ struct AbuseGuard {
     /// A stream reset: the peer's RST_STREAM, or one we send because of the
     /// peer (rapid reset CVE-2023-44487, MadeYouReset CVE-2025-8671).
     mutating func reset(now: UInt64) -> Rejection? {
-        resets.take(now: now) ? nil : Rejection(.enhanceYourCalm, "rapid_reset", "too many stream resets")
+        resets.take(now: now) ? nil : Rejection(.rapidReset, "too many stream resets")
     }
 
     /// A legal but suspicious frame (PRIORITY, PRIORITY_UPDATE, unknown
     /// types, frames on closed streams, stream errors).
     mutating func glitch(now: UInt64) -> Rejection? {
-        glitches.take(now: now) ? nil : Rejection(.enhanceYourCalm, "too_many_glitches", "too many suspicious frames")
+        glitches.take(now: now) ? nil : Rejection(.tooManyGlitches, "too many suspicious frames")
     }
 
     /// A DATA frame: empty frames without END_STREAM in a row (CVE-2019-9518)
@@ -48,7 +48,7 @@ struct AbuseGuard {
         if payloadLength == 0 && !endStream {
             consecutiveEmptyData += 1
             if consecutiveEmptyData > limits.maxConsecutiveEmptyData {
-                return Rejection(.enhanceYourCalm, "empty_data_flood", "consecutive empty DATA frames")
+                return Rejection(.emptyDataFlood, "consecutive empty DATA frames")
             }
         } else {
             consecutiveEmptyData = 0
@@ -60,7 +60,7 @@ struct AbuseGuard {
     /// a DATA frame that does not end its stream: small ones draw on a bucket.
     mutating func smallFrame(length: Int, now: UInt64) -> Rejection? {
         guard length < limits.smallFrameSize, !smallFrames.take(now: now) else { return nil }
-        return Rejection(.enhanceYourCalm, "small_frame_flood", "too many small frames")
+        return Rejection(.smallFrameFlood, "too many small frames")
     }
 
     /// A PING or SETTINGS that we must acknowledge (ping and settings floods,
@@ -68,14 +68,13 @@ struct AbuseGuard {
     mutating func queueAck(of type: FrameType) -> Rejection? {
         queuedAcks += 1
         guard queuedAcks > limits.maxQueuedControlFrames else { return nil }
-        let token = type == .ping ? "ping_flood" : "settings_flood"
-        return Rejection(.enhanceYourCalm, token, "more than \(limits.maxQueuedControlFrames) unanswered \(type == .ping ? "PINGs" : "SETTINGS")")
+        return Rejection(type == .ping ? .pingFlood : .settingsFlood, "more than \(limits.maxQueuedControlFrames) unanswered \(type == .ping ? "PINGs" : "SETTINGS")")
     }
 
     /// A SETTINGS frame of `count` parameters.
     func settings(count: Int) -> Rejection? {
         guard count > limits.maxSettingsPerFrame else { return nil }
-        return Rejection(.enhanceYourCalm, "settings_flood", "more than \(limits.maxSettingsPerFrame) parameters in one SETTINGS")
+        return Rejection(.settingsFlood, "more than \(limits.maxSettingsPerFrame) parameters in one SETTINGS")
     }
 
     /// A new stream in this read (rapid reset: streams opened and reset
@@ -83,7 +82,7 @@ struct AbuseGuard {
     mutating func newStream() -> Rejection? {
         newStreamsThisRead += 1
         guard newStreamsThisRead > limits.maxNewStreamsPerTurn else { return nil }
-        return Rejection(.enhanceYourCalm, "stream_flood", "more than \(limits.maxNewStreamsPerTurn) new streams in one read")
+        return Rejection(.streamFlood, "more than \(limits.maxNewStreamsPerTurn) new streams in one read")
     }
 
     enum DribbleVerdict: Equatable {
@@ -98,7 +97,7 @@ struct AbuseGuard {
     /// to cause a peer to expend time processing frame headers").
     mutating func dribble(now: UInt64) -> DribbleVerdict {
         guard dribbles.take(now: now) else {
-            return .reject(Rejection(.enhanceYourCalm, "window_dribble", "flow-control windows kept too small: too many tiny DATA frames"))
+            return .reject(Rejection(.windowDribble, "flow-control windows kept too small: too many tiny DATA frames"))
         }
         return dribbles.isBelowHalf ? .allowAndShutDown : .allow
     }

@@ -40,7 +40,7 @@ public enum ConnectionState: Equatable, Sendable {
             // "Clients and servers MUST treat an invalid connection preface as
             // a connection error of type PROTOCOL_ERROR." (The error path
             // moves the state to closing once the GOAWAY is written.)
-            return .connectionError(Rejection(.protocolError, "bad_preface", "invalid connection preface"))
+            return .connectionError(Rejection(.badPreface, "invalid connection preface"))
         }
         self = .awaitingSettings
         return .ok
@@ -50,12 +50,12 @@ public enum ConnectionState: Equatable, Sendable {
     public mutating func receivedFrame(_ type: FrameType, ack: Bool) -> FrameResult {
         switch self {
         case .awaitingPreface:
-            return .connectionError(Rejection(.protocolError, "bad_preface", "frame before the connection preface"))
+            return .connectionError(Rejection(.badPreface, "frame before the connection preface"))
         case .awaitingSettings:
             // "The client connection preface ... MUST be followed by a SETTINGS
             // frame" (§3.4): the first frame must be a SETTINGS without ACK.
             guard type == .settings && !ack else {
-                return .connectionError(Rejection(.protocolError, "preface_without_settings", "the first frame after the preface must be SETTINGS, got \(type)"))
+                return .connectionError(Rejection(.prefaceWithoutSettings, "the first frame after the preface must be SETTINGS, got \(type)"))
             }
             self = .active
             return .ok

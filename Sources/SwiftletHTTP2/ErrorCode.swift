@@ -39,19 +39,20 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     }
 }
 
-/// A refusal: what the peer did wrong, as an error code, a stable short
-/// token (counted and logged) and a human reason (sent as GOAWAY debug
-/// data for connection errors).
+/// A refusal: what the peer did wrong (a `Violation` of the catalogue,
+/// which gives the error code and the stable token) and a human reason for
+/// this instance (sent as GOAWAY debug data for connection errors).
 public struct Rejection: Equatable, Sendable, CustomStringConvertible {
-    public let code: ErrorCode
-    public let token: String
+    public let violation: Violation
     public let reason: String
 
-    public init(_ code: ErrorCode, _ token: String, _ reason: String) {
-        self.code = code
-        self.token = token
+    public init(_ violation: Violation, _ reason: String) {
+        self.violation = violation
         self.reason = reason
     }
+
+    public var code: ErrorCode { violation.code }
+    public var token: String { violation.token }
 
     public var description: String { "\(code) \(token): \(reason)" }
 }

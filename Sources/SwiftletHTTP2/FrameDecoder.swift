@@ -93,19 +93,19 @@ public enum FrameDecoder {
         // "If a DATA frame is received whose Stream Identifier field is 0x00,
         // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
         guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "data_on_stream_zero", "DATA on stream 0"))
+            return .connectionError(Rejection(.dataOnStreamZero, "DATA on stream 0"))
         }
         var data = payload
         if header.flags.contains(.padded) {
             guard payload.count >= 1 else {
-                return .connectionError(Rejection(.frameSizeError, "padded_frame_too_short", "PADDED DATA without a pad length"))
+                return .connectionError(Rejection(.paddedFrameTooShort, "PADDED DATA without a pad length"))
             }
             let padding = Int(payload[0])
             // "If the length of the padding is the length of the frame payload
             // or greater, the recipient MUST treat this as a connection error
             // of type PROTOCOL_ERROR."
             guard padding < payload.count else {
-                return .connectionError(Rejection(.protocolError, "padding_too_long", "DATA padding \(padding) ≥ payload \(payload.count)"))
+                return .connectionError(Rejection(.paddingTooLong, "DATA padding \(padding) ≥ payload \(payload.count)"))
             }
             data = UnsafeRawBufferPointer(rebasing: payload[1..<(payload.count - padding)])
         }
@@ -119,13 +119,13 @@ public enum FrameDecoder {
         // "If a HEADERS frame is received whose Stream Identifier field is 0x00,
         // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
         guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "headers_on_stream_zero", "HEADERS on stream 0"))
+            return .connectionError(Rejection(.headersOnStreamZero, "HEADERS on stream 0"))
         }
         var start = 0
         var padding = 0
         if header.flags.contains(.padded) {
             guard payload.count >= 1 else {
-                return .connectionError(Rejection(.frameSizeError, "padded_frame_too_short", "PADDED HEADERS without a pad length"))
+                return .connectionError(Rejection(.paddedFrameTooShort, "PADDED HEADERS without a pad length"))
             }
             padding = Int(payload[0])
             start = 1
@@ -133,7 +133,7 @@ public enum FrameDecoder {
         var priority: PriorityFields?
         if header.flags.contains(.priority) {
             guard payload.count >= start + 5 else {
-                return .connectionError(Rejection(.frameSizeError, "headers_priority_too_short", "HEADERS with PRIORITY shorter than 5 bytes"))
+                return .connectionError(Rejection(.headersPriorityTooShort, "HEADERS with PRIORITY shorter than 5 bytes"))
             }
             priority = priorityFields(UnsafeRawBufferPointer(rebasing: payload[start..<(start + 5)]))
             start += 5
@@ -141,7 +141,7 @@ public enum FrameDecoder {
         // "Padding that exceeds the size remaining for the field block fragment
         // MUST be treated as a PROTOCOL_ERROR."
         guard padding <= payload.count - start else {
-            return .connectionError(Rejection(.protocolError, "padding_too_long", "HEADERS padding \(padding) exceeds the payload"))
+            return .connectionError(Rejection(.paddingTooLong, "HEADERS padding \(padding) exceeds the payload"))
         }
         return .frame(.headers(stream: header.streamID, fragment: UnsafeRawBufferPointer(rebasing: payload[start..<(payload.count - padding)]),
                                endStream: header.flags.contains(.endStream), endHeaders: header.flags.contains(.endHeaders),
@@ -154,18 +154,18 @@ public enum FrameDecoder {
         // "If a PRIORITY frame is received with a stream identifier of 0x00,
         // the recipient MUST respond with a connection error of type PROTOCOL_ERROR."
         guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_on_stream_zero", "PRIORITY on stream 0"))
+            return .connectionError(Rejection(.priorityOnStreamZero, "PRIORITY on stream 0"))
         }
         // "A PRIORITY frame with a length other than 5 octets MUST be treated
         // as a stream error of type FRAME_SIZE_ERROR."
         guard header.length == 5 else {
-            return .streamError(header.streamID, Rejection(.frameSizeError, "priority_frame_size", "PRIORITY of \(header.length) bytes"))
+            return .streamError(header.streamID, Rejection(.priorityFrameSize, "PRIORITY of \(header.length) bytes"))
         }
         let fields = priorityFields(payload)
         // §5.3.1 (RFC 7540): "A stream cannot depend on itself. An endpoint
         // MUST treat this as a stream error of type PROTOCOL_ERROR."
         guard fields.dependency != header.streamID else {
-            return .streamError(header.streamID, Rejection(.protocolError, "self_dependency", "stream \(header.streamID) depends on itself"))
+            return .streamError(header.streamID, Rejection(.selfDependency, "stream \(header.streamID) depends on itself"))
         }
         return .frame(.priority(stream: header.streamID, fields))
     }
@@ -181,12 +181,12 @@ public enum FrameDecoder {
         // "A RST_STREAM frame with a length other than 4 octets MUST be treated
         // as a connection error of type FRAME_SIZE_ERROR."
         guard header.length == 4 else {
-            return .connectionError(Rejection(.frameSizeError, "rst_stream_frame_size", "RST_STREAM of \(header.length) bytes"))
+            return .connectionError(Rejection(.rstStreamFrameSize, "RST_STREAM of \(header.length) bytes"))
         }
         // "If a RST_STREAM frame is received with a stream identifier of 0x0,
         // the recipient MUST treat this as a connection error of type PROTOCOL_ERROR."
         guard header.streamID != 0 else {
-            return .connectionError(Rejection(.protocolError, "rst_stream_on_stream_zero", "RST_STREAM on stream 0"))
+            return .connectionError(Rejection(.rstStreamOnStreamZero, "RST_STREAM on stream 0"))
         }
         return .frame(.rstStream(stream: header.streamID, code: ErrorCode(rawValue: payload.readUInt32(at: 0))))
     }
@@ -198,21 +198,21 @@ public enum FrameDecoder {
         // is anything other than 0x00, the endpoint MUST respond with a
         // connection error of type PROTOCOL_ERROR."
         guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "settings_on_stream", "SETTINGS on stream \(header.streamID)"))
+            return .connectionError(Rejection(.settingsOnStream, "SETTINGS on stream \(header.streamID)"))
         }
         if header.flags.contains(.ack) {
             // "Receipt of a SETTINGS frame with the ACK flag set and a length
             // field value other than 0 MUST be treated as a connection error of
             // type FRAME_SIZE_ERROR."
             guard header.length == 0 else {
-                return .connectionError(Rejection(.frameSizeError, "settings_ack_with_payload", "SETTINGS ACK with \(header.length) bytes"))
+                return .connectionError(Rejection(.settingsAckWithPayload, "SETTINGS ACK with \(header.length) bytes"))
             }
             return .frame(.settingsAck)
         }
         // "A SETTINGS frame with a length other than a multiple of 6 octets MUST
         // be treated as a connection error of type FRAME_SIZE_ERROR."
         guard header.length % 6 == 0 else {
-            return .connectionError(Rejection(.frameSizeError, "settings_frame_size", "SETTINGS of \(header.length) bytes"))
+            return .connectionError(Rejection(.settingsFrameSize, "SETTINGS of \(header.length) bytes"))
         }
         return .frame(.settings(SettingsEntries(payload: payload)))
     }
@@ -223,13 +223,13 @@ public enum FrameDecoder {
         // "Receipt of a PING frame with a length field value other than 8 MUST
         // be treated as a connection error of type FRAME_SIZE_ERROR."
         guard header.length == 8 else {
-            return .connectionError(Rejection(.frameSizeError, "ping_frame_size", "PING of \(header.length) bytes"))
+            return .connectionError(Rejection(.pingFrameSize, "PING of \(header.length) bytes"))
         }
         // "If a PING frame is received with a Stream Identifier field value other
         // than 0x00, the recipient MUST respond with a connection error of type
         // PROTOCOL_ERROR."
         guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "ping_on_stream", "PING on stream \(header.streamID)"))
+            return .connectionError(Rejection(.pingOnStream, "PING on stream \(header.streamID)"))
         }
         let opaque = UInt64(payload.readUInt32(at: 0)) << 32 | UInt64(payload.readUInt32(at: 4))
         return .frame(.ping(opaque: opaque, ack: header.flags.contains(.ack)))
@@ -241,11 +241,11 @@ public enum FrameDecoder {
         // "An endpoint MUST treat a GOAWAY frame with a stream identifier other
         // than 0x00 as a connection error of type PROTOCOL_ERROR."
         guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "goaway_on_stream", "GOAWAY on stream \(header.streamID)"))
+            return .connectionError(Rejection(.goAwayOnStream, "GOAWAY on stream \(header.streamID)"))
         }
         // The fixed fields take 8 octets (§6.8, Figure 10).
         guard header.length >= 8 else {
-            return .connectionError(Rejection(.frameSizeError, "goaway_frame_size", "GOAWAY of \(header.length) bytes"))
+            return .connectionError(Rejection(.goAwayFrameSize, "GOAWAY of \(header.length) bytes"))
         }
         return .frame(.goAway(lastStreamID: payload.readUInt32(at: 0) & 0x7FFF_FFFF, code: ErrorCode(rawValue: payload.readUInt32(at: 4)),
                               debug: UnsafeRawBufferPointer(rebasing: payload[8...])))
@@ -257,7 +257,7 @@ public enum FrameDecoder {
         // "A WINDOW_UPDATE frame with a length other than 4 octets MUST be
         // treated as a connection error of type FRAME_SIZE_ERROR."
         guard header.length == 4 else {
-            return .connectionError(Rejection(.frameSizeError, "window_update_frame_size", "WINDOW_UPDATE of \(header.length) bytes"))
+            return .connectionError(Rejection(.windowUpdateFrameSize, "WINDOW_UPDATE of \(header.length) bytes"))
         }
         return .frame(.windowUpdate(stream: header.streamID, increment: Int(payload.readUInt32(at: 0) & 0x7FFF_FFFF)))
     }
@@ -277,18 +277,18 @@ public enum FrameDecoder {
         // that receives one with a stream identifier other than 0x00 MUST
         // respond with a connection error of type PROTOCOL_ERROR."
         guard header.streamID == 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_update_stream", "PRIORITY_UPDATE on stream \(header.streamID)"))
+            return .connectionError(Rejection(.priorityUpdateStream, "PRIORITY_UPDATE on stream \(header.streamID)"))
         }
         // The Prioritized Stream ID takes 4 octets (§7.1, Figure 2).
         guard header.length >= 4 else {
-            return .connectionError(Rejection(.frameSizeError, "priority_update_size", "PRIORITY_UPDATE shorter than 4 bytes"))
+            return .connectionError(Rejection(.priorityUpdateSize, "PRIORITY_UPDATE shorter than 4 bytes"))
         }
         let prioritized = payload.readUInt32(at: 0) & 0x7FFF_FFFF
         // "If a PRIORITY_UPDATE frame is received with a Prioritized Stream ID
         // of 0x00, the recipient MUST respond with a connection error of type
         // PROTOCOL_ERROR."
         guard prioritized != 0 else {
-            return .connectionError(Rejection(.protocolError, "priority_update_stream_zero", "PRIORITY_UPDATE for stream 0"))
+            return .connectionError(Rejection(.priorityUpdateStreamZero, "PRIORITY_UPDATE for stream 0"))
         }
         return .frame(.priorityUpdate(prioritized: prioritized, fieldValue: UnsafeRawBufferPointer(rebasing: payload[4...])))
     }

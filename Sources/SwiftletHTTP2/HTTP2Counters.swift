@@ -4,6 +4,7 @@
 /// see which rule peers break (`rejections["rapid_reset"]`).
 public final class HTTP2Counters {
     var rejectionCounts: [String: Int] = [:]
+    var eventCounts: [String: Int] = [:]
     var connectionCount = 0
     var streamCount = 0
     var refusedStreamCount = 0
@@ -12,6 +13,8 @@ public final class HTTP2Counters {
     var requestDrainResetCount = 0
     // Stored counters are internal (see SwiftletLoop's Connection for why).
     public var rejections: [String: Int] { rejectionCounts }
+    /// Connections ended without a rule broken, by `ConnectionEvent` token.
+    public var events: [String: Int] { eventCounts }
     public var connections: Int { connectionCount }
     public var streams: Int { streamCount }
     public var refusedStreams: Int { refusedStreamCount }
@@ -25,6 +28,10 @@ public final class HTTP2Counters {
 
     func count(_ rejection: Rejection) {
         rejectionCounts[rejection.token, default: 0] += 1
+    }
+
+    func count(_ event: ConnectionEvent) {
+        eventCounts[event.rawValue, default: 0] += 1
     }
 
     /// How often `token` was rejected.

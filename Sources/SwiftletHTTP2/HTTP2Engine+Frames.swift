@@ -13,7 +13,7 @@ extension HTTP2Engine {
         // a different stream MUST be treated as a connection error of type
         // PROTOCOL_ERROR."
         if let block = headerBlock, header.type != .continuation || header.streamID != block.streamID {
-            return .connectionError(Rejection(.protocolError, "interleaved_header_block",
+            return .connectionError(Rejection(.interleavedHeaderBlock,
                                               "\(header.type) on stream \(header.streamID) inside the header block of stream \(block.streamID)"))
         }
         switch FrameDecoder.decode(header, payload) {
@@ -42,7 +42,7 @@ extension HTTP2Engine {
         case .pushPromise:
             // §8.4: "A client cannot push. Thus, servers MUST treat the receipt
             // of a PUSH_PROMISE frame as a connection error of type PROTOCOL_ERROR."
-            return .connectionError(Rejection(.protocolError, "push_promise_from_client", "clients cannot send PUSH_PROMISE"))
+            return .connectionError(Rejection(.pushPromiseFromClient, "clients cannot send PUSH_PROMISE"))
         case .ping(let opaque, let ack):
             return handlePing(opaque, ack: ack)
         case .goAway(_, let code, _):
@@ -71,7 +71,7 @@ extension HTTP2Engine {
         // §6.9.1: a frame that exceeds the connection window is a connection
         // error of type FLOW_CONTROL_ERROR.
         guard inbound.take(length) else {
-            return .connectionError(Rejection(.flowControlError, "connection_window_exceeded",
+            return .connectionError(Rejection(.connectionWindowExceeded,
                                               "DATA of \(length) bytes exceeds the connection window \(inbound.available)"))
         }
         if let rejection = abuse.data(payloadLength: data.count, frameLength: length, endStream: endStream, now: clockNow) {
@@ -80,14 +80,14 @@ extension HTTP2Engine {
         guard let stream = streams[id] else {
             creditConnection(length)
             if id > highestStreamID {
-                return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "DATA on idle stream \(id)"))
+                return .connectionError(Rejection(.frameOnIdleStream, "DATA on idle stream \(id)"))
             }
             if recentlyClosed.lookup(id) == .localReset { return .ignore }
-            return .streamError(id, Rejection(.streamClosed, "data_on_closed_stream", "DATA on closed stream \(id)"))
+            return .streamError(id, Rejection(.dataOnClosedStream, "DATA on closed stream \(id)"))
         }
         guard length <= stream.inbound.available else {
             creditConnection(length)
-            return .streamError(id, Rejection(.flowControlError, "stream_window_exceeded",
+            return .streamError(id, Rejection(.streamWindowExceeded,
                                               "DATA of \(length) bytes exceeds the stream window \(stream.inbound.available)"))
         }
         // Frame order first (§5.1), then the request's own rules, both
@@ -111,7 +111,7 @@ extension HTTP2Engine {
         // payload lengths that form the content".
         if let expected = stream.expectedContentLength, received > expected || (endStream && received != expected) {
             creditConnection(length)
-            return .streamError(id, Rejection(.protocolError, "content_length_mismatch",
+            return .streamError(id, Rejection(.contentLengthMismatch,
                                               "content-length \(expected) but \(received) bytes of DATA"))
         }
         stream.state.enter(event)
@@ -143,7 +143,7 @@ extension HTTP2Engine {
         // The block continues in CONTINUATION frames: collect it.
         if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow) { return .connectionError(rejection) }
         guard fragment.count <= limits.maxHeaderBlockBytes else {
-            return .connectionError(Rejection(.enhanceYourCalm, "header_block_too_large", "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
+            return .connectionError(Rejection(.headerBlockTooLarge, "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
         }
         headerBlockBuffer.removeAll(keepingCapacity: true)
         headerBlockBuffer.append(contentsOf: fragment)
@@ -160,15 +160,15 @@ extension HTTP2Engine {
         // observes violation of this rule MUST respond with a connection error
         // of type PROTOCOL_ERROR."
         guard var block = headerBlock else {
-            return .connectionError(Rejection(.protocolError, "unexpected_continuation", "CONTINUATION without a preceding HEADERS"))
+            return .connectionError(Rejection(.unexpectedContinuation, "CONTINUATION without a preceding HEADERS"))
         }
         block.frames += 1
         // CONTINUATION flood: frame count and raw size are bounded.
         guard block.frames <= limits.maxContinuationFrames else {
-            return .connectionError(Rejection(.enhanceYourCalm, "continuation_flood", "more than \(limits.maxContinuationFrames) CONTINUATION frames"))
+            return .connectionError(Rejection(.continuationFlood, "more than \(limits.maxContinuationFrames) CONTINUATION frames"))
         }
         guard headerBlockBuffer.count + payload.count <= limits.maxHeaderBlockBytes else {
-            return .connectionError(Rejection(.enhanceYourCalm, "header_block_too_large", "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
+            return .connectionError(Rejection(.headerBlockTooLarge, "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
         }
         headerBlockBuffer.append(contentsOf: payload)
         headerBlock = block
@@ -196,19 +196,19 @@ extension HTTP2Engine {
             case .localReset:
                 return .ignore
             case .endStream, .peerReset:
-                return .connectionError(Rejection(.streamClosed, "headers_on_closed_stream", "HEADERS on closed stream \(id)"))
+                return .connectionError(Rejection(.headersOnClosedStream, "HEADERS on closed stream \(id)"))
             case nil:
                 // §5.1.1: "The identifier of a newly established stream MUST be
                 // numerically greater than all streams that the initiating
                 // endpoint has opened or reserved ... An endpoint that receives
                 // an unexpected stream identifier MUST respond with a connection
                 // error of type PROTOCOL_ERROR."
-                return .connectionError(Rejection(.protocolError, "stream_id_not_increasing", "stream \(id) is not above \(highestStreamID)"))
+                return .connectionError(Rejection(.streamIDNotIncreasing, "stream \(id) is not above \(highestStreamID)"))
             }
         }
         // §5.1.1: "Streams initiated by a client MUST use odd-numbered stream identifiers".
         guard id & 1 == 1 else {
-            return .connectionError(Rejection(.protocolError, "even_stream_id", "client stream \(id) is even"))
+            return .connectionError(Rejection(.evenStreamID, "client stream \(id) is even"))
         }
         highestStreamID = id
         let stream = makeStream(id: id)
@@ -235,11 +235,11 @@ extension HTTP2Engine {
         // a stream error of type PROTOCOL_ERROR or REFUSED_STREAM."
         guard streams.count < limits.maxConcurrentStreams else {
             recycle(stream)
-            return .streamError(id, Rejection(.refusedStream, "max_concurrent_streams", "more than \(limits.maxConcurrentStreams) concurrent streams"))
+            return .streamError(id, Rejection(.maxConcurrentStreams, "more than \(limits.maxConcurrentStreams) concurrent streams"))
         }
         if selfDependent {
             recycle(stream)
-            return .streamError(id, Rejection(.protocolError, "self_dependency", "stream \(id) depends on itself"))
+            return .streamError(id, Rejection(.selfDependency, "stream \(id) depends on itself"))
         }
         if let violation = validator.violation {
             recycle(stream)
@@ -249,7 +249,7 @@ extension HTTP2Engine {
         stream.expectedContentLength = validator.contentLength
         if endStream, let expected = stream.expectedContentLength, expected != 0 {
             recycle(stream)
-            return .streamError(id, Rejection(.protocolError, "content_length_mismatch", "content-length \(expected) but no DATA"))
+            return .streamError(id, Rejection(.contentLengthMismatch, "content-length \(expected) but no DATA"))
         }
         streams.insert(stream)
         applyRequestPriority(stream, weight: weight)
@@ -285,7 +285,7 @@ extension HTTP2Engine {
         }
         if let violation = validator.violation { return .streamError(stream.id, violation) }
         if let expected = stream.expectedContentLength, stream.receivedBodyBytes != expected {
-            return .streamError(stream.id, Rejection(.protocolError, "content_length_mismatch",
+            return .streamError(stream.id, Rejection(.contentLengthMismatch,
                                                      "content-length \(expected) but \(stream.receivedBodyBytes) bytes of DATA"))
         }
         stream.state.enter(event)
@@ -300,11 +300,10 @@ extension HTTP2Engine {
         if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
     }
 
-    func compression(_ error: any Error) -> Rejection {
+    func compression(_ error: HPACKError) -> Rejection {
         // RFC 9113 §4.3: "A decoding error in a field block MUST be treated as
         // a connection error of type COMPRESSION_ERROR."
-        let hpack = error as? HPACKError
-        return Rejection(.compressionError, hpack?.token ?? "hpack_error", hpack?.reason ?? "\(error)")
+        Rejection(Violation(error), error.reason)
     }
 
     // MARK: PRIORITY (§6.3)
@@ -366,7 +365,7 @@ extension HTTP2Engine {
             // "If a RST_STREAM frame identifying an idle stream is received, the
             // recipient MUST treat this as a connection error of type PROTOCOL_ERROR."
             if id > highestStreamID {
-                return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "RST_STREAM on idle stream \(id)"))
+                return .connectionError(Rejection(.frameOnIdleStream, "RST_STREAM on idle stream \(id)"))
             }
             return .ignore
         }
@@ -397,7 +396,7 @@ extension HTTP2Engine {
                 if !stream.sendWindow.adjust(by: delta) && overflowed == nil { overflowed = stream.id }
             }
             if let overflowed {
-                return .connectionError(Rejection(.flowControlError, "settings_window_overflow",
+                return .connectionError(Rejection(.settingsWindowOverflow,
                                                   "SETTINGS_INITIAL_WINDOW_SIZE change overflows stream \(overflowed)'s window"))
             }
             if delta > 0 { scheduleAllWithBody() }
@@ -461,28 +460,28 @@ extension HTTP2Engine {
             // PROTOCOL_ERROR; errors on the connection flow-control window MUST
             // be treated as a connection error."
             guard increment > 0 else {
-                return .connectionError(Rejection(.protocolError, "window_update_zero", "connection WINDOW_UPDATE of 0"))
+                return .connectionError(Rejection(.windowUpdateZero, "connection WINDOW_UPDATE of 0"))
             }
             // "If a sender receives a WINDOW_UPDATE that causes a flow-control
             // window to exceed this maximum, it MUST terminate either the stream
             // or the connection, as appropriate."
             guard sendWindow.increase(by: increment) else {
-                return .connectionError(Rejection(.flowControlError, "window_overflow", "connection window exceeds 2^31-1"))
+                return .connectionError(Rejection(.windowOverflow, "connection window exceeds 2^31-1"))
             }
             scheduleAllWithBody()
             return .ok
         }
         guard let stream = streams[id] else {
             if id > highestStreamID {
-                return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "WINDOW_UPDATE on idle stream \(id)"))
+                return .connectionError(Rejection(.frameOnIdleStream, "WINDOW_UPDATE on idle stream \(id)"))
             }
             return .ignore  // allowed on closed streams for a while (§5.1)
         }
         guard increment > 0 else {
-            return .streamError(id, Rejection(.protocolError, "window_update_zero", "stream WINDOW_UPDATE of 0"))
+            return .streamError(id, Rejection(.windowUpdateZero, "stream WINDOW_UPDATE of 0"))
         }
         guard stream.sendWindow.increase(by: increment) else {
-            return .streamError(id, Rejection(.flowControlError, "window_overflow", "stream \(id) window exceeds 2^31-1"))
+            return .streamError(id, Rejection(.windowOverflow, "stream \(id) window exceeds 2^31-1"))
         }
         if !stream.body.isEmpty || stream.endRequested || stream.bodySource != nil { schedule(stream) }
         return .ok

@@ -172,7 +172,7 @@ public final class HTTP2Engine {
             // §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a
             // frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE".
             guard header.length <= limits.maxFrameSize else {
-                handle(.connectionError(Rejection(.frameSizeError, "frame_too_large",
+                handle(.connectionError(Rejection(.frameTooLarge,
                                                   "\(header.type) frame of \(header.length) bytes exceeds SETTINGS_MAX_FRAME_SIZE \(limits.maxFrameSize)")),
                        streamID: header.streamID)
                 break
@@ -444,7 +444,7 @@ extension HTTP2Engine: TimerTarget {
             guard id == prefaceTimer else { return }
             prefaceTimer = nil
             if state == .awaitingPreface || state == .awaitingSettings {
-                connectionError(Rejection(.protocolError, "preface_timeout", "no connection preface and SETTINGS within \(limits.prefaceTimeout)"))
+                connectionError(Rejection(.prefaceTimeout, "no connection preface and SETTINGS within \(limits.prefaceTimeout)"))
                 if state != .closed { transport.close(.afterFlush) }
             }
         case .settings:
@@ -453,18 +453,18 @@ extension HTTP2Engine: TimerTarget {
             // §6.5.3: "If the sender of a SETTINGS frame does not receive an
             // acknowledgment within a reasonable amount of time, it MAY issue a
             // connection error of type SETTINGS_TIMEOUT."
-            connectionError(Rejection(.settingsTimeout, "settings_timeout", "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
+            connectionError(Rejection(.settingsTimeout, "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
         case .headerBlock:
             guard id == headerBlockTimer else { return }
             headerBlockTimer = nil
             if headerBlock != nil {
-                connectionError(Rejection(.protocolError, "header_block_timeout", "header block not completed within \(limits.headerBlockTimeout)"))
+                connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
             guard id == idleTimer else { return }
             idleTimer = nil
             if streams.isEmpty && (state == .active || state == .awaitingSettings) {
-                counters.count(Rejection(.noError, "idle_timeout", "idle"))
+                counters.count(.idleTimeout)
                 state.fail()
                 writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
                 transport.close(.afterFlush)
@@ -478,7 +478,7 @@ extension HTTP2Engine: TimerTarget {
                 lastWriteProgress = transport.now
             }
             if transport.now &- lastWriteProgress >= limits.writeTimeout.nanoseconds {
-                counters.count(Rejection(.noError, "write_timeout", "no write progress"))
+                counters.count(.writeTimeout)
                 logger.debug("closing: no write progress for \(limits.writeTimeout)")
                 state.close()
                 closeAllStreams(reason: .connectionClosed)

@@ -36,14 +36,14 @@ struct RequestValidator: HPACKSink {
         mode = .trailers
     }
 
-    private mutating func fail(_ token: String, _ reason: String) {
-        if violation == nil { violation = Rejection(.protocolError, token, reason) }
+    private mutating func fail(_ kind: Violation, _ reason: String) {
+        if violation == nil { violation = Rejection(kind, reason) }
     }
 
     mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
         // CVE-2019-9516: 0-length names; field-name is a token (RFC 9110 §5.1).
         guard name.count > 0 else {
-            fail("empty_header_name", "empty field name")
+            fail(.emptyHeaderName, "empty field name")
             return
         }
         if name[0] == UInt8(ascii: ":") {
@@ -55,7 +55,7 @@ struct RequestValidator: HPACKSink {
         // 0x00-0x20, 0x41-0x5a, or 0x7f-0xff ... field names MUST NOT include
         // a colon".
         for byte in name where byte <= 0x20 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x7F || byte == UInt8(ascii: ":") {
-            fail(byte >= 0x41 && byte <= 0x5A ? "uppercase_header_name" : "invalid_header_name",
+            fail(byte >= 0x41 && byte <= 0x5A ? .uppercaseHeaderName : .invalidHeaderName,
                  "field name '\(String(decoding: name, as: UTF8.self))' has an invalid character")
             return
         }
@@ -63,21 +63,21 @@ struct RequestValidator: HPACKSink {
         if Self.isConnectionSpecific(name) {
             // §8.2.2: "any message containing connection-specific header
             // fields MUST be treated as malformed".
-            fail("connection_specific_header", "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
+            fail(.connectionSpecificHeader, "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
             return
         }
         if HTTPFields.equal(name, HTTPFields.span("te")) && !HTTPFields.equal(value, HTTPFields.span("trailers")) {
             // §8.2.2: TE "MUST NOT contain any value other than "trailers"".
-            fail("te_not_trailers", "te must be \"trailers\"")
+            fail(.teNotTrailers, "te must be \"trailers\"")
             return
         }
         if mode == .request && HTTPFields.equal(name, HTTPFields.span("content-length")) {
             guard let length = ASCII.parseLength(value) else {
-                fail("invalid_content_length", "content-length is not a number")
+                fail(.invalidContentLength, "content-length is not a number")
                 return
             }
             if let previous = contentLength, previous != length {
-                fail("invalid_content_length", "conflicting content-length values")
+                fail(.invalidContentLength, "conflicting content-length values")
                 return
             }
             contentLength = length
@@ -93,13 +93,13 @@ struct RequestValidator: HPACKSink {
     private mutating func pseudoField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
         // §8.3: "Pseudo-header fields MUST NOT appear in a trailer section."
         guard mode == .request else {
-            fail("pseudo_header_in_trailers", "pseudo-header field in trailers")
+            fail(.pseudoHeaderInTrailers, "pseudo-header field in trailers")
             return
         }
         // "All pseudo-header fields MUST appear in a field block before all
         // regular field lines."
         guard !sawRegularField else {
-            fail("pseudo_header_after_regular", "pseudo-header field after a regular field")
+            fail(.pseudoHeaderAfterRegular, "pseudo-header field after a regular field")
             return
         }
         guard validValue(value, name: name) else { return }
@@ -109,13 +109,13 @@ struct RequestValidator: HPACKSink {
             request.setPseudo(.method, value)
             isConnect = HTTPFields.equal(value, HTTPFields.span("CONNECT"))
             isOptions = HTTPFields.equal(value, HTTPFields.span("OPTIONS"))
-            if value.count == 0 { fail("empty_method", ":method is empty") }
+            if value.count == 0 { fail(.emptyMethod, ":method is empty") }
         } else if HTTPFields.equal(name, HTTPFields.span(":scheme")) {
             guard !hasScheme else { return repeated(name) }
             hasScheme = true
             request.setPseudo(.scheme, value)
             schemeIsHTTP = HTTPFields.equal(value, HTTPFields.span("http")) || HTTPFields.equal(value, HTTPFields.span("https"))
-            if value.count == 0 { fail("empty_scheme", ":scheme is empty") }
+            if value.count == 0 { fail(.emptyScheme, ":scheme is empty") }
         } else if HTTPFields.equal(name, HTTPFields.span(":path")) {
             guard !hasPath else { return repeated(name) }
             hasPath = true
@@ -123,7 +123,7 @@ struct RequestValidator: HPACKSink {
             pathIsAsterisk = value.count == 1 && value[0] == UInt8(ascii: "*")
             pathStartsWithSlash = value.count > 0 && value[0] == UInt8(ascii: "/")
             // "This pseudo-header field MUST NOT be empty for "http" or "https" URIs".
-            if value.count == 0 { fail("empty_path", ":path is empty") }
+            if value.count == 0 { fail(.emptyPath, ":path is empty") }
         } else if HTTPFields.equal(name, HTTPFields.span(":authority")) {
             guard !hasAuthority else { return repeated(name) }
             hasAuthority = true
@@ -132,14 +132,14 @@ struct RequestValidator: HPACKSink {
             // §8.3: a pseudo-header "that is not defined or is invalid" makes
             // the request malformed (":protocol" needs SETTINGS_ENABLE_CONNECT_PROTOCOL,
             // which this server does not send).
-            fail("unknown_pseudo_header", "pseudo-header field '\(String(decoding: name, as: UTF8.self))' is not defined for requests")
+            fail(.unknownPseudoHeader, "pseudo-header field '\(String(decoding: name, as: UTF8.self))' is not defined for requests")
         }
     }
 
     /// "The same pseudo-header field name MUST NOT appear more than once in
     /// a field block" (§8.3).
     private mutating func repeated(_ name: UnsafeRawBufferPointer) {
-        fail("duplicate_pseudo_header", "pseudo-header field '\(String(decoding: name, as: UTF8.self))' repeated")
+        fail(.duplicatePseudoHeader, "pseudo-header field '\(String(decoding: name, as: UTF8.self))' repeated")
     }
 
     /// §8.2.1: "A field value MUST NOT contain the zero value (ASCII NUL,
@@ -149,11 +149,11 @@ struct RequestValidator: HPACKSink {
     private mutating func validValue(_ value: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> Bool {
         if let first = value.first, let last = value.last,
            first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 {
-            fail("header_value_whitespace", "value of '\(String(decoding: name, as: UTF8.self))' starts or ends with whitespace")
+            fail(.headerValueWhitespace, "value of '\(String(decoding: name, as: UTF8.self))' starts or ends with whitespace")
             return false
         }
         for byte in value where byte == 0 || byte == 0x0A || byte == 0x0D {
-            fail("invalid_header_value", "value of '\(String(decoding: name, as: UTF8.self))' contains NUL, CR or LF")
+            fail(.invalidHeaderValue, "value of '\(String(decoding: name, as: UTF8.self))' contains NUL, CR or LF")
             return false
         }
         return true
@@ -177,22 +177,22 @@ struct RequestValidator: HPACKSink {
         if isConnect {
             // "The :scheme and :path pseudo-header fields MUST be omitted. The
             // :authority pseudo-header field MUST contain the host and port."
-            if hasScheme || hasPath { fail("connect_with_path", "CONNECT request with :scheme or :path") }
-            if !hasAuthority { fail("connect_without_authority", "CONNECT request without :authority") }
+            if hasScheme || hasPath { fail(.connectWithPath, "CONNECT request with :scheme or :path") }
+            if !hasAuthority { fail(.connectWithoutAuthority, "CONNECT request without :authority") }
             return
         }
         // "All HTTP/2 requests MUST include exactly one valid value for the
         // :method, :scheme, and :path pseudo-header fields, unless they are
         // CONNECT requests".
         guard hasMethod, hasScheme, hasPath else {
-            fail("missing_pseudo_header", "request lacks :method, :scheme or :path")
+            fail(.missingPseudoHeader, "request lacks :method, :scheme or :path")
             return
         }
         if schemeIsHTTP {
             // ":path ... "http" or "https" URIs that do not contain a path
             // component MUST include a value of '/'", except OPTIONS with '*'.
             if !(pathStartsWithSlash || (pathIsAsterisk && isOptions)) {
-                fail("invalid_path", ":path must start with '/' (or be '*' for OPTIONS)")
+                fail(.invalidPath, ":path must start with '/' (or be '*' for OPTIONS)")
                 return
             }
             // "the request MUST contain either an :authority pseudo-header
@@ -202,11 +202,11 @@ struct RequestValidator: HPACKSink {
             let host = request.fields.first("host")
             let authority = hasAuthority ? request.authorityBytes : nil
             if authority == nil && host == nil {
-                fail("missing_authority", "request has neither :authority nor host")
+                fail(.missingAuthority, "request has neither :authority nor host")
             } else if authority?.count == 0 || host?.count == 0 {
-                fail("empty_authority", ":authority or host is empty")
+                fail(.emptyAuthority, ":authority or host is empty")
             } else if let authority, let host, !HTTPFields.equal(authority, host) {
-                fail("authority_host_mismatch", ":authority and host differ")
+                fail(.authorityHostMismatch, ":authority and host differ")
             }
         }
     }

@@ -50,7 +50,7 @@ public struct PeerSettings: Equatable, Sendable {
             // "Any value other than 0 or 1 MUST be treated as a connection
             // error (Section 5.4.1) of type PROTOCOL_ERROR."
             guard value <= 1 else {
-                return Rejection(.protocolError, "settings_enable_push", "SETTINGS_ENABLE_PUSH must be 0 or 1, got \(value)")
+                return Rejection(.settingsEnablePush, "SETTINGS_ENABLE_PUSH must be 0 or 1, got \(value)")
             }
             enablePush = value == 1
         case .maxConcurrentStreams:
@@ -59,14 +59,14 @@ public struct PeerSettings: Equatable, Sendable {
             // "Values above the maximum flow-control window size of 2^31-1
             // MUST be treated as a connection error of type FLOW_CONTROL_ERROR."
             guard value <= 0x7FFF_FFFF else {
-                return Rejection(.flowControlError, "settings_initial_window", "SETTINGS_INITIAL_WINDOW_SIZE \(value) exceeds 2^31-1")
+                return Rejection(.settingsInitialWindow, "SETTINGS_INITIAL_WINDOW_SIZE \(value) exceeds 2^31-1")
             }
             initialWindowSize = value
         case .maxFrameSize:
             // "Values outside this range MUST be treated as a connection error
             // of type PROTOCOL_ERROR."
             guard value >= 16_384 && value <= 16_777_215 else {
-                return Rejection(.protocolError, "settings_max_frame_size", "SETTINGS_MAX_FRAME_SIZE \(value) is outside 16384...16777215")
+                return Rejection(.settingsMaxFrameSize, "SETTINGS_MAX_FRAME_SIZE \(value) is outside 16384...16777215")
             }
             maxFrameSize = value
         case .maxHeaderListSize:
@@ -74,13 +74,13 @@ public struct PeerSettings: Equatable, Sendable {
         case .enableConnectProtocol:
             // RFC 8441 §3: the value is 0 or 1.
             guard value <= 1 else {
-                return Rejection(.protocolError, "settings_connect_protocol", "SETTINGS_ENABLE_CONNECT_PROTOCOL must be 0 or 1, got \(value)")
+                return Rejection(.settingsConnectProtocol, "SETTINGS_ENABLE_CONNECT_PROTOCOL must be 0 or 1, got \(value)")
             }
         case .noRFC7540Priorities:
             // RFC 9218 §2.1: "values other than 0 or 1 MUST be treated as a
             // connection error of type PROTOCOL_ERROR".
             guard value <= 1 else {
-                return Rejection(.protocolError, "settings_no_rfc7540_priorities", "SETTINGS_NO_RFC7540_PRIORITIES must be 0 or 1, got \(value)")
+                return Rejection(.settingsNoRFC7540Priorities, "SETTINGS_NO_RFC7540_PRIORITIES must be 0 or 1, got \(value)")
             }
             noRFC7540Priorities = value == 1
         default:

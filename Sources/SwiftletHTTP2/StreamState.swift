@@ -80,13 +80,13 @@ public enum StreamState: Equatable, Sendable {
             // "Receiving any frame other than HEADERS or PRIORITY on a stream
             // in this state MUST be treated as a connection error of type
             // PROTOCOL_ERROR."
-            return .connectionError(Rejection(.protocolError, "frame_on_idle_stream", "\(event) on an idle stream"))
+            return .connectionError(Rejection(.frameOnIdleStream, "\(event) on an idle stream"))
 
         // open
         case (.open, .receiveHeaders(let endStream)):
             // A second HEADERS is trailers, which must end the stream (§8.1).
             guard endStream else {
-                return .streamError(Rejection(.protocolError, "trailers_without_end_stream", "trailing HEADERS without END_STREAM"))
+                return .streamError(Rejection(.trailersWithoutEndStream, "trailing HEADERS without END_STREAM"))
             }
             self = .halfClosedRemote
             return .ok
@@ -102,7 +102,7 @@ public enum StreamState: Equatable, Sendable {
             // "If an endpoint receives additional frames, other than
             // WINDOW_UPDATE, PRIORITY, or RST_STREAM, for a stream that is in
             // this state, it MUST respond with a stream error of type STREAM_CLOSED."
-            return .streamError(Rejection(.streamClosed, "frame_on_half_closed_stream", "\(event) after the client's END_STREAM"))
+            return .streamError(Rejection(.frameOnHalfClosedStream, "\(event) after the client's END_STREAM"))
         case (.halfClosedRemote, .sendHeaders(let endStream)), (.halfClosedRemote, .sendData(let endStream)):
             if endStream { self = .closed(.endStream) }
             return .ok
@@ -110,7 +110,7 @@ public enum StreamState: Equatable, Sendable {
         // half-closed (local)
         case (.halfClosedLocal, .receiveHeaders(let endStream)):
             guard endStream else {
-                return .streamError(Rejection(.protocolError, "trailers_without_end_stream", "trailing HEADERS without END_STREAM"))
+                return .streamError(Rejection(.trailersWithoutEndStream, "trailing HEADERS without END_STREAM"))
             }
             self = .closed(.endStream)
             return .ok
@@ -118,7 +118,7 @@ public enum StreamState: Equatable, Sendable {
             if endStream { self = .closed(.endStream) }
             return .ok
         case (.halfClosedLocal, .sendHeaders), (.halfClosedLocal, .sendData):
-            return .streamError(Rejection(.internalError, "send_after_end_stream", "tried to send after END_STREAM"))
+            return .streamError(Rejection(.sendAfterEndStream, "tried to send after END_STREAM"))
 
         // closed
         case (.closed(.localReset), .receiveHeaders), (.closed(.localReset), .receiveData):
@@ -126,12 +126,12 @@ public enum StreamState: Equatable, Sendable {
             // streams after it has sent a RST_STREAM frame."
             return .ignore
         case (.closed, .receiveData):
-            return .streamError(Rejection(.streamClosed, "data_on_closed_stream", "DATA on a closed stream"))
+            return .streamError(Rejection(.dataOnClosedStream, "DATA on a closed stream"))
         case (.closed, .receiveHeaders):
             // "an endpoint that receives any frames after receiving a frame
             // with the END_STREAM flag set MUST treat that as a connection
             // error of type STREAM_CLOSED".
-            return .connectionError(Rejection(.streamClosed, "headers_on_closed_stream", "HEADERS on a closed stream"))
+            return .connectionError(Rejection(.headersOnClosedStream, "HEADERS on a closed stream"))
         case (.closed, .receiveReset):
             return .ignore
         case (.closed, .sendHeaders), (.closed, .sendData), (.closed, .sendReset):
@@ -147,7 +147,7 @@ public enum StreamState: Equatable, Sendable {
             self = .closed(.localReset)
             return .ok
         case (.idle, .sendHeaders), (.idle, .sendData):
-            return .streamError(Rejection(.internalError, "send_on_idle_stream", "tried to send on an idle stream"))
+            return .streamError(Rejection(.sendOnIdleStream, "tried to send on an idle stream"))
         }
     }
 

@@ -42,7 +42,7 @@ final class ProtocolSelector: ConnectionHandler, TimerTarget {
                     // prohibited cipher suites is negotiated." (§9.2.2) ALPN
                     // only picks h2 with such a suite when the client offered
                     // nothing else.
-                    http2.refuse(Rejection(.inadequateSecurity, "prohibited_cipher",
+                    http2.refuse(Rejection(.prohibitedCipher,
                                            "TLS 1.2 cipher suite prohibited by RFC 9113 section 9.2.2"))
                     return
                 }

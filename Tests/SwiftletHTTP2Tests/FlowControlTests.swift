@@ -135,6 +135,6 @@ struct AbuseGuardTests {
         for _ in 0..<11 { verdicts.append(abuse.dribble(now: 0)) }
         #expect(verdicts.prefix(5).allSatisfy { $0 == .allow })
         #expect(verdicts[5..<10].allSatisfy { $0 == .allowAndShutDown })
-        #expect(verdicts[10] == .reject(Rejection(.enhanceYourCalm, "window_dribble", "flow-control windows kept too small: too many tiny DATA frames")))
+        #expect(verdicts[10] == .reject(Rejection(.windowDribble, "flow-control windows kept too small: too many tiny DATA frames")))
     }
 }

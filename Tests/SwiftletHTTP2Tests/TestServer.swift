@@ -114,6 +114,12 @@ final class TestServer: Sendable {
         return try harness.onLoop { _ in counters.value.rejections(token) }
     }
 
+    /// Connections ended without a rule broken (`ConnectionEvent`), by token.
+    func connectionEvents(_ token: String) throws -> Int {
+        let counters = self.counters
+        return try harness.onLoop { _ in counters.value.events[token] ?? 0 }
+    }
+
     var events: [String] { handler.value.events.get() }
 
     /// Wakes the loop (so it reads a manual clock and fires due timers) and
