@@ -85,7 +85,9 @@ extension HTTP2Engine {
             if recentlyClosed.lookup(id) == .localReset { return .ignore }
             return .streamError(id, Rejection(.dataOnClosedStream, "DATA on closed stream \(id)"))
         }
-        guard length <= stream.inbound.available else {
+        // (Taken before the frame's other checks: a frame that fails them
+        // resets the stream, whose window no longer matters.)
+        guard stream.inbound.take(length) else {
             creditConnection(length)
             return .streamError(id, Rejection(.streamWindowExceeded,
                                               "DATA of \(length) bytes exceeds the stream window \(stream.inbound.available)"))
@@ -114,15 +116,14 @@ extension HTTP2Engine {
             return .streamError(id, Rejection(.contentLengthMismatch,
                                               "content-length \(expected) but \(received) bytes of DATA"))
         }
-        stream.state.enter(event)
-        _ = stream.inbound.take(length)
+        stream.enter(event)
         // Padding is consumed at once.
         let padding = length - data.count
         if padding > 0 { consumed(stream, padding) }
         stream.receivedBodyBytes = received
         if data.count > 0 { deliverBody(stream, data) }
         if endStream {
-            stream.requestComplete = true
+            stream.requestProgress.ended()
             deliverRequestEndIfDue(stream)
         }
         return .ok
@@ -245,7 +246,7 @@ extension HTTP2Engine {
             recycle(stream)
             return .streamError(id, violation)
         }
-        _ = stream.state.apply(.receiveHeaders(endStream: endStream))
+        stream.enter(.receiveHeaders(endStream: endStream))
         stream.expectedContentLength = validator.contentLength
         if endStream, let expected = stream.expectedContentLength, expected != 0 {
             recycle(stream)
@@ -257,7 +258,7 @@ extension HTTP2Engine {
         requestCount += 1
         cancelTimer(&idleTimer)
         stream.started = clockNow
-        if endStream { stream.requestComplete = true }
+        if endStream { stream.requestProgress.ended() }
         // The handler hears of the request once every frame of this read was
         // processed (`startPendingExchanges`): a stream the peer resets in
         // the same read (rapid reset) never starts, so it costs no response.
@@ -288,9 +289,9 @@ extension HTTP2Engine {
             return .streamError(stream.id, Rejection(.contentLengthMismatch,
                                                      "content-length \(expected) but \(stream.receivedBodyBytes) bytes of DATA"))
         }
-        stream.state.enter(event)
+        stream.enter(event)
         stream.trailers = trailers.isEmpty ? nil : trailers
-        stream.requestComplete = true
+        stream.requestProgress.ended()
         deliverRequestEndIfDue(stream)
         return .ok
     }
@@ -369,7 +370,7 @@ extension HTTP2Engine {
             }
             return .ignore
         }
-        stream.state.enter(.receiveReset)
+        stream.enter(.receiveReset)
         finishStream(stream, closedBy: .peerReset, reason: .cancelledByPeer(errorCode: code.rawValue))
         return .ok
     }
@@ -544,9 +545,8 @@ extension HTTP2Engine {
             maybeCompleteStream(stream)
             return
         }
-        guard stream.isLive, stream.handlerStarted, stream.requestComplete, !stream.requestFinishDelivered,
-              !stream.bodyPaused, stream.bufferedBody.isEmpty else { return }
-        stream.requestFinishDelivered = true
+        guard stream.isLive, stream.handlerStarted, !stream.bodyPaused, stream.bufferedBody.isEmpty,
+              stream.requestProgress.deliverFinish() else { return }
         handler.exchange(stream, didFinishRequestWith: stream.trailers)
         maybeCompleteStream(stream)
     }

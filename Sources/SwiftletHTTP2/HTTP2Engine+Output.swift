@@ -164,13 +164,11 @@ extension HTTP2Engine {
         let informational = status < 200
         writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)
         guard !informational else { return }  // 1xx: a final head follows
-        stream.headSent = true
+        let sent = stream.responseProgress.headSent(endStream: endOfStream)
+        assert(sent, "the final head went out twice")
         stream.status = status
-        _ = stream.state.apply(.sendHeaders(endStream: endOfStream))
-        if endOfStream {
-            stream.endRequested = true
-            streamSentEnd(stream)
-        }
+        stream.enter(.sendHeaders(endStream: endOfStream))
+        if endOfStream { streamSentEnd(stream) }
     }
 
     /// A handler queued body (or asked to finish): let the scheduler see it.
@@ -254,8 +252,8 @@ extension HTTP2Engine {
                 stream.bodyBytesSent += length
                 budget -= length + FrameHeader.size
                 if last {
-                    _ = stream.state.apply(.sendData(endStream: true))
-                    streamSentEnd(stream)
+                    stream.enter(.sendData(endStream: true))
+                    endSent(stream)
                     continue
                 }
                 if stream.wasUnwritable && stream.body.pendingBytes <= stream.bodyHighWatermark / 2 {
@@ -269,13 +267,13 @@ extension HTTP2Engine {
                 if let trailers = stream.pendingTrailers {
                     encodeBlock(status: nil, fields: trailers)
                     writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: true)
-                    _ = stream.state.apply(.sendHeaders(endStream: true))
+                    stream.enter(.sendHeaders(endStream: true))
                 } else {
                     writeFrameHeaderOnly(FrameHeader(length: 0, type: .data, flags: .endStream, streamID: stream.id))
-                    _ = stream.state.apply(.sendData(endStream: true))
+                    stream.enter(.sendData(endStream: true))
                 }
                 budget -= FrameHeader.size
-                streamSentEnd(stream)
+                endSent(stream)
             }
         }
         // Budget spent with work left: continue next turn.
@@ -288,6 +286,13 @@ extension HTTP2Engine {
     func armDribbleTimer(at deadline: UInt64) {
         guard dribbleTimer == nil else { return }
         dribbleTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.dribble.rawValue)
+    }
+
+    /// The END_STREAM the handler queued is written.
+    func endSent(_ stream: HTTP2Stream) {
+        let sent = stream.responseProgress.endSent()
+        assert(sent, "END_STREAM written without being queued")
+        streamSentEnd(stream)
     }
 
     /// Our END_STREAM is out.
@@ -322,9 +327,10 @@ extension HTTP2Engine {
             endRequestDrain(stream)
             return
         }
-        stream.drainDeadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
+        let deadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
+        guard stream.requestProgress.beginDraining(until: deadline) else { return }
         if requestDrainTimer == nil {
-            requestDrainTimer = transport.timers.schedule(at: stream.drainDeadline, target: self, tag: Timer.requestDrain.rawValue)
+            requestDrainTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.requestDrain.rawValue)
         }
     }
 
@@ -340,8 +346,8 @@ extension HTTP2Engine {
         var next: UInt64 = .max
         var expired: [HTTP2Stream] = []
         streams.forEach { stream in
-            guard stream.drainDeadline != 0 else { return }
-            if stream.drainDeadline <= transport.now { expired.append(stream) } else { next = min(next, stream.drainDeadline) }
+            guard let deadline = stream.requestProgress.drainDeadline else { return }
+            if deadline <= transport.now { expired.append(stream) } else { next = min(next, deadline) }
         }
         for stream in expired { endRequestDrain(stream) }
         if next != .max && requestDrainTimer == nil && !transport.isClosed {

@@ -51,7 +51,7 @@ public final class HTTP2Engine {
     var peer = PeerSettings()
 
     // Streams.
-    var streams: StreamTable
+    var streams: StreamTable<HTTP2Stream>
     var freeStreams: [HTTP2Stream] = []
     var recentlyClosed = RecentlyClosedStreams()
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
@@ -309,7 +309,7 @@ public final class HTTP2Engine {
     /// Sends RST_STREAM for `stream`, tells the handler, and recycles it.
     func resetStream(_ stream: HTTP2Stream, code: ErrorCode, notify reason: HTTPExchangeCloseReason) {
         guard stream.isLive else { return }
-        if stream.state.apply(.sendReset) == .ok {
+        if stream.apply(.sendReset) == .ok {
             writeRstStream(streamID: stream.id, code: code)
         }
         finishStream(stream, closedBy: .localReset, reason: reason)
@@ -319,7 +319,7 @@ public final class HTTP2Engine {
     func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
         let id = stream.id
         guard streams[id] === stream else { return }
-        if !stream.state.isClosed { stream.state = .closed(closedBy) }
+        if !stream.state.isClosed { stream.enter(.connectionClosed) }
         streams.remove(id)
         recentlyClosed.record(id, closedBy)
         // Buffered request bytes will never be read: return their credit.

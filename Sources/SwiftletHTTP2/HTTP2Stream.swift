@@ -17,7 +17,9 @@ public final class HTTP2Stream: HTTPExchange {
     /// back-reference needs no reference counting.
     unowned(unsafe) let engine: HTTP2Engine
     var id: UInt32 = 0
-    var state: StreamState = .idle
+    /// Changed only through `apply` and `enter` (and `reset`, which makes
+    /// a pooled stream idle again).
+    private(set) var state: StreamState = .idle
     public let request = HTTPRequest()
     public let responseFields = HTTPFields()
     var contextStorage: AnyObject?
@@ -29,10 +31,10 @@ public final class HTTP2Stream: HTTPExchange {
     // Receiving.
     /// The stream's receive window (initial, then raised once the handler reads).
     var inbound = InboundWindow(0)
+    /// The handler paused body delivery (`pauseRequestBody`).
     var bodyPaused = false
+    var requestProgress = RequestProgress.receiving
     let bufferedBody: SendQueue
-    var requestComplete = false
-    var requestFinishDelivered = false
     var trailers: HTTPFields?
     /// Request trailers as received (distinct from response trailers, so a
     /// handler can echo one into the other).
@@ -43,8 +45,7 @@ public final class HTTP2Stream: HTTPExchange {
     // Sending.
     var sendWindow = FlowControlWindow(65_535)
     let body: SendQueue
-    var headSent = false
-    var endRequested = false
+    var responseProgress = ResponseProgress.noHead
     var pendingTrailers: HTTPFields?
     let trailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
     var bodyHighWatermark = 256 * 1024
@@ -80,11 +81,6 @@ public final class HTTP2Stream: HTTPExchange {
     /// The stream already sent one DATA frame its window cut that small
     /// (the first is sent at once and not counted: a peer may start small).
     var sentTinyFrame = false
-    /// The response is complete and the handler was told so, but the
-    /// request is not: its remaining frames are checked and discarded until
-    /// this time (loop clock; 0: not draining). See
-    /// `HTTP2Engine.beginRequestDrain`.
-    var drainDeadline: UInt64 = 0
 
     init(engine: HTTP2Engine, pool: BufferPool) {
         self.engine = engine
@@ -102,14 +98,12 @@ public final class HTTP2Stream: HTTPExchange {
         inbound = InboundWindow(0)
         bodyPaused = false
         bufferedBody.discardAll()
-        requestComplete = false
-        requestFinishDelivered = false
+        requestProgress = .receiving
         trailers = nil
         expectedContentLength = nil
         receivedBodyBytes = 0
         body.discardAll()
-        headSent = false
-        endRequested = false
+        responseProgress = .noHead
         pendingTrailers = nil
         bodySource = nil
         bodySourceWaiting = false
@@ -121,16 +115,36 @@ public final class HTTP2Stream: HTTPExchange {
         handlerStarted = false
         dribbleHeldUntil = 0
         sentTinyFrame = false
-        drainDeadline = 0
         status = 0
         bodyBytesSent = 0
+    }
+
+    /// Applies a §5.1 event; see `StreamState.apply`.
+    func apply(_ event: StreamState.Event) -> StreamState.Transition {
+        state.apply(event)
+    }
+
+    /// Applies an event the state admits (checked with `state.admits`, or
+    /// one the caller's guards make certain); asserts otherwise.
+    func enter(_ event: StreamState.Event) {
+        state.enter(event)
     }
 
     /// Still in the connection's table (its id is cleared when it leaves).
     var isLive: Bool { id != 0 }
 
-    /// The request half is being drained after a complete response.
-    var isDrainingRequest: Bool { drainDeadline != 0 }
+    /// The request half is being drained after a complete response
+    /// (`HTTP2Engine.beginRequestDrain`).
+    var isDrainingRequest: Bool { requestProgress.drainDeadline != nil }
+    var requestComplete: Bool { requestProgress.isComplete }
+    var headSent: Bool { responseProgress.isHeadSent }
+    var endRequested: Bool { responseProgress.isEndRequested }
+
+    /// The handler queued the end of the response.
+    func queueEnd() {
+        let queued = responseProgress.endQueued()
+        assert(queued, "end queued twice")
+    }
 
     // MARK: HTTPExchange
 
@@ -158,7 +172,7 @@ public final class HTTP2Stream: HTTPExchange {
         guard isUsable(), canQueueBody else { return }
         if endOfStream { bodySource = nil }
         body.append(copying: bytes)
-        if endOfStream { endRequested = true }
+        if endOfStream { queueEnd() }
         engine.bodyQueued(self)
     }
 
@@ -169,7 +183,7 @@ public final class HTTP2Stream: HTTPExchange {
         }
         if endOfStream { bodySource = nil }
         body.append(borrowing: bytes, owner: owner, release: release)
-        if endOfStream { endRequested = true }
+        if endOfStream { queueEnd() }
         engine.bodyQueued(self)
     }
 
@@ -197,7 +211,7 @@ public final class HTTP2Stream: HTTPExchange {
             }
             pendingTrailers = trailerStorage
         }
-        endRequested = true
+        queueEnd()
         engine.bodyQueued(self)
     }
 

@@ -59,6 +59,9 @@ public enum StreamState: Equatable, Sendable {
         case sendHeaders(endStream: Bool)
         case sendData(endStream: Bool)
         case sendReset
+        /// The connection ends (GOAWAY, EOF, transport closed): the stream
+        /// closes without a frame of its own.
+        case connectionClosed
     }
 
     public enum Transition: Equatable, Sendable {
@@ -126,16 +129,26 @@ public enum StreamState: Equatable, Sendable {
             // streams after it has sent a RST_STREAM frame."
             return .ignore
         case (.closed, .receiveData):
+            // "An endpoint MAY treat receipt of any other type of frame on a
+            // closed stream as a connection error of type STREAM_CLOSED":
+            // for DATA, the stream error half-closed (remote) prescribes is
+            // enough (the frame's window is credited back).
             return .streamError(Rejection(.dataOnClosedStream, "DATA on a closed stream"))
         case (.closed, .receiveHeaders):
-            // "an endpoint that receives any frames after receiving a frame
-            // with the END_STREAM flag set MUST treat that as a connection
-            // error of type STREAM_CLOSED".
+            // The same sentence, taken at its word: a peer that opens a stream
+            // it already ended or reset is confused about the whole connection.
             return .connectionError(Rejection(.headersOnClosedStream, "HEADERS on a closed stream"))
         case (.closed, .receiveReset):
             return .ignore
         case (.closed, .sendHeaders), (.closed, .sendData), (.closed, .sendReset):
             return .ignore
+
+        // the connection ends
+        case (.closed, .connectionClosed):
+            return .ignore
+        case (_, .connectionClosed):
+            self = .closed(.localReset)
+            return .ok
 
         // resets
         case (_, .receiveReset):

@@ -1,8 +1,8 @@
 /// The open streams of a connection, by id: an open-addressed table (ids
 /// are odd and mostly consecutive, so `id >> 1` spreads them evenly), no
 /// hashing and no allocation once sized for the concurrency limit.
-struct StreamTable {
-    private var slots: [HTTP2Stream?]
+struct StreamTable<Stream: SchedulableStream> {
+    private var slots: [Stream?]
     private var mask: Int
     private(set) var count = 0
 
@@ -15,7 +15,7 @@ struct StreamTable {
 
     var isEmpty: Bool { count == 0 }
 
-    subscript(id: UInt32) -> HTTP2Stream? {
+    subscript(id: UInt32) -> Stream? {
         var index = Int(id >> 1) & mask
         while let stream = slots[index] {
             if stream.id == id { return stream }
@@ -24,7 +24,7 @@ struct StreamTable {
         return nil
     }
 
-    mutating func insert(_ stream: HTTP2Stream) {
+    mutating func insert(_ stream: Stream) {
         if (count + 1) * 2 > slots.count { grow() }
         var index = Int(stream.id >> 1) & mask
         while slots[index] != nil { index = (index + 1) & mask }
@@ -59,10 +59,10 @@ struct StreamTable {
     }
 
     /// Every stream (for shutdown paths; allocates).
-    var all: [HTTP2Stream] { slots.compactMap { $0 } }
+    var all: [Stream] { slots.compactMap { $0 } }
 
     /// Visits every stream without allocating (the body must not insert or remove).
-    func forEach(_ body: (HTTP2Stream) -> Void) {
+    func forEach(_ body: (Stream) -> Void) {
         for slot in slots { if let stream = slot { body(stream) } }
     }
 
