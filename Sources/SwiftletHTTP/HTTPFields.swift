@@ -131,6 +131,21 @@ public final class HTTPFields {
     }
 
     @inline(__always)
+    /// The connection-specific fields (RFC 9110 §7.6.1, RFC 9113 §8.2.2):
+    /// `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`,
+    /// `upgrade` (lowercase). HTTP/2 treats a request carrying one as
+    /// malformed; both protocols drop them from a handler's response fields,
+    /// since the connection decides them.
+    public static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 7: equal(name, span("upgrade"))
+        case 10: equal(name, span("connection")) || equal(name, span("keep-alive"))
+        case 16: equal(name, span("proxy-connection"))
+        case 17: equal(name, span("transfer-encoding"))
+        default: false
+        }
+    }
+
     public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
     }

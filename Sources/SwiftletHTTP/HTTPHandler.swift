@@ -124,3 +124,14 @@ public protocol HTTPExchange: AnyObject {
     /// (HTTP/2 schedules by it; HTTP/1.1 has one response at a time).
     var priority: HTTPPriority { get set }
 }
+
+/// A connection served by one of the protocols (HTTP/2, HTTP/1.1): what a
+/// server needs to run it and to stop it, whatever it speaks.
+public protocol ServedConnection: AnyObject {
+    /// Finish the requests in progress, accept no new ones, then close
+    /// (HTTP/2: the two GOAWAYs of RFC 9113 §6.8; HTTP/1.1: close after the
+    /// current response).
+    func shutDownGracefully()
+    /// Runs once when the connection closes (servers use it to forget it).
+    var onClose: ((any ServedConnection) -> Void)? { get set }
+}

@@ -22,10 +22,12 @@ public struct HTTP1Configuration: Sendable {
     public init() {}
 }
 
-/// Rejections of HTTP/1.1 requests by token (loop-confined).
+/// Rejections of HTTP/1.1 requests and connection events, by token (loop-confined).
 public final class HTTP1Counters {
-    var counts: [String: Int] = [:]
-    public var rejections: [String: Int] { counts }
+    var counts = RejectionCounts()
+    public var rejections: [String: Int] { counts.rejections }
+    /// Timeouts (`h1_write_timeout`), counted apart from rejections.
+    public var events: [String: Int] { counts.events }
     public init() {}
 }
 
@@ -37,7 +39,7 @@ public final class HTTP1Counters {
 /// responses are framed by the handler's `content-length` if given, else
 /// chunked (close-delimited for HTTP/1.0 clients). Pipelined requests wait
 /// in the receive ring until the response before them is complete.
-public final class HTTP1Connection: ConnectionHandler {
+public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     enum Phase: Equatable {
         case awaitingHead
         case readingBody
@@ -88,15 +90,16 @@ public final class HTTP1Connection: ConnectionHandler {
     var idleTimer: TimerID?
     var headTimer: TimerID?
     var writeTimer: TimerID?
-    var bytesSentAtCheck: UInt64 = 0
-    var lastProgress: UInt64 = 0
-    var closeObserver: ((HTTP1Connection) -> Void)?
+    var writeWatchdog: WriteWatchdog
+    var closeObserver: ((any ServedConnection) -> Void)?
 
     /// Runs once when the connection closes (servers use it to forget it).
-    public var onClose: ((HTTP1Connection) -> Void)? {
+    public var onClose: ((any ServedConnection) -> Void)? {
         get { closeObserver }
         set { closeObserver = newValue }
     }
+
+    public func shutDownGracefully() { closeWhenIdle() }
 
     /// Graceful shutdown: finish the exchange in progress, then close.
     public func closeWhenIdle() {
@@ -115,6 +118,7 @@ public final class HTTP1Connection: ConnectionHandler {
         self.configuration = configuration
         self.counters = counters
         self.logger = logger
+        writeWatchdog = WriteWatchdog(timeout: configuration.writeTimeout)
         exchange = HTTP1Exchange(connection: self)
     }
 
@@ -353,7 +357,8 @@ public final class HTTP1Connection: ConnectionHandler {
         var hasLength = false
         for index in 0..<responseFields.count {
             let field = responseFields[index]
-            if Self.isFramingField(field.name) { continue }
+            // The connection decides these (RFC 9110 §7.6.1); a handler's are dropped.
+            if HTTPFields.isConnectionSpecific(field.name) { continue }
             if HTTPFields.equal(field.name, HTTPFields.span("content-length")) { hasLength = true }
             head.append(contentsOf: field.name)
             head.append(contentsOf: ": ".utf8)
@@ -508,7 +513,7 @@ public final class HTTP1Connection: ConnectionHandler {
     }
 
     private func reject(_ error: HTTP1Rejection) {
-        counters.counts[error.token, default: 0] += 1
+        counters.counts.reject(error.token)
         logger.debug("HTTP/1.1 request rejected: \(error.token): \(error.reason)")
         guard !responseStarted || !exchangeOpen else {
             closeNow(reason: .reset(errorCode: 0))
@@ -581,24 +586,17 @@ public final class HTTP1Connection: ConnectionHandler {
         id = nil
     }
 
+    /// Checks that pending output moves (`WriteWatchdog`).
     private func armWriteTimer() {
-        guard writeTimer == nil, !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
-        bytesSentAtCheck = connection.bytesSent
-        lastProgress = loop.now
-        writeTimer = schedule(.write, after: configuration.writeTimeout / 4)
+        guard !connection.isClosed,
+              let deadline = writeWatchdog.arm(pendingBytes: connection.pendingOutputBytes, bytesSent: connection.bytesSent,
+                                               now: loop.now) else { return }
+        writeTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
     }
 
     // MARK: helpers
 
     /// Fields the connection owns (framing), dropped from handler fields.
-    static func isFramingField(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
-        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
-        default: false
-        }
-    }
-
     static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 100: "Continue"
@@ -651,17 +649,16 @@ extension HTTP1Connection: TimerTarget {
         case .write:
             guard id == writeTimer else { return }
             writeTimer = nil
-            guard !connection.isClosed, connection.pendingOutputBytes > 0 else { return }
-            if connection.bytesSent != bytesSentAtCheck {
-                bytesSentAtCheck = connection.bytesSent
-                lastProgress = loop.now
-            }
-            if loop.now &- lastProgress >= configuration.writeTimeout.nanoseconds {
-                counters.counts["h1_write_timeout", default: 0] += 1
+            guard !connection.isClosed else { return writeWatchdog.disarm() }
+            switch writeWatchdog.check(pendingBytes: connection.pendingOutputBytes, bytesSent: connection.bytesSent, now: loop.now) {
+            case .drained:
+                break
+            case .checkAgain(let deadline):
+                writeTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+            case .stalled:
+                counters.counts.record("h1_write_timeout")
                 closeNow(reason: .connectionClosed)
                 connection.close(.reset)
-            } else {
-                writeTimer = schedule(.write, after: configuration.writeTimeout / 4)
             }
         case nil:
             break

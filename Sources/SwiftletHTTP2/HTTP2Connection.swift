@@ -9,15 +9,15 @@ import SwiftletLoop
 ///
 /// Loop-confined. Install with `HTTP2Connection.start(on:handler:...)` from a
 /// listener's accept callback.
-public final class HTTP2Connection: ConnectionHandler {
+public final class HTTP2Connection: ConnectionHandler, ServedConnection {
     /// The loop connection this HTTP/2 connection runs on.
     public let connection: Connection
     /// The protocol engine.
     public let engine: HTTP2Engine
-    private var closeObserver: ((HTTP2Connection) -> Void)?
+    private var closeObserver: ((any ServedConnection) -> Void)?
 
     /// Runs once when the connection closes (servers use it to forget it).
-    public var onClose: ((HTTP2Connection) -> Void)? {
+    public var onClose: ((any ServedConnection) -> Void)? {
         get { closeObserver }
         set { closeObserver = newValue }
     }
@@ -50,6 +50,8 @@ public final class HTTP2Connection: ConnectionHandler {
 
     /// Starts a graceful shutdown (§6.8); see `HTTP2Engine.beginGracefulShutdown`.
     public func beginGracefulShutdown() { engine.beginGracefulShutdown() }
+
+    public func shutDownGracefully() { beginGracefulShutdown() }
 
     /// Ends the connection with a connection error decided outside the frame
     /// layer (INADEQUATE_SECURITY for a prohibited TLS 1.2 cipher suite).

@@ -1,10 +1,11 @@
+import SwiftletHTTP
+
 /// Counters shared by the HTTP/2 connections of one loop (loop-confined).
 ///
 /// Every rejection is counted under its stable token, so an operator can
 /// see which rule peers break (`rejections["rapid_reset"]`).
 public final class HTTP2Counters {
-    var rejectionCounts: [String: Int] = [:]
-    var eventCounts: [String: Int] = [:]
+    var counts = RejectionCounts()
     var connectionCount = 0
     var streamCount = 0
     var refusedStreamCount = 0
@@ -12,9 +13,9 @@ public final class HTTP2Counters {
     var streamErrorCount = 0
     var requestDrainResetCount = 0
     // Stored counters are internal (see SwiftletLoop's Connection for why).
-    public var rejections: [String: Int] { rejectionCounts }
+    public var rejections: [String: Int] { counts.rejections }
     /// Connections ended without a rule broken, by `ConnectionEvent` token.
-    public var events: [String: Int] { eventCounts }
+    public var events: [String: Int] { counts.events }
     public var connections: Int { connectionCount }
     public var streams: Int { streamCount }
     public var refusedStreams: Int { refusedStreamCount }
@@ -27,13 +28,13 @@ public final class HTTP2Counters {
     public init() {}
 
     func count(_ rejection: Rejection) {
-        rejectionCounts[rejection.token, default: 0] += 1
+        counts.reject(rejection.token)
     }
 
     func count(_ event: ConnectionEvent) {
-        eventCounts[event.rawValue, default: 0] += 1
+        counts.record(event.rawValue)
     }
 
     /// How often `token` was rejected.
-    public func rejections(_ token: String) -> Int { rejectionCounts[token] ?? 0 }
+    public func rejections(_ token: String) -> Int { counts.rejections[token] ?? 0 }
 }

@@ -141,7 +141,7 @@ extension HTTP2Engine {
         for index in 0..<fields.count {
             let field = fields[index]
             // §8.2.2: connection-specific fields must not be generated.
-            if RequestValidator.isConnectionSpecific(field.name) { continue }
+            if HTTPFields.isConnectionSpecific(field.name) { continue }
             let indexing = Self.indexing(name: field.name, valueLength: field.value.count)
             if field.name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
                 lowered.removeAll(keepingCapacity: true)

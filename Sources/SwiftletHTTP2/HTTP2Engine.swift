@@ -96,8 +96,7 @@ public final class HTTP2Engine {
     var drainTimer: TimerID?
     var dribbleTimer: TimerID?
     var requestDrainTimer: TimerID?
-    var bytesSentAtWriteCheck: UInt64 = 0
-    var lastWriteProgress: UInt64 = 0
+    var writeWatchdog: WriteWatchdog
     var readingPausedForOutput = false
     static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
     /// Release builds pool the streams handlers saw; debug builds do not.
@@ -122,6 +121,7 @@ public final class HTTP2Engine {
                                                           maximumFieldCount: limits.maxHeaderFieldCount))
         encoder = HPACKEncoder(maximumTableSize: 4096)
         abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
+        writeWatchdog = WriteWatchdog(timeout: configuration.limits.writeTimeout)
     }
 
     /// Sends the server preface (SETTINGS) and waits for the client's.
@@ -428,12 +428,13 @@ public final class HTTP2Engine {
     }
 
     /// While output is pending, checks four times per write timeout whether
-    /// any of it was written; a full timeout without progress closes.
+    /// any of it was written; a full timeout without progress closes
+    /// (`WriteWatchdog`).
     func armWriteTimerIfNeeded() {
-        guard writeTimer == nil, !transport.isClosed, transport.pendingOutputBytes > 0 else { return }
-        bytesSentAtWriteCheck = transport.bytesSent
-        lastWriteProgress = transport.now
-        writeTimer = schedule(.write, after: limits.writeTimeout / 4)
+        guard !transport.isClosed,
+              let deadline = writeWatchdog.arm(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent,
+                                               now: transport.now) else { return }
+        writeTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
     }
 }
 
@@ -472,19 +473,18 @@ extension HTTP2Engine: TimerTarget {
         case .write:
             guard id == writeTimer else { return }
             writeTimer = nil
-            guard !transport.isClosed, transport.pendingOutputBytes > 0 else { return }
-            if transport.bytesSent != bytesSentAtWriteCheck {
-                bytesSentAtWriteCheck = transport.bytesSent
-                lastWriteProgress = transport.now
-            }
-            if transport.now &- lastWriteProgress >= limits.writeTimeout.nanoseconds {
+            guard !transport.isClosed else { return writeWatchdog.disarm() }
+            switch writeWatchdog.check(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now) {
+            case .drained:
+                break
+            case .checkAgain(let deadline):
+                writeTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+            case .stalled:
                 counters.count(.writeTimeout)
                 logger.debug("closing: no write progress for \(limits.writeTimeout)")
                 state.close()
                 closeAllStreams(reason: .connectionClosed)
                 transport.close(.reset)
-            } else {
-                writeTimer = schedule(.write, after: limits.writeTimeout / 4)
             }
         case .drain:
             guard id == drainTimer else { return }

@@ -60,7 +60,7 @@ struct RequestValidator: HPACKSink {
             return
         }
         guard validValue(value, name: name) else { return }
-        if Self.isConnectionSpecific(name) {
+        if HTTPFields.isConnectionSpecific(name) {
             // §8.2.2: "any message containing connection-specific header
             // fields MUST be treated as malformed".
             fail(.connectionSpecificHeader, "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
@@ -157,18 +157,6 @@ struct RequestValidator: HPACKSink {
             return false
         }
         return true
-    }
-
-    /// §8.2.2: the connection-specific fields, which HTTP/2 forbids in both
-    /// directions (requests are rejected; responses drop them).
-    static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 7: HTTPFields.equal(name, HTTPFields.span("upgrade"))
-        case 10: HTTPFields.equal(name, HTTPFields.span("connection")) || HTTPFields.equal(name, HTTPFields.span("keep-alive"))
-        case 16: HTTPFields.equal(name, HTTPFields.span("proxy-connection"))
-        case 17: HTTPFields.equal(name, HTTPFields.span("transfer-encoding"))
-        default: false
-        }
     }
 
     /// Checks what can only be checked once the block is complete (§8.3.1).

@@ -164,8 +164,8 @@ final class LoopContext {
     /// Connections closed before a protocol was chosen, by token.
     var transportRejections: [String: Int] = [:]
     var listener: Listener?
-    var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
-    var http1Connections: [ObjectIdentifier: HTTP1Connection] = [:]
+    /// Connections a protocol serves (HTTP/2 and HTTP/1.1 alike).
+    var served: [ObjectIdentifier: any ServedConnection] = [:]
     /// Connections still choosing a protocol (TLS handshake, first bytes).
     var selecting = 0
     var draining = false
@@ -205,25 +205,26 @@ final class LoopContext {
 
     func startHTTP2(on connection: Connection) -> HTTP2Connection {
         let http2 = HTTP2Connection.start(on: connection, handler: handler, configuration: configuration.http2, counters: counters)
-        http2Connections[ObjectIdentifier(http2)] = http2
-        http2.onClose = { [unowned self] closed in
-            http2Connections[ObjectIdentifier(closed)] = nil
+        serve(http2)
+        if draining { http2.shutDownGracefully() }
+        return http2
+    }
+
+    /// Keeps `connection` until it closes.
+    private func serve(_ connection: any ServedConnection) {
+        served[ObjectIdentifier(connection)] = connection
+        connection.onClose = { [unowned self] closed in
+            served[ObjectIdentifier(closed)] = nil
             stopIfDrained()
         }
-        if draining { http2.beginGracefulShutdown() }
-        return http2
     }
 
     func startHTTP1(on connection: Connection, secure: Bool) {
         let http1 = HTTP1Connection.start(on: connection, handler: handler,
                                           configuration: secure ? http1Secure : configuration.http1, counters: http1Counters)
-        http1Connections[ObjectIdentifier(http1)] = http1
-        http1.onClose = { [unowned self] closed in
-            http1Connections[ObjectIdentifier(closed)] = nil
-            stopIfDrained()
-        }
+        serve(http1)
         http1.connectionDidReceive(connection)
-        if draining { http1.closeWhenIdle() }
+        if draining { http1.shutDownGracefully() }
     }
 
     /// A connection started or stopped choosing its protocol.
@@ -238,8 +239,7 @@ final class LoopContext {
         guard !draining else { return }
         draining = true
         listener?.close()
-        for connection in http2Connections.values { connection.beginGracefulShutdown() }
-        for connection in http1Connections.values { connection.closeWhenIdle() }
+        for connection in served.values { connection.shutDownGracefully() }
         if !stopIfDrained() {
             loop.timers.schedule(at: loop.now &+ timeout.nanoseconds) { [loop] in loop.stop() }
         }
@@ -250,7 +250,7 @@ final class LoopContext {
         // Connections still in their TLS handshake or waiting for their
         // first bytes count too: stopping now would close them without a
         // word; once they pick a protocol they get its graceful close.
-        guard draining, http2Connections.isEmpty, http1Connections.isEmpty, selecting == 0 else { return false }
+        guard draining, served.isEmpty, selecting == 0 else { return false }
         loop.stop()
         return true
     }
