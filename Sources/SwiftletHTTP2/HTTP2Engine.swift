@@ -35,9 +35,10 @@ public struct HTTP2Configuration: Sendable {
 ///
 /// Loop-confined (or confined to whichever thread drives its transport).
 public final class HTTP2Engine {
-    /// Where output goes; it outlives the engine's use of it (the loop
-    /// connection owns its handler, which owns the engine).
-    unowned(unsafe) let transport: any HTTP2Transport
+    /// Where output goes. Held strongly: a loop `Connection` clears its
+    /// handler (which owns the engine) after `connectionDidClose`, which
+    /// breaks the cycle; a `MemoryTransport` holds nothing of the engine.
+    let transport: any HTTP2Transport
     let handler: any HTTPHandler
     let configuration: HTTP2Configuration
     let limits: Limits

@@ -142,3 +142,31 @@ func requestBenchmark() -> Benchmark {
         precondition(bench.handler.requests - before == done, "the handler did not get every request")
     }
 }
+
+/// One new HTTP/2 connection per operation, in memory (an `HTTP2Engine`
+/// over a `MemoryTransport`, no socket): the server preface, the client's
+/// preface and SETTINGS, one GET answered with 204, the client's EOF. What
+/// a connection costs to set up and tear down, apart from the kernel's part.
+func connectionBenchmark() -> Benchmark {
+    let handler = DiscardingHandler()
+    let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
+    var bytes = ConnectionState.preface + Frames.frame(.settings, flags: [], stream: 0, payload: [])
+    bytes += Frames.frame(.headers, flags: [.endHeaders, .endStream], stream: 1, payload: Frames.requestBlock())
+    let input = bytes
+    return Benchmark(name: "new connection in memory (preface, GET → 204, EOF)", allocationBudget: nil) { count in
+        let before = handler.requests
+        for _ in 0..<count {
+            let transport = MemoryTransport(bufferPool: pool)
+            withExtendedLifetime(transport) {
+                let engine = HTTP2Engine(transport: transport, handler: handler)
+                engine.start()
+                _ = input.withUnsafeBytes { engine.receive($0) }
+                transport.flush(engine)
+                transport.discardOutput()
+                engine.transportReceivedEOF()
+                engine.transportClosed()
+            }
+        }
+        precondition(handler.requests - before == count, "every connection's request reached the handler")
+    }
+}

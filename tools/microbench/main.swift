@@ -227,6 +227,7 @@ benchmarks.append(dataFrameBenchmark(size: 16_384))
 benchmarks.append(dataFrameBenchmark(size: 1024))
 benchmarks.append(dataFrameBenchmark(size: 256))
 benchmarks.append(requestBenchmark())
+benchmarks.append(connectionBenchmark())
 
 // MARK: driver
 
@@ -253,8 +254,17 @@ func now() -> UInt64 {
 
 var failures: [String] = []
 print("benchmark                                   ns/op    allocs/op")
+// SWIFTLET_MICROBENCH_OPS=N: N operations after the warm-up, once (for
+// instruction counts under valgrind --tool=callgrind, which do not depend
+// on how busy the machine is).
+let fixedOperations = ProcessInfo.processInfo.environment["SWIFTLET_MICROBENCH_OPS"].flatMap { Int($0) }
 for benchmark in benchmarks where filter.map({ benchmark.name.contains($0) }) ?? true {
     benchmark.run(10_000)  // warm-up: pools, slabs and arrays reach their size
+    if let fixedOperations {
+        benchmark.run(fixedOperations)
+        print("\(benchmark.name): \(fixedOperations) operations")
+        continue
+    }
     var count = 10_000
     var elapsed: UInt64 = 0
     var allocations: UInt64 = 0
