@@ -100,6 +100,14 @@ public final class MemoryTransport: HTTP2Transport {
         }
     }
 
+    /// Sets the clock to `now` (never backwards), fires the timers that came
+    /// due, then flushes `engine`.
+    public func advance(to now: UInt64, flushing engine: HTTP2Engine) {
+        if now > self.now { self.now = now }
+        _ = timers.advance(to: self.now)
+        flush(engine)
+    }
+
     /// Moves the clock forward and fires the timers that came due, then
     /// flushes `engine`.
     public func advance(by duration: Duration, flushing engine: HTTP2Engine) {

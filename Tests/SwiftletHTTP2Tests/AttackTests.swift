@@ -11,8 +11,9 @@ import Testing
 struct AttackTests {
     let clock = ManualClock()
 
-    func server(_ configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws -> TestServer {
-        try TestServer(clock: clock, configure: configure)
+    func server(_ wire: TestServer.Wire = .memory,
+                _ configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws -> TestServer {
+        try TestServer(wire, clock: clock, configure: configure)
     }
 
     @Test("ping flood (CVE-2019-9512): more than 1000 unanswered PINGs → ENHANCE_YOUR_CALM")
@@ -170,7 +171,7 @@ struct AttackTests {
     @Test("no preface within 10 s → connection closed (GOAWAY PROTOCOL_ERROR)")
     func prefaceTimeout() throws {
         let server = try server()
-        let client = try FrameClient(port: server.port, preface: false)
+        let client = try server.rawClient(preface: false)
         try client.send(Array("PRI * HTTP/2".utf8))
         try server.turn()
         clock.advance(by: .seconds(11))
@@ -183,7 +184,7 @@ struct AttackTests {
     @Test("our SETTINGS unacknowledged within 10 s → SETTINGS_TIMEOUT")
     func settingsTimeout() throws {
         let server = try server()
-        let client = try FrameClient(port: server.port)  // sends preface + SETTINGS, never ACKs ours
+        let client = try server.rawClient()  // sends preface + SETTINGS, never ACKs ours
         try server.turn()
         clock.advance(by: .seconds(11))
         try server.turn()
@@ -221,7 +222,8 @@ struct AttackTests {
 
     @Test("a peer that never reads: reading stops, and after the write timeout the connection is dropped")
     func neverReadingPeer() throws {
-        let server = try server { $0.limits.maxConcurrentStreams = 100 }
+        // Socket buffers and the write timeout: a real socket.
+        let server = try server(.socket(.epoll)) { $0.limits.maxConcurrentStreams = 100 }
         let client = try server.client(settings: [(.initialWindowSize, 0x7FFF_FFFF)])
         try client.send(FrameClient.windowUpdate(stream: 0, increment: 0x7FFF_FFFF - 65_535))
         client.socket.setReceiveBuffer(4096)
@@ -320,11 +322,16 @@ extension FrameClient {
     /// Nothing arrives within a short wait (for states where a PING would be
     /// a protocol violation, such as inside a header block).
     func expectNoReactionWithoutPing() throws {
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // In memory, "nothing now" is exact; over a socket, wait a little.
+        if let socketWire = wire as? SocketWire {
+            var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(socketWire.client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
         defer {
-            var restore = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &restore, socklen_t(MemoryLayout<timeval>.size))
+            if let socketWire = wire as? SocketWire {
+                var restore = timeval(tv_sec: 5, tv_usec: 0)
+                setsockopt(socketWire.client.fd, SOL_SOCKET, SO_RCVTIMEO, &restore, socklen_t(MemoryLayout<timeval>.size))
+            }
         }
         do {
             let frame = try readFrame()

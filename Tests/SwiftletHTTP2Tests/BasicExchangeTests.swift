@@ -7,8 +7,8 @@ import Testing
 struct BasicExchangeTests {
     @Test("the server preface: SETTINGS first, then a connection WINDOW_UPDATE after ours", arguments: allBackends)
     func serverPreface(backend: EventLoop.BackendChoice) throws {
-        let server = try TestServer(backend: backend)
-        let client = try FrameClient(port: server.port)
+        let server = try TestServer(.socket(backend))
+        let client = try server.rawClient()
         let first = try client.readFrame()
         guard case .settings(false, let parameters) = first else {
             Issue.record("first frame \(String(describing: first))")
@@ -22,7 +22,7 @@ struct BasicExchangeTests {
 
     @Test("GET /hello", arguments: allBackends)
     func hello(backend: EventLoop.BackendChoice) throws {
-        let server = try TestServer(backend: backend)
+        let server = try TestServer(.socket(backend))
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.get("/hello"), endStream: true))
         let response = try client.response(stream: 1)
@@ -33,7 +33,7 @@ struct BasicExchangeTests {
 
     @Test("§8.2.2: connection-specific fields a handler sets are not sent")
     func connectionSpecificResponseFieldsDropped() throws {
-        let server = try TestServer(backend: .epoll)
+        let server = try TestServer()
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.get("/hop-by-hop"), endStream: true))
         let response = try client.response(stream: 1)

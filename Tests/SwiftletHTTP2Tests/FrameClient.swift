@@ -1,5 +1,6 @@
 import Glibc
 import SwiftletHPACK
+import SwiftletHTTP
 import SwiftletHTTP2
 import SwiftletLoop
 import SwiftletTestSupport
@@ -34,20 +35,121 @@ enum Frame: Equatable, CustomStringConvertible {
 
 enum FrameClientError: Error { case timeout, closed, malformed(String) }
 
+/// How a test client reaches the server: a socket to a loop, or the
+/// engine itself in memory.
+protocol FrameWire: AnyObject {
+    func send(_ bytes: [UInt8]) throws
+    /// The server's next bytes; nil at EOF; throws `timeout` when nothing
+    /// more is coming for now.
+    func receive() throws -> [UInt8]?
+}
+
+/// A TCP connection to a server on a loop thread.
+final class SocketWire: FrameWire {
+    let client: TestClient
+    init(_ client: TestClient) { self.client = client }
+
+    func send(_ bytes: [UInt8]) throws { try client.send(bytes) }
+
+    func receive() throws -> [UInt8]? {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress!, 65536, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw FrameClientError.timeout }
+                if errno == ECONNRESET { return nil }
+                throw SystemError("recv", errno: errno)
+            }
+            return n == 0 ? nil : Array(chunk[0..<n])
+        }
+    }
+}
+
+/// An `HTTP2Engine` over a `MemoryTransport`, driven from the test's own
+/// thread as a loop would drive it: bytes in, whole frames taken, the
+/// turn's output produced; the clock follows the test's `ManualClock`.
+final class MemoryWire: FrameWire {
+    let transport: MemoryTransport
+    let engine: HTTP2Engine
+    let clock: any LoopClock
+    private var unread: [UInt8] = []
+
+    init(handler: any HTTPHandler, configuration: HTTP2Configuration, counters: HTTP2Counters, clock: any LoopClock) {
+        self.clock = clock
+        transport = MemoryTransport(now: clock.now())
+        engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, counters: counters)
+        engine.start()
+    }
+
+    deinit {
+        // The client went away: the transport closes, as a socket would.
+        if transport.isOpen { engine.transportReceivedEOF() }
+        engine.transportClosed()
+    }
+
+    func send(_ bytes: [UInt8]) throws {
+        unread += bytes
+        turn()
+    }
+
+    /// One turn: the clock moves (timers fire), the engine reads what it can,
+    /// then produces its output.
+    func turn() {
+        transport.advance(to: clock.now(), flushing: engine)
+        while transport.isOpen && !transport.isReadingPaused && !unread.isEmpty {
+            let used = unread.withUnsafeBytes { engine.receive($0) }
+            unread.removeFirst(used)
+            transport.flush(engine)
+            if used == 0 { break }
+        }
+        transport.flush(engine)
+    }
+
+    func receive() throws -> [UInt8]? {
+        while true {
+            turn()
+            let output = transport.takeOutput()
+            if !output.isEmpty {
+                // The peer read everything: the output is writable again (a
+                // loop would say so), so a paused engine reads and a held one writes.
+                engine.transportBecameWritable()
+                return output
+            }
+            if transport.isClosed { return nil }
+            // Nothing now. On a real clock, wait for the next timer (as a
+            // socket read would, up to 5 s); a manual clock moves only when
+            // the test moves it.
+            guard !(clock is ManualClock), let deadline = transport.timers.nextDeadline(),
+                  deadline <= clock.now() + 5_000_000_000 else { throw FrameClientError.timeout }
+            let now = clock.now()
+            if deadline > now { usleep(UInt32((deadline - now) / 1000) + 1000) }
+        }
+    }
+}
+
 /// The client side of protocol tests: builds the bytes a test sends (well
 /// formed or deliberately not) and reads back the server's frames.
 final class FrameClient {
-    let socket: TestClient
+    let wire: any FrameWire
+    /// The socket, for tests of socket behaviour (socket-backed clients only).
+    var socket: TestClient { (wire as! SocketWire).client }
     let encoder = HPACKEncoder()
     let decoder = HPACKDecoder(headerTableSize: 4096, limits: HPACKDecoderLimits(maximumHeaderListSize: 1 << 20))
     private var buffer: [UInt8] = []
     private var continuing: (stream: UInt32, endStream: Bool, block: [UInt8])?
 
     /// Connects; sends the preface and an empty SETTINGS unless told not to.
-    init(port: UInt16, preface: Bool = true, settings: [(SettingsParameter, UInt32)] = [], timeoutSeconds: Int = 5) throws {
-        socket = try TestClient(port: port)
+    convenience init(port: UInt16, preface: Bool = true, settings: [(SettingsParameter, UInt32)] = [], timeoutSeconds: Int = 5) throws {
+        let socket = try TestClient(port: port)
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try self.init(wire: SocketWire(socket), preface: preface, settings: settings)
+    }
+
+    /// Talks over `wire`; sends the preface and an empty SETTINGS unless told not to.
+    init(wire: any FrameWire, preface: Bool = true, settings: [(SettingsParameter, UInt32)] = []) throws {
+        self.wire = wire
         if preface {
             try send(ConnectionState.preface + Self.settings(settings))
         }
@@ -140,7 +242,7 @@ final class FrameClient {
 
     // MARK: sending and receiving
 
-    func send(_ bytes: [UInt8]) throws { try socket.send(bytes) }
+    func send(_ bytes: [UInt8]) throws { try wire.send(bytes) }
 
     /// Completes the SETTINGS exchange: reads the server's SETTINGS (and
     /// WINDOW_UPDATE), acknowledges it, and waits for our ACK.
@@ -173,16 +275,8 @@ final class FrameClient {
                     continue
                 }
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress!, 65536, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw FrameClientError.timeout }
-                if errno == ECONNRESET { return nil }
-                throw SystemError("recv", errno: errno)
-            }
-            if n == 0 { return nil }
-            buffer += chunk[0..<n]
+            guard let bytes = try wire.receive() else { return nil }
+            buffer += bytes
         }
     }
 

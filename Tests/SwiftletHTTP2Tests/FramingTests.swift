@@ -13,7 +13,7 @@ struct FramingTests {
 
     @Test("§3.4 an invalid preface is a connection error PROTOCOL_ERROR")
     func invalidPreface() throws {
-        let client = try FrameClient(port: server.port, preface: false)
+        let client = try server.rawClient(preface: false)
         try client.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(try client.expectGoAway().code == .protocolError)
         #expect(client.readsToEOF())
@@ -22,7 +22,7 @@ struct FramingTests {
 
     @Test("§3.4 the preface must be followed by SETTINGS")
     func prefaceWithoutSettings() throws {
-        let client = try FrameClient(port: server.port, preface: false)
+        let client = try server.rawClient(preface: false)
         try client.send(ConnectionState.preface + FrameClient.ping(1))
         #expect(try client.expectGoAway().code == .protocolError)
         #expect(try server.rejections("preface_without_settings") == 1)

@@ -150,7 +150,10 @@ struct PriorityTests {
 
     @Test("one flush per connection per turn: twenty responses in one send")
     func oneFlushPerTurn() throws {
-        let client = try openClient()
+        // System calls: a real socket.
+        let server = try TestServer(.socket(.epoll))
+        let client = try server.client(settings: [(.initialWindowSize, 0x7FFF_FFFF)])
+        try client.send(FrameClient.windowUpdate(stream: 0, increment: 0x7FFF_FFFF - 65_535))
         try client.expectAlive()
         let connections = server.connections
         let before = try server.harness.onLoop { _ in connections.value.all[0].connection.sendCallCount }

@@ -10,7 +10,7 @@ extension TestServer {
     /// have been counted.
     func expectConnectionError(_ bytes: (FrameClient) -> [UInt8], code: ErrorCode, token: String,
                                handshake: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let client = handshake ? try self.client() : try FrameClient(port: port)
+        let client = handshake ? try self.client() : try rawClient()
         try client.send(bytes(client))
         let goAway = try client.expectGoAway()
         #expect(goAway.code == code, "GOAWAY code \(goAway.code), debug \"\(goAway.debug)\"", sourceLocation: sourceLocation)

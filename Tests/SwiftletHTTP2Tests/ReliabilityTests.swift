@@ -12,7 +12,7 @@ struct ReliabilityTests {
     let clock = ManualClock()
 
     func server(_ configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws -> TestServer {
-        try TestServer(clock: clock, configure: configure)
+        try TestServer(.socket(.epoll), clock: clock, configure: configure)
     }
 
     /// Bytes the server's first connection has read so far.

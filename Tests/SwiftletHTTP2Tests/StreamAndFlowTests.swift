@@ -130,7 +130,7 @@ struct StreamAndFlowTests {
         try client.expectNoReaction()
         let handler = server.handler
         #expect(handler.value.bodies.get()[1] == nil, "nothing delivered while paused")
-        try server.harness.onLoop { _ in handler.value.held[1]?.resumeRequestBody() }
+        try server.onLoop { handler.value.held[1]?.resumeRequestBody() }
         let response = try client.response(stream: 1)
         #expect(response.status == "200")
         #expect(handler.value.bodies.get()[1] == 60_000)
@@ -274,7 +274,7 @@ struct StreamAndFlowTests {
         try client.send(frames)
         #expect(try client.expectReset(stream: 1) == .noError)
         let drained = server.counters
-        #expect(try server.harness.onLoop { _ in drained.value.requestDrainResets } == 1)
+        #expect(try server.onLoop { drained.value.requestDrainResets } == 1)
     }
 
     @Test("a response without body: HEADERS with END_STREAM")

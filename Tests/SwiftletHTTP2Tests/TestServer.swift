@@ -81,21 +81,46 @@ final class TestHandler: HTTPHandler {
     }
 }
 
-/// An HTTP/2 server on a loop thread for protocol tests.
+/// An HTTP/2 server for protocol tests: by default the engine itself in
+/// memory (each client drives its own `HTTP2Engine` over a
+/// `MemoryTransport`, on the test's thread and clock); with `.socket`, a
+/// loop on its own thread listening on 127.0.0.1, for what only sockets
+/// show (system calls, socket buffers, bytes read).
 final class TestServer: Sendable {
-    let harness: LoopHarness
+    enum Wire { case memory, socket(EventLoop.BackendChoice) }
+
+    let wire: Wire
+    /// Socket servers only.
+    let harness: LoopHarness!
     let port: UInt16
     let handler: TestLoopBound<TestHandler>
     let counters: TestLoopBound<HTTP2Counters>
     let connections: TestLoopBound<ConnectionList>
+    let clock: any LoopClock
+    let configuration: HTTP2Configuration
 
-    final class ConnectionList { var all: [HTTP2Connection] = [] }
+    final class ConnectionList {
+        var all: [HTTP2Connection] = []
+        /// Memory servers: the clients' wires (held weakly: a client that
+        /// goes away closes its connection).
+        var wires: [Weak] = []
+        struct Weak { weak var wire: MemoryWire? }
+    }
 
-    init(backend: EventLoop.BackendChoice = .epoll, clock: any LoopClock = MonotonicClock(),
+    init(_ wire: Wire = .memory, clock: any LoopClock = MonotonicClock(),
          configure: @escaping @Sendable (inout HTTP2Configuration) -> Void = { _ in }) throws {
-        harness = try LoopHarness(backend: backend, clock: clock)
+        self.wire = wire
+        self.clock = clock
         var configuration = HTTP2Configuration()
         configure(&configuration)
+        self.configuration = configuration
+        guard case .socket(let backend) = wire else {
+            harness = nil
+            port = 0
+            (handler, counters, connections) = (TestLoopBound(TestHandler()), TestLoopBound(HTTP2Counters()), TestLoopBound(ConnectionList()))
+            return
+        }
+        harness = try LoopHarness(backend: backend, clock: clock)
         let settings = configuration
         let made = try harness.onLoop { loop -> (UInt16, TestLoopBound<TestHandler>, TestLoopBound<HTTP2Counters>, TestLoopBound<ConnectionList>) in
             let handler = TestHandler()
@@ -109,22 +134,33 @@ final class TestServer: Sendable {
         (port, handler, counters, connections) = made
     }
 
+    /// Runs `body` where the server's state lives: on the loop thread, or
+    /// here for a memory server.
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        guard let harness else { return try body() }
+        return try harness.onLoop { _ in try body() }
+    }
+
     func rejections(_ token: String) throws -> Int {
         let counters = self.counters
-        return try harness.onLoop { _ in counters.value.rejections(token) }
+        return try onLoop { counters.value.rejections(token) }
     }
 
     /// Connections ended without a rule broken (`ConnectionEvent`), by token.
     func connectionEvents(_ token: String) throws -> Int {
         let counters = self.counters
-        return try harness.onLoop { _ in counters.value.events[token] ?? 0 }
+        return try onLoop { counters.value.events[token] ?? 0 }
     }
 
     var events: [String] { handler.value.events.get() }
 
-    /// Wakes the loop (so it reads a manual clock and fires due timers) and
-    /// waits for the turn to finish.
+    /// A turn: a memory server reads the clock (firing due timers) and
+    /// produces its output; a loop is woken and its turn waited for.
     func turn() throws {
+        guard let harness else {
+            for entry in connections.value.wires { entry.wire?.turn() }
+            return
+        }
         _ = try harness.onLoop { _ in () }
         _ = try harness.onLoop { _ in () }
     }
@@ -132,12 +168,28 @@ final class TestServer: Sendable {
     /// Starts a graceful shutdown of every connection.
     func shutDownGracefully() throws {
         let connections = self.connections
-        try harness.onLoop { _ in for connection in connections.value.all { connection.beginGracefulShutdown() } }
+        guard harness != nil else {
+            for entry in connections.value.wires {
+                entry.wire?.engine.beginGracefulShutdown()
+                entry.wire?.turn()
+            }
+            return
+        }
+        try onLoop { for connection in connections.value.all { connection.beginGracefulShutdown() } }
+    }
+
+    /// A connected client that sent the preface and SETTINGS (unless told
+    /// not to), without waiting for anything.
+    func rawClient(preface: Bool = true, settings: [(SettingsParameter, UInt32)] = []) throws -> FrameClient {
+        guard harness == nil else { return try FrameClient(port: port, preface: preface, settings: settings) }
+        let wire = MemoryWire(handler: handler.value, configuration: configuration, counters: counters.value, clock: clock)
+        connections.value.wires.append(ConnectionList.Weak(wire: wire))
+        return try FrameClient(wire: wire, preface: preface, settings: settings)
     }
 
     /// A connected client that completed the SETTINGS exchange.
     func client(settings: [(SettingsParameter, UInt32)] = []) throws -> FrameClient {
-        let client = try FrameClient(port: port, settings: settings)
+        let client = try rawClient(settings: settings)
         try client.handshake()
         return client
     }
