@@ -38,10 +38,16 @@ final class FuzzHandler: HTTPHandler {
         if exchange.isWritable { exchange.sendBody(copying: bytes, endOfStream: false) } else { exchange.pauseRequestBody() }
     }
 
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+    /// Trailers for every response (made once: the harness should cost
+    /// little next to the engine).
+    let trailers: HTTPFields = {
         let fields = HTTPFields()
         fields.append("x-fuzz", "done")
-        exchange.finish(trailers: fields)
+        return fields
+    }()
+
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+        exchange.finish(trailers: self.trailers)
     }
 
     func exchangeDidBecomeWritable(_ exchange: any HTTPExchange) { exchange.resumeRequestBody() }
@@ -66,10 +72,10 @@ final class FrameFuzzer {
         configuration.limits.maxQueuedControlFrames = 20
     }
 
+    /// The client preface and an empty SETTINGS, sent before every input.
+    static let opening: [UInt8] = ConnectionState.preface + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+
     func run(_ input: UnsafeRawBufferPointer) {
-        var message = Array(ConnectionState.preface)
-        message += [0, 0, 0, 4, 0, 0, 0, 0, 0]  // empty SETTINGS
-        message += input
         lastResponseBytes = 0
         let transport = MemoryTransport(bufferPool: pool)
         weak var released: HTTP2Engine?
@@ -77,12 +83,15 @@ final class FrameFuzzer {
             let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration)
             released = engine
             engine.start()
-            // Reads, as a loop makes them: whole frames are taken, the turn's
-            // output produced and read by the peer, a paused engine resumed
-            // once its output drained.
+            // The opening is whole frames; then the input, read in place as
+            // a loop reads its ring: whole frames are taken, the turn's output
+            // produced and read by the peer, a paused engine resumed once its
+            // output drained.
+            _ = Self.opening.withUnsafeBytes { engine.receive($0) }
+            turnEnds(engine, transport)
             var offset = 0
-            while transport.isOpen && offset < message.count {
-                let used = message.withUnsafeBytes { engine.receive(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            while transport.isOpen && offset < input.count {
+                let used = engine.receive(UnsafeRawBufferPointer(rebasing: input[offset...]))
                 offset += used
                 turnEnds(engine, transport)
                 if used == 0 && !transport.isReadingPaused { break }  // a partial frame is left
@@ -105,9 +114,13 @@ final class FrameFuzzer {
     /// The end of a turn: output produced, then read by the peer.
     private func turnEnds(_ engine: HTTP2Engine, _ transport: MemoryTransport) {
         transport.flush(engine)
-        transport.takeOutput { bytes in
-            lastResponseBytes += bytes.count
-            if let dumpFile, bytes.count > 0 { fwrite(bytes.baseAddress!, 1, bytes.count, dumpFile) }
+        lastResponseBytes += transport.pendingOutputBytes
+        if let dumpFile {
+            transport.takeOutput { bytes in
+                if bytes.count > 0 { fwrite(bytes.baseAddress!, 1, bytes.count, dumpFile) }
+            }
+        } else {
+            transport.discardOutput()
         }
         if transport.isReadingPaused { engine.transportBecameWritable() }
     }
