@@ -112,7 +112,15 @@ def test_file_changed_during_http2_transfer(site, change, cold):
 @pytest.mark.parametrize("change", BROKEN + KEPT, ids=lambda f: f.__name__)
 def test_file_changed_during_http11_transfer(site, change):
     """HTTP/1.1 has no stream reset: the connection closes before the
-    announced content-length, which every client reports as an error."""
+    announced content-length, which every client reports as an error.
+
+    HTTP/1.1 has no flow-control window either: up to the output budget
+    (256 KiB) of the file is queued by reference ahead of what the kernel
+    took, and a write in place that lands in that stretch reaches the client
+    before the next slice's check sees the change. So for an in-place write
+    the body may end in bytes of the new version; what holds is that it is
+    cut short. (HTTP/2 queues no more than the client's window, so there
+    the check below holds for every change.)"""
     server = Server(site)
     try:
         path = site / "changing.bin"
@@ -139,7 +147,8 @@ def test_file_changed_during_http11_transfer(site, change):
             assert len(body) < SIZE, "%s: a complete body after the file changed" % change.__name__
         else:
             assert body == original
-        assert original.startswith(body), "bytes of another version were sent"
+        if change is not overwrite_in_place:
+            assert original.startswith(body), "bytes of another version were sent"
         still_serves(server)
     finally:
         server.stop()
