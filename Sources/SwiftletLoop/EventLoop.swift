@@ -51,9 +51,10 @@ public final class EventLoop: @unchecked Sendable {
         public var maximumPooledSendBlocks = 1024
         /// Once this many connections have closed, the loop hands the memory
         /// the allocator keeps free back to the system (`malloc_trim`), at
-        /// most once per `trimInterval`: without it, glibc keeps what a burst
-        /// of connections used (a flood of 5000 connections left ~190 MiB,
-        /// more with each flood). 0 never trims.
+        /// most once per `trimInterval`, and once more an interval later if
+        /// connections kept closing meanwhile (the tail of a burst): without
+        /// it, glibc keeps what a burst of connections used (a flood of 5000
+        /// connections left ~190 MiB, more with each flood). 0 never trims.
         public var trimAfterClosedConnections = 256
         public var trimInterval: Duration = .seconds(1)
         /// Submission queue entries (io_uring).
@@ -567,13 +568,22 @@ public final class EventLoop: @unchecked Sendable {
         registry.unregister(slot: connection.slot, generation: connection.generation)
         releasedConnections += 1
         releasedSinceTrim += 1
-        if releasedSinceTrim == configuration.trimAfterClosedConnections && trimTimer == nil {
-            trimTimer = timers.schedule(at: currentTime &+ configuration.trimInterval.nanoseconds) { [unowned self] in
-                trimTimer = nil
-                releasedSinceTrim = 0
-                trimCount += 1
-                _ = swiftlet_malloc_trim()
-            }
+        if releasedSinceTrim == configuration.trimAfterClosedConnections && trimTimer == nil { scheduleTrim() }
+    }
+
+    /// Gives free memory back one `trimInterval` from now. Connections
+    /// released while it waits (the rest of a burst) get one more trim an
+    /// interval later, and so on until an interval passes without any, so
+    /// the tail of a burst is trimmed too, at most once per interval.
+    private func scheduleTrim() {
+        let releasedAtSchedule = releasedSinceTrim
+        trimTimer = timers.schedule(at: currentTime &+ configuration.trimInterval.nanoseconds) { [unowned self] in
+            trimTimer = nil
+            let releasedWhileWaiting = releasedSinceTrim > releasedAtSchedule
+            releasedSinceTrim = 0
+            trimCount += 1
+            _ = swiftlet_malloc_trim()
+            if releasedWhileWaiting { scheduleTrim() }
         }
     }
 
