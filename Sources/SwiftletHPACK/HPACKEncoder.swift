@@ -66,20 +66,49 @@ public final class HPACKEncoder {
                        into output: inout HPACKOutput) {
         let nameHash = FieldHash.hash(name)
         let (staticName, staticFull) = StaticTable.find(name: name, value: value, nameHash: nameHash)
+        // Only a search of our table or an insert needs the field's hash.
+        let needsFieldHash = indexing == .incremental || (indexing == .none && staticName == nil)
+        emit(name: name, value: value, nameHash: nameHash,
+             fieldHash: needsFieldHash ? FieldHash.hash(name: name, value: value) : 0,
+             staticName: staticName ?? 0, staticFull: staticFull ?? 0, indexing: indexing,
+             nameLiteral: nil, valueLiteral: nil, into: &output)
+    }
+
+    /// Appends prepared fields: the same bytes as encoding them one by one,
+    /// without redoing the work that depends only on the fields.
+    public func encode(_ prepared: HPACKPreparedFields, into output: inout HPACKOutput) {
+        for index in 0..<prepared.count {
+            let field = prepared.field(index)
+            emit(name: prepared.bytes(field.name), value: prepared.bytes(field.value),
+                 nameHash: field.nameHash, fieldHash: field.fieldHash,
+                 staticName: Int(field.staticName), staticFull: Int(field.staticFull), indexing: field.indexing,
+                 nameLiteral: useHuffman ? prepared.bytes(field.nameLiteral) : nil,
+                 valueLiteral: useHuffman ? prepared.bytes(field.valueLiteral) : nil, into: &output)
+        }
+    }
+
+    /// Chooses a field's representation (§6) against the static table
+    /// indexes found for it (0: none) and our dynamic table, writes it, and
+    /// indexes it if asked. The literals, when given, are the name's and
+    /// value's §5.2 strings as `writeString` would write them.
+    @inline(__always)
+    private func emit(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, nameHash: UInt32, fieldHash: UInt32,
+                      staticName: Int, staticFull: Int, indexing: HPACKIndexing,
+                      nameLiteral: UnsafeRawBufferPointer?, valueLiteral: UnsafeRawBufferPointer?,
+                      into output: inout HPACKOutput) {
         // RFC 7541 §6.2.3: "An intermediary MUST NOT re-encode a value that
         // uses the never-indexed literal representation with another
         // representation that would index it." An indexed field loses the
         // never-indexed mark, so `.never` is always a literal, even for a
         // field the static table holds whole (found by fuzzing).
-        if let full = staticFull, indexing != .never {
-            IntegerCoding.encode(full, prefixBits: 7, flags: 0x80, into: &output)
+        if staticFull != 0, indexing != .never {
+            IntegerCoding.encode(staticFull, prefixBits: 7, flags: 0x80, into: &output)
             return
         }
         // Our table holds only what we indexed, so a field we do not index
         // whose name is static cannot match it: skip the search.
-        let searchTable = indexing == .incremental || (indexing == .none && staticName == nil)
-        let fieldHash = searchTable || indexing == .incremental ? FieldHash.hash(name: name, value: value) : 0
-        var dynamicName: Int?
+        let searchTable = indexing == .incremental || (indexing == .none && staticName == 0)
+        var dynamicName = 0
         if searchTable {
             for index in 0..<table.count {
                 let hashes = table.hashes(at: index)
@@ -90,27 +119,29 @@ public final class HPACKEncoder {
                         return
                     }
                 }
-                if dynamicName == nil, staticName == nil, hashes.name == nameHash, equal(table.field(at: index).name, name) {
-                    dynamicName = index
+                if dynamicName == 0, staticName == 0, hashes.name == nameHash, equal(table.field(at: index).name, name) {
+                    dynamicName = StaticTable.count + 1 + index
                 }
             }
         }
-        let nameIndex = staticName ?? dynamicName.map { StaticTable.count + 1 + $0 } ?? 0
+        let nameIndex = staticName != 0 ? staticName : dynamicName
         switch indexing {
         case .incremental: IntegerCoding.encode(nameIndex, prefixBits: 6, flags: 0x40, into: &output)
         case .none: IntegerCoding.encode(nameIndex, prefixBits: 4, flags: 0x00, into: &output)
         case .never: IntegerCoding.encode(nameIndex, prefixBits: 4, flags: 0x10, into: &output)
         }
-        if nameIndex == 0 { writeString(name, into: &output) }
-        writeString(value, into: &output)
+        if nameIndex == 0 {
+            if let nameLiteral { output.append(nameLiteral) } else { Self.writeString(name, huffman: useHuffman, into: &output) }
+        }
+        if let valueLiteral { output.append(valueLiteral) } else { Self.writeString(value, huffman: useHuffman, into: &output) }
         if indexing == .incremental {
             table.insert(name: name, value: value, nameHash: nameHash, fieldHash: fieldHash)
         }
     }
 
     /// A string literal (§5.2), Huffman-coded unless that is longer.
-    private func writeString(_ bytes: UnsafeRawBufferPointer, into output: inout HPACKOutput) {
-        if useHuffman {
+    static func writeString(_ bytes: UnsafeRawBufferPointer, huffman: Bool, into output: inout HPACKOutput) {
+        if huffman {
             let length = Huffman.encodedLength(bytes)
             if length <= bytes.count {  // as RFC 7541 C.6 does at equal length
                 IntegerCoding.encode(length, prefixBits: 7, flags: 0x80, into: &output)

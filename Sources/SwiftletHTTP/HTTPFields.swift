@@ -6,6 +6,14 @@ import Glibc
 /// Pooled with its stream or connection and cleared with `removeAll()`, so
 /// once warm it allocates nothing per request. Field names are kept as
 /// given (HTTP/2 delivers them lowercase; HTTP/1.1 parsing lowercases them).
+///
+/// **Shared fields.** A list can start with another, unchanging list by
+/// reference (`appendShared`): a static file's response head, apart from
+/// its date, is the same for every response, so it is built once and each
+/// response refers to it instead of copying it. Indexes, `count` and lookups
+/// see the shared fields first, then the list's own. The shared list keeps
+/// what a protocol derived from it (`encodingCache`: HTTP/2 keeps the
+/// fields' HPACK preparation there), dropped whenever the list changes.
 public final class HTTPFields {
     struct Entry {
         var nameOffset: Int32
@@ -20,6 +28,10 @@ public final class HTTPFields {
     private var entries: UnsafeMutablePointer<Entry>
     private var entryCapacity: Int
     private var entryCount = 0
+    /// Fields shared with other lists, seen before this list's own.
+    private var sharedFields: HTTPFields?
+    private var sharedCount = 0
+    private var cache: AnyObject?
 
     public init(byteCapacity: Int = 2048, fieldCapacity: Int = 32) {
         storageCapacity = max(byteCapacity, 64)
@@ -33,20 +45,54 @@ public final class HTTPFields {
         entries.deallocate()
     }
 
-    /// Fields held.
-    public var count: Int { entryCount }
-    public var isEmpty: Bool { entryCount == 0 }
-    /// Bytes of names and values held.
-    public var byteCount: Int { storageUsed }
+    /// Fields held, shared ones included.
+    public var count: Int { sharedCount + entryCount }
+    public var isEmpty: Bool { count == 0 }
+    /// Bytes of names and values held (shared ones included).
+    public var byteCount: Int { (sharedFields?.byteCount ?? 0) + storageUsed }
 
     /// Forgets every field, keeping the memory.
     public func removeAll() {
         storageUsed = 0
         entryCount = 0
+        if sharedFields != nil {
+            sharedFields = nil
+            sharedCount = 0
+        }
+        dropCache()
+    }
+
+    /// Starts the list with `shared`'s fields, by reference: they are not
+    /// copied, and `shared` must not change while this list refers to it.
+    /// The list must be empty, and `shared` must not itself share.
+    public func appendShared(_ shared: HTTPFields) {
+        precondition(count == 0, "shared fields come first")
+        precondition(shared.sharedFields == nil, "shared fields do not nest")
+        sharedFields = shared
+        sharedCount = shared.entryCount
+        dropCache()
+    }
+
+    /// The shared fields this list starts with, if any (`appendShared`).
+    public var shared: HTTPFields? { sharedFields }
+    /// Fields of this list's own, after the shared ones.
+    public var ownCount: Int { entryCount }
+
+    /// What a protocol derived from these fields (HTTP/2: their HPACK
+    /// preparation), kept until the fields change.
+    public var encodingCache: AnyObject? {
+        get { cache }
+        set { cache = newValue }
+    }
+
+    @inline(__always)
+    private func dropCache() {
+        if cache != nil { cache = nil }
     }
 
     /// Appends a field (copies both spans).
     public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        dropCache()
         let needed = name.count + value.count
         if storageUsed + needed > storageCapacity { growStorage(storageUsed + needed) }
         if entryCount == entryCapacity { growEntries() }
@@ -88,8 +134,15 @@ public final class HTTPFields {
         }
     }
 
-    /// Name and value of field `index`, valid until the fields change.
+    /// Name and value of field `index` (shared fields first), valid until
+    /// the fields change.
     public subscript(index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if index < sharedCount, let sharedFields { return sharedFields[index] }
+        return own(index - sharedCount)
+    }
+
+    /// Name and value of this list's own field `index` (after the shared ones).
+    public func own(_ index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         precondition(index >= 0 && index < entryCount)
         let entry = entries[index]
         return (UnsafeRawBufferPointer(start: storage + Int(entry.nameOffset), count: Int(entry.nameLength)),
@@ -102,7 +155,7 @@ public final class HTTPFields {
     }
 
     public func first(name: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
-        for index in 0..<entryCount {
+        for index in 0..<count {
             let field = self[index]
             if Self.equal(field.name, name) { return field.value }
         }
@@ -117,7 +170,7 @@ public final class HTTPFields {
 
     /// Every field as strings (allocates; for logging and tests).
     public var strings: [(name: String, value: String)] {
-        (0..<entryCount).map { index in
+        (0..<count).map { index in
             let field = self[index]
             return (String(decoding: field.name, as: UTF8.self), String(decoding: field.value, as: UTF8.self))
         }

@@ -125,7 +125,9 @@ extension HTTP2Engine {
     }
 
     /// Encodes `fields` (lowercasing names where needed, dropping
-    /// connection-specific ones) after an optional `:status`.
+    /// connection-specific ones) after an optional `:status`. Shared fields
+    /// (`HTTPFields.appendShared`) go through their HPACK preparation, made
+    /// on first use and kept with them.
     func encodeBlock(status: Int?, fields: HTTPFields) {
         headerOutput.removeAll()
         encoder.beginBlock(into: &headerOutput)
@@ -137,22 +139,48 @@ extension HTTP2Engine {
                 encoder.encode(name: HTTPFields.span(":status"), value: value, indexing: .incremental, into: &headerOutput)
             }
         }
-        var lowered = [UInt8]()
-        for index in 0..<fields.count {
-            let field = fields[index]
-            // §8.2.2: connection-specific fields must not be generated.
-            if HTTPFields.isConnectionSpecific(field.name) { continue }
-            let indexing = Self.indexing(name: field.name, valueLength: field.value.count)
-            if field.name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
-                lowered.removeAll(keepingCapacity: true)
-                lowered.append(contentsOf: field.name.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 })
-                lowered.withUnsafeBytes { name in
-                    encoder.encode(name: name, value: field.value, indexing: indexing, into: &headerOutput)
-                }
-            } else {
-                encoder.encode(name: field.name, value: field.value, indexing: indexing, into: &headerOutput)
+        if let shared = fields.shared {
+            encoder.encode(Self.prepared(shared), into: &headerOutput)
+        }
+        var scratch = [UInt8]()
+        for index in 0..<fields.ownCount {
+            let field = fields.own(index)
+            Self.lowercased(field.name, scratch: &scratch) { name in
+                // §8.2.2: connection-specific fields must not be generated.
+                if HTTPFields.isConnectionSpecific(name) { return }
+                encoder.encode(name: name, value: field.value, indexing: Self.indexing(name: name, valueLength: field.value.count),
+                               into: &headerOutput)
             }
         }
+    }
+
+    /// Calls `body` with `name` lowercased (in `scratch` when it has
+    /// uppercase letters: HTTP/2 field names are lowercase, §8.2.1).
+    @inline(__always)
+    static func lowercased(_ name: UnsafeRawBufferPointer, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer) -> Void) {
+        guard name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return body(name) }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: name.lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 })
+        scratch.withUnsafeBytes(body)
+    }
+
+    /// The HPACK preparation of shared fields: what `encodeBlock` does to
+    /// each field (lowercasing, dropping connection-specific ones, choosing
+    /// how it is indexed), done once.
+    static func prepared(_ fields: HTTPFields) -> HPACKPreparedFields {
+        if let cached = fields.encodingCache as? HPACKPreparedFields { return cached }
+        var builder = HPACKPreparedFields.Builder()
+        var scratch = [UInt8]()
+        for index in 0..<fields.count {
+            let field = fields[index]
+            lowercased(field.name, scratch: &scratch) { name in
+                if HTTPFields.isConnectionSpecific(name) { return }
+                builder.append(name: name, value: field.value, indexing: indexing(name: name, valueLength: field.value.count))
+            }
+        }
+        let prepared = HPACKPreparedFields(builder)
+        fields.encodingCache = prepared
+        return prepared
     }
 
     // MARK: responses

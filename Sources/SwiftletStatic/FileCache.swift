@@ -42,6 +42,14 @@ public final class CachedFile {
     /// Prefetches of this file's regions in flight, by region (one read per
     /// region, however many responses wait for it).
     var prefetches: [PrefetchRegion: [PrefetchWaiter]] = [:]
+    /// The head of a 200 with the whole file but for its date, shared by
+    /// its responses (`StaticFileHandler.wholeHead`), with what it was made for.
+    struct WholeHead {
+        let fields: HTTPFields
+        let vary: Bool
+        let contentType: StaticString
+    }
+    var wholeHead: WholeHead?
 
     init(path: [UInt8], hash: Int, fd: Int32, status: stat) throws {
         let directory = (status.st_mode & S_IFMT) == S_IFDIR

@@ -171,26 +171,23 @@ public final class StaticFileHandler: HTTPHandler {
                 }
             }
         }
-        commonFields(fields)
-        fields.append(name: HTTPFields.span("etag"), value: variant.etag)
-        fields.append(name: HTTPFields.span("last-modified"), value: variant.lastModified)
-        if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFields.span("cache-control"), value: $0) } }
-        if hasSiblings { fields.append("vary", "accept-encoding") }
         // Validators (RFC 9110 §13.2.2: If-None-Match is evaluated first and,
         // when present, If-Modified-Since is ignored).
+        let notModified: Bool
         if let noneMatch = requestFields.first("if-none-match") {
-            if Self.etagMatches(list: noneMatch, etag: variant.etag) {
-                count(304)
-                exchange.sendHead(status: 304, endOfStream: true)
-                return
-            }
-        } else if let since = requestFields.first("if-modified-since"), let date = HTTPDate.parse(since), variant.modified <= date {
+            notModified = Self.etagMatches(list: noneMatch, etag: variant.etag)
+        } else if let since = requestFields.first("if-modified-since"), let date = HTTPDate.parse(since) {
+            notModified = variant.modified <= date
+        } else {
+            notModified = false
+        }
+        if notModified {
+            commonFields(fields)
+            validatorFields(fields, variant, vary: hasSiblings)
             count(304)
             exchange.sendHead(status: 304, endOfStream: true)
             return
         }
-        if let encoding { fields.append("content-encoding", encoding) }
-        fields.append("accept-ranges", "bytes")
         // Ranges (GET only: "GET is the only method for which range handling is defined").
         var outcome = ByteRange.Outcome.whole
         if !isHead, let range = requestFields.first("range") {
@@ -206,16 +203,20 @@ public final class StaticFileHandler: HTTPHandler {
         }
         switch outcome {
         case .whole:
-            fields.append("content-type", file.contentType)
-            fields.append("content-length", integer: variant.size)
+            // The whole file's head is the same for every response but for
+            // its date: built once per file version and shared, not copied.
+            fields.appendShared(wholeHead(variant, contentType: file.contentType, encoding: encoding, vary: hasSiblings))
+            dateField(fields)
             count(200)
             exchange.sendHead(status: 200, endOfStream: isHead || variant.size == 0)
             if !isHead, let bytes = variant.bytes { sendRegion(bytes, owner: variant, exchange, endOfStream: true) }
         case .unsatisfiable:
+            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
             fields.append("content-range", "bytes */\(variant.size)")
             respondPlain(exchange, status: 416, text: "416 Range Not Satisfiable\n")
         case .ranges(let ranges) where ranges.count == 1:
             let range = ranges[0]
+            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
             fields.append("content-type", file.contentType)
             fields.append("content-range", "bytes \(range.lowerBound)-\(range.upperBound)/\(variant.size)")
             fields.append("content-length", integer: range.count)
@@ -224,6 +225,7 @@ public final class StaticFileHandler: HTTPHandler {
             let region = UnsafeRawBufferPointer(rebasing: variant.bytes![range.lowerBound...range.upperBound])
             sendRegion(region, owner: variant, exchange, endOfStream: true)
         case .ranges(let ranges):
+            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
             sendMultipart(variant, ranges: ranges, contentType: file.contentType, exchange)
         }
     }
@@ -354,14 +356,55 @@ public final class StaticFileHandler: HTTPHandler {
     // MARK: responses
 
     private func commonFields(_ fields: HTTPFields) {
+        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
+        dateField(fields)
+    }
+
+    private func dateField(_ fields: HTTPFields) {
         var now = time_t()
         time(&now)
         if Int(now) != dateSecond {
             dateSecond = Int(now)
             dateBytes.withUnsafeMutableBytes { HTTPDate.format(Int(now), into: $0) }
         }
-        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
         dateBytes.withUnsafeBytes { fields.append(name: HTTPFields.span("date"), value: $0) }
+    }
+
+    /// What a 304 repeats of the 200 it stands for (RFC 9110 §15.4.5).
+    private func validatorFields(_ fields: HTTPFields, _ variant: CachedFile, vary: Bool) {
+        fields.append(name: HTTPFields.span("etag"), value: variant.etag)
+        fields.append(name: HTTPFields.span("last-modified"), value: variant.lastModified)
+        if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFields.span("cache-control"), value: $0) } }
+        if vary { fields.append("vary", "accept-encoding") }
+    }
+
+    /// The fields of every 200 and 206 of `variant`, before its content type
+    /// and length.
+    private func representationFields(_ fields: HTTPFields, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
+        validatorFields(fields, variant, vary: vary)
+        if let encoding { fields.append("content-encoding", encoding) }
+        fields.append("accept-ranges", "bytes")
+    }
+
+    /// The head of a 206 or 416, before its content fields.
+    private func partialHead(_ fields: HTTPFields, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
+        commonFields(fields)
+        representationFields(fields, variant, encoding: encoding, vary: vary)
+    }
+
+    /// The head of a 200 with the whole of `variant`, but for its date:
+    /// made once per file version (and `vary`), kept with the cache entry.
+    private func wholeHead(_ variant: CachedFile, contentType: StaticString, encoding: StaticString?, vary: Bool) -> HTTPFields {
+        if let head = variant.wholeHead, head.vary == vary, head.contentType.utf8Start == contentType.utf8Start {
+            return head.fields
+        }
+        let fields = HTTPFields(byteCapacity: 256, fieldCapacity: 10)
+        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
+        representationFields(fields, variant, encoding: encoding, vary: vary)
+        fields.append("content-type", contentType)
+        fields.append("content-length", integer: variant.size)
+        variant.wholeHead = CachedFile.WholeHead(fields: fields, vary: vary, contentType: contentType)
+        return fields
     }
 
     private func respond(_ exchange: any HTTPExchange, status: Int, text: StaticString, isHead: Bool) {

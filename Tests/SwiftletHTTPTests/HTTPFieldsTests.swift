@@ -1,0 +1,52 @@
+import SwiftletHTTP
+import Testing
+
+@Suite("HTTPFields: own fields and shared ones")
+struct HTTPFieldsTests {
+    func names(_ fields: HTTPFields) -> [String] { fields.strings.map(\.name) }
+
+    @Test("shared fields come first in count, indexes, lookups and strings, and are not copied")
+    func sharedFirst() {
+        let head = HTTPFields()
+        head.append("server", "swiftlet")
+        head.append("content-type", "text/html")
+        let response = HTTPFields()
+        response.appendShared(head)
+        response.append("date", "Tue, 01 Dec 2026 14:39:10 GMT")
+        #expect(response.count == 3)
+        #expect(response.ownCount == 1)
+        #expect(names(response) == ["server", "content-type", "date"])
+        #expect(response.value(of: "Content-Type") == "text/html")
+        #expect(response.value(of: "date") == "Tue, 01 Dec 2026 14:39:10 GMT")
+        #expect(response.byteCount == head.byteCount + "date".utf8.count + 29)
+        #expect(response.shared === head)
+        #expect(String(decoding: response.own(0).name, as: UTF8.self) == "date")
+    }
+
+    @Test("removeAll forgets the shared fields too; the shared list is untouched")
+    func removeAll() {
+        let head = HTTPFields()
+        head.append("server", "swiftlet")
+        let response = HTTPFields()
+        response.appendShared(head)
+        response.removeAll()
+        #expect(response.isEmpty)
+        #expect(response.shared == nil)
+        #expect(head.count == 1)
+    }
+
+    @Test("a protocol's cache is kept while the fields stay, and dropped when they change")
+    func encodingCache() {
+        final class Derived {}
+        let head = HTTPFields()
+        head.append("server", "swiftlet")
+        let derived = Derived()
+        head.encodingCache = derived
+        #expect(head.encodingCache === derived)
+        head.append("vary", "accept-encoding")
+        #expect(head.encodingCache == nil)
+        head.encodingCache = derived
+        head.removeAll()
+        #expect(head.encodingCache == nil)
+    }
+}
