@@ -167,7 +167,12 @@ public final class HPACKDecoder {
         position += length
         guard huffman else { return encoded }
         let needed = Huffman.maximumDecodedLength(length)
-        let output = half == 0 ? nameScratch.reserve(needed) : valueScratch.reserve(needed)
+        // On a copy, stored back: growing calls `free`, which Swift cannot
+        // see through, and in place that would make it check the scratch
+        // fields' exclusivity at run time on every string.
+        var scratch = half == 0 ? nameScratch : valueScratch
+        let output = scratch.reserve(needed)
+        if half == 0 { nameScratch = scratch } else { valueScratch = scratch }
         let count = try Huffman.decode(encoded, into: output)
         return UnsafeRawBufferPointer(start: output, count: count)
     }

@@ -4,8 +4,20 @@
 /// connection, or nil; times come from the caller's clock (the loop's, or a
 /// test's), so every limit is testable without sleeping. The limits and
 /// the attacks they bound are documented on `Limits`.
+///
+/// The engine runs the checks whose reasons format numbers on a copy
+/// (`HTTP2Engine.checkAbuse`), so the value is kept small: the limits it
+/// needs, not all of `Limits`.
 struct AbuseGuard {
-    let limits: Limits
+    /// The `Limits` fields the checks compare against.
+    struct Bounds {
+        var maxConsecutiveEmptyData: Int
+        var smallFrameSize: Int
+        var maxQueuedControlFrames: Int
+        var maxSettingsPerFrame: Int
+        var maxNewStreamsPerTurn: Int
+    }
+    let limits: Bounds
     private var resets: TokenBucket
     private var glitches: TokenBucket
     private var smallFrames: TokenBucket
@@ -16,7 +28,9 @@ struct AbuseGuard {
     private var newStreamsThisRead = 0
 
     init(limits: Limits, now: UInt64) {
-        self.limits = limits
+        self.limits = Bounds(maxConsecutiveEmptyData: limits.maxConsecutiveEmptyData, smallFrameSize: limits.smallFrameSize,
+                             maxQueuedControlFrames: limits.maxQueuedControlFrames, maxSettingsPerFrame: limits.maxSettingsPerFrame,
+                             maxNewStreamsPerTurn: limits.maxNewStreamsPerTurn)
         resets = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now)
         glitches = TokenBucket(capacity: limits.glitchBurst, perSecond: limits.glitchesPerSecond, now: now)
         smallFrames = TokenBucket(capacity: limits.smallFrameBurst, perSecond: limits.smallFramesPerSecond, now: now)

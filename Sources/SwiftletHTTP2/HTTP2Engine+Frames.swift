@@ -6,7 +6,10 @@ import SwiftletLoop
 /// its type and returns what to do; the input loop acts on the result.
 extension HTTP2Engine {
     func handleFrame(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameResult {
-        let gate = state.receivedFrame(header.type, ack: header.type == .settings && header.flags.contains(.ack))
+        // On a copy, stored back: see `HTTP2Stream.apply` for why.
+        var next = state
+        let gate = next.receivedFrame(header.type, ack: header.type == .settings && header.flags.contains(.ack))
+        state = next
         guard gate == .ok else { return gate }
         // §6.10: a header block "MUST be followed by a CONTINUATION frame for
         // the same stream ... Receipt of any other type of frame or a frame on
@@ -175,7 +178,7 @@ extension HTTP2Engine {
         headerBlock = block
         guard endHeaders else { return .ok }
         headerBlock = nil
-        cancelTimer(&headerBlockTimer)
+        cancelTimer(headerBlockTimer.take())
         return headerBlockBuffer.withUnsafeBytes { joined in
             processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent,
                                weight: block.weight, block: joined)
@@ -227,7 +230,7 @@ extension HTTP2Engine {
             return .ignore
         }
         // Rapid reset: at most newStreamsPerTurnFactor × maxConcurrentStreams per read.
-        if let rejection = abuse.newStream() {
+        if let rejection = checkAbuse({ $0.newStream() }) {
             recycle(stream)
             return .connectionError(rejection)
         }
@@ -256,7 +259,7 @@ extension HTTP2Engine {
         applyRequestPriority(stream, weight: weight)
         counters.streamCount += 1
         requestCount += 1
-        cancelTimer(&idleTimer)
+        cancelTimer(idleTimer.take())
         stream.started = clockNow
         if endStream { stream.requestProgress.ended() }
         // The handler hears of the request once every frame of this read was
@@ -381,7 +384,10 @@ extension HTTP2Engine {
         if let rejection = abuse.settings(count: entries.count) { return .connectionError(rejection) }
         let previousWindow = Int(peer.initialWindowSize)
         for (parameter, value) in entries {
-            if let rejection = peer.apply(parameter, value) { return .connectionError(rejection) }
+            var settings = peer  // on a copy: see `HTTP2Stream.apply`
+            let rejection = settings.apply(parameter, value)
+            peer = settings
+            if let rejection { return .connectionError(rejection) }
             if parameter == .headerTableSize { encoder.setPeerHeaderTableSize(Int(value)) }
         }
         // §6.9.2: "When the value of SETTINGS_INITIAL_WINDOW_SIZE changes, a
@@ -403,7 +409,7 @@ extension HTTP2Engine {
             if delta > 0 { scheduleAllWithBody() }
         }
         // Settings flood: ACKs waiting to be written are bounded.
-        if let rejection = abuse.queueAck(of: .settings) { return .connectionError(rejection) }
+        if let rejection = checkAbuse({ $0.queueAck(of: .settings) }) { return .connectionError(rejection) }
         // "Upon receiving a SETTINGS frame with the ACK flag not set, the
         // recipient MUST ... immediately emit a SETTINGS frame with the ACK flag set."
         writeFrameHeaderOnly(FrameHeader(length: 0, type: .settings, flags: .ack, streamID: 0))
@@ -412,7 +418,7 @@ extension HTTP2Engine {
 
     func settingsAcknowledged() {
         guard settingsTimer != nil else { return }
-        cancelTimer(&settingsTimer)
+        cancelTimer(settingsTimer.take())
         decoder.headerTableSizeAcknowledged(limits.headerTableSize)
     }
 
@@ -424,7 +430,7 @@ extension HTTP2Engine {
             return .ok
         }
         // Ping flood: ACKs waiting to be written are bounded.
-        if let rejection = abuse.queueAck(of: .ping) { return .connectionError(rejection) }
+        if let rejection = checkAbuse({ $0.queueAck(of: .ping) }) { return .connectionError(rejection) }
         // "Receivers of a PING frame that does not include an ACK flag MUST send
         // a PING frame with the ACK flag set in response, with an identical
         // frame payload."

@@ -48,19 +48,46 @@ public final class HTTP2Engine {
     var state: ConnectionState = .awaitingPreface
     let decoder: HPACKDecoder
     let encoder: HPACKEncoder
-    var headerOutput = HPACKOutput(capacity: 4096)
+    let headerOutputCell: UncheckedCell<HPACKOutput>
+    var headerOutput: HPACKOutput {
+        unsafeAddress { headerOutputCell.address }
+        unsafeMutableAddress { headerOutputCell.mutableAddress }
+    }
     var peer = PeerSettings()
 
-    // Streams.
-    var streams: StreamTable<HTTP2Stream>
-    var freeStreams: [HTTP2Stream] = []
-    var recentlyClosed = RecentlyClosedStreams()
+    // Streams. The collections the per-request path mutates in place live
+    // in `UncheckedCell`s, which spares them Swift's run-time exclusivity
+    // checks. Invariant: their mutating methods never call a handler, the
+    // transport or a closure, so no two accesses overlap.
+    let streamsCell: UncheckedCell<StreamTable<HTTP2Stream>>
+    var streams: StreamTable<HTTP2Stream> {
+        unsafeAddress { streamsCell.address }
+        unsafeMutableAddress { streamsCell.mutableAddress }
+    }
+    let freeStreamsCell: UncheckedCell<[HTTP2Stream]>
+    var freeStreams: [HTTP2Stream] {
+        unsafeAddress { freeStreamsCell.address }
+        unsafeMutableAddress { freeStreamsCell.mutableAddress }
+    }
+    let recentlyClosedCell: UncheckedCell<RecentlyClosedStreams>
+    var recentlyClosed: RecentlyClosedStreams {
+        unsafeAddress { recentlyClosedCell.address }
+        unsafeMutableAddress { recentlyClosedCell.mutableAddress }
+    }
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
     var highestStreamID: UInt32 = 0
     var requestCount = 0
     /// Streams opened by the read being processed, started after it.
-    var pendingStarts: [HTTP2Stream] = []
-    var scheduler = WriteScheduler<HTTP2Stream>()
+    let pendingStartsCell: UncheckedCell<[HTTP2Stream]>
+    var pendingStarts: [HTTP2Stream] {
+        unsafeAddress { pendingStartsCell.address }
+        unsafeMutableAddress { pendingStartsCell.mutableAddress }
+    }
+    let schedulerCell: UncheckedCell<WriteScheduler<HTTP2Stream>>
+    var scheduler: WriteScheduler<HTTP2Stream> {
+        unsafeAddress { schedulerCell.address }
+        unsafeMutableAddress { schedulerCell.mutableAddress }
+    }
 
     // Flow control (§6.9): the connection windows, ours and the peer's.
     var sendWindow = FlowControlWindow(65_535)
@@ -82,7 +109,11 @@ public final class HTTP2Engine {
     // Abuse accounting.
     var abuse: AbuseGuard
     /// PRIORITY_UPDATEs for streams not open yet (RFC 9218 §7.1), bounded.
-    var pendingPriorities: [UInt32: HTTPPriority] = [:]
+    let pendingPrioritiesCell: UncheckedCell<[UInt32: HTTPPriority]>
+    var pendingPriorities: [UInt32: HTTPPriority] {
+        unsafeAddress { pendingPrioritiesCell.address }
+        unsafeMutableAddress { pendingPrioritiesCell.mutableAddress }
+    }
     /// The client sent an RFC 9218 signal (or SETTINGS_NO_RFC7540_PRIORITIES):
     /// RFC 7540 weights are no longer used as hints.
     var clientUsesRFC9218 = false
@@ -113,7 +144,13 @@ public final class HTTP2Engine {
         self.handler = handler
         self.configuration = configuration
         limits = configuration.limits
-        streams = StreamTable(capacity: configuration.limits.maxConcurrentStreams)
+        streamsCell = UncheckedCell(StreamTable(capacity: configuration.limits.maxConcurrentStreams))
+        freeStreamsCell = UncheckedCell([])
+        recentlyClosedCell = UncheckedCell(RecentlyClosedStreams())
+        pendingStartsCell = UncheckedCell([])
+        schedulerCell = UncheckedCell(WriteScheduler())
+        pendingPrioritiesCell = UncheckedCell([:])
+        headerOutputCell = UncheckedCell(HPACKOutput(capacity: 4096))
         self.counters = counters
         self.logger = logger
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
@@ -160,7 +197,7 @@ public final class HTTP2Engine {
             guard input.count >= preface.count else { return 0 }
             _ = state.receivedPreface(valid: true)
             offset = preface.count
-            cancelTimer(&prefaceTimer)
+            cancelTimer(prefaceTimer.take())
             // The connection window opens right after the preface.
             if let increment = inbound.raise(to: limits.connectionWindowSize) {
                 writeWindowUpdate(streamID: 0, increment: increment)
@@ -362,7 +399,7 @@ public final class HTTP2Engine {
             return
         }
         guard state == .active || state == .awaitingSettings else { return }
-        cancelTimer(&idleTimer)
+        cancelTimer(idleTimer.take())
         idleTimer = schedule(.idle, after: limits.idleTimeout)
     }
 
@@ -408,7 +445,7 @@ public final class HTTP2Engine {
 
     func finishGracefulShutdown() {
         guard case .draining(.announced) = state else { return }
-        cancelTimer(&drainTimer)
+        cancelTimer(drainTimer.take())
         state.finishDraining(lastStreamID: highestStreamID)
         writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
         if streams.isEmpty {
@@ -423,9 +460,25 @@ public final class HTTP2Engine {
         transport.timers.schedule(at: transport.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
     }
 
-    func cancelTimer(_ id: inout TimerID?) {
-        if let timer = id { transport.timers.cancel(timer) }
-        id = nil
+    /// Runs an abuse check whose rejection reason formats a number on a
+    /// copy of the guard, stored back after. Formatting calls code Swift
+    /// cannot see through; done while `abuse` itself is being mutated, it
+    /// would make Swift check `abuse`'s exclusivity at run time on every
+    /// access.
+    @inline(__always)
+    func checkAbuse(_ check: (inout AbuseGuard) -> Rejection?) -> Rejection? {
+        var copy = abuse
+        let rejection = check(&copy)
+        abuse = copy
+        return rejection
+    }
+
+    /// Cancels a timer; call as `cancelTimer(idleTimer.take())`, which
+    /// clears the field first. (An `inout` field would stay borrowed while
+    /// the transport runs, so Swift would check that field's exclusivity
+    /// at run time on every access, everywhere.)
+    func cancelTimer(_ id: TimerID?) {
+        if let id { transport.timers.cancel(id) }
     }
 
     /// While output is pending, checks four times per write timeout whether

@@ -120,14 +120,24 @@ public final class HTTP2Stream: HTTPExchange {
     }
 
     /// Applies a §5.1 event; see `StreamState.apply`.
+    ///
+    /// The transition runs on a copy, stored back after: a rejection's
+    /// reason is formatted inside it, which Swift cannot see through, so
+    /// mutating `state` in place would make it check `state`'s exclusivity
+    /// at run time on every access.
     func apply(_ event: StreamState.Event) -> StreamState.Transition {
-        state.apply(event)
+        var next = state
+        let transition = next.apply(event)
+        state = next
+        return transition
     }
 
     /// Applies an event the state admits (checked with `state.admits`, or
     /// one the caller's guards make certain); asserts otherwise.
     func enter(_ event: StreamState.Event) {
-        state.enter(event)
+        var next = state
+        next.enter(event)
+        state = next
     }
 
     /// Still in the connection's table (its id is cleared when it leaves).

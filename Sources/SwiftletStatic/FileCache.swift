@@ -139,11 +139,22 @@ final class FileCache {
     let maximumBytes: Int
     let maximumEntries: Int
     let revalidateAfter: UInt64
-    private var buckets: [Int: [CachedFile]] = [:]
+    // The table and the path buffer are mutated in place on every lookup;
+    // in `UncheckedCell`s they skip run-time exclusivity checks. Invariant:
+    // their mutations never call out of this file.
+    private let bucketsCell = UncheckedCell<[Int: [CachedFile]]>([:])
+    private var buckets: [Int: [CachedFile]] {
+        unsafeAddress { bucketsCell.address }
+        unsafeMutableAddress { bucketsCell.mutableAddress }
+    }
     private var entryCount = 0
     private var mappedBytes = 0
     private var useCounter: UInt64 = 0
-    private var pathBuffer = [UInt8]()
+    private let pathBufferCell = UncheckedCell<[UInt8]>([])
+    private var pathBuffer: [UInt8] {
+        unsafeAddress { pathBufferCell.address }
+        unsafeMutableAddress { pathBufferCell.mutableAddress }
+    }
 
     init(root: String, followSymlinks: Bool, maximumBytes: Int, maximumEntries: Int = 4096,
          revalidateAfter: Duration = .seconds(1)) throws {

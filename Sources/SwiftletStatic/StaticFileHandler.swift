@@ -39,15 +39,38 @@ public final class StaticFileHandler: HTTPHandler {
     let loop: EventLoop
     let cache: FileCache
     static let prefetcher = Prefetcher()
-    private var pathScratch = [UInt8]()
-    private var decodeScratch = [UInt8]()
-    private var lookupScratch = [UInt8]()
+    // Scratch buffers and counters mutated in place on every request live in
+    // `UncheckedCell`s (no run-time exclusivity checks). Invariant: nothing
+    // that mutates them calls a handler, an exchange or a closure of ours.
+    private let pathScratchCell: UncheckedCell<[UInt8]>
+    private var pathScratch: [UInt8] {
+        unsafeAddress { pathScratchCell.address }
+        unsafeMutableAddress { pathScratchCell.mutableAddress }
+    }
+    private let decodeScratchCell: UncheckedCell<[UInt8]>
+    private var decodeScratch: [UInt8] {
+        unsafeAddress { decodeScratchCell.address }
+        unsafeMutableAddress { decodeScratchCell.mutableAddress }
+    }
+    private let lookupScratchCell: UncheckedCell<[UInt8]>
+    private var lookupScratch: [UInt8] {
+        unsafeAddress { lookupScratchCell.address }
+        unsafeMutableAddress { lookupScratchCell.mutableAddress }
+    }
     private var dateSecond = -1
-    private var dateBytes = [UInt8](repeating: 0, count: HTTPDate.length)
+    private let dateBytesCell: UncheckedCell<[UInt8]>
+    private var dateBytes: [UInt8] {
+        unsafeAddress { dateBytesCell.address }
+        unsafeMutableAddress { dateBytesCell.mutableAddress }
+    }
     private let indexName: [UInt8]
     private let cacheControl: [UInt8]?
     private let serverName: [UInt8]
-    var responseCounts: [Int: Int] = [:]
+    let responseCountsCell = UncheckedCell<[Int: Int]>([:])
+    var responseCounts: [Int: Int] {
+        unsafeAddress { responseCountsCell.address }
+        unsafeMutableAddress { responseCountsCell.mutableAddress }
+    }
     var prefetchCount = 0
     var prefetchReadCount = 0
     /// Responses by status, for statistics and tests.
@@ -61,6 +84,10 @@ public final class StaticFileHandler: HTTPHandler {
     public init(configuration: StaticFileConfiguration, loop: EventLoop) throws {
         self.configuration = configuration
         self.loop = loop
+        pathScratchCell = UncheckedCell([])
+        decodeScratchCell = UncheckedCell([])
+        lookupScratchCell = UncheckedCell([])
+        dateBytesCell = UncheckedCell([UInt8](repeating: 0, count: HTTPDate.length))
         cache = try FileCache(root: configuration.root, followSymlinks: configuration.followSymlinks,
                               maximumBytes: configuration.fileCacheSize)
         indexName = Array(configuration.index.utf8)
