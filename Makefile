@@ -7,13 +7,13 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := .build/release
 SITE       := .build/site
 APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o nginx-light \
-                chromium python3-pip xz-utils openssl procps \
+                chromium python3-pip xz-utils openssl procps valgrind linux-perf \
                 golang-go golang-github-fatih-color-dev golang-github-spf13-cobra-dev golang-golang-x-net-dev
 # h2spec's source, kept beside the repository in this setup (see test-e2e).
 H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest
 
-.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-write-path bench-page-load bench-peers bench-soak fuzz clean
+.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-request-cost bench-write-path bench-page-load bench-peers bench-soak fuzz clean
 
 all: build
 
@@ -123,13 +123,18 @@ run-tls: deps build site .build/tls/localhost.pem
 
 ## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd,
 ## and a 30-minute soak)
-bench: deps build bench-micro bench-echo bench-write-path bench-page-load bench-peers bench-soak
+bench: deps build bench-micro bench-echo bench-request-cost bench-write-path bench-page-load bench-peers bench-soak
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
 
 bench-echo:
 	$(RELEASE)/swiftlet-echo-bench compare
+
+## bench-request-cost: instructions (callgrind) and Swift runtime calls (retain, release, exclusivity checks,
+## allocations; uprobes) per 1 KiB h2c request
+bench-request-cost:
+	python3 tools/request-cost.py --swiftlet $(RELEASE)/swiftlet
 
 bench-write-path:
 	python3 tools/write-path-bench.py --swiftlet $(RELEASE)/swiftlet

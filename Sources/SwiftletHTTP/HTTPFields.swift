@@ -62,12 +62,18 @@ public final class HTTPFields {
         dropCache()
     }
 
-    /// Starts the list with `shared`'s fields, by reference: they are not
-    /// copied, and `shared` must not change while this list refers to it.
-    /// The list must be empty, and `shared` must not itself share.
+    /// Adds `shared`'s fields by reference: they are not copied, and
+    /// `shared` must not change while this list refers to it. Only an empty
+    /// list can refer; on a list that already has fields (or to a list that
+    /// itself refers to another) the fields are copied instead.
     public func appendShared(_ shared: HTTPFields) {
-        precondition(count == 0, "shared fields come first")
-        precondition(shared.sharedFields == nil, "shared fields do not nest")
+        guard count == 0, shared.sharedFields == nil else {
+            for index in 0..<shared.count {
+                let field = shared[index]
+                append(name: field.name, value: field.value)
+            }
+            return
+        }
         sharedFields = shared
         sharedCount = shared.entryCount
         dropCache()

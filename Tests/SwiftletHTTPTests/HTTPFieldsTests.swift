@@ -23,6 +23,24 @@ struct HTTPFieldsTests {
         #expect(String(decoding: response.own(0).name, as: UTF8.self) == "date")
     }
 
+    @Test("on a list that already has fields, or from a list that shares, the fields are copied")
+    func copiedWhenNotFirst() {
+        let head = HTTPFields()
+        head.append("server", "swiftlet")
+        let response = HTTPFields()
+        response.append("date", "Tue, 01 Dec 2026 14:39:10 GMT")
+        response.appendShared(head)
+        #expect(response.shared == nil)
+        #expect(names(response) == ["date", "server"])
+        let sharing = HTTPFields()
+        sharing.appendShared(head)
+        sharing.append("vary", "accept-encoding")
+        let other = HTTPFields()
+        other.appendShared(sharing)
+        #expect(other.shared == nil)
+        #expect(names(other) == ["server", "vary"])
+    }
+
     @Test("removeAll forgets the shared fields too; the shared list is untouched")
     func removeAll() {
         let head = HTTPFields()
