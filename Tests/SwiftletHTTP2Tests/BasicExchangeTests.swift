@@ -31,13 +31,27 @@ struct BasicExchangeTests {
         #expect(response.body == Array("hello".utf8))
     }
 
-    @Test("§8.2.2: connection-specific fields a handler sets are not sent")
+    @Test("§8.2.2: connection-specific fields a handler sets are not sent, whatever their case; names go out lowercase")
     func connectionSpecificResponseFieldsDropped() throws {
         let server = try TestServer()
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.get("/hop-by-hop"), endStream: true))
         let response = try client.response(stream: 1)
         #expect(response.status == "200")
-        #expect(response.fields == [Frame.Field(name: "x-kept", value: "yes")])
+        #expect(response.fields == [Frame.Field(name: "x-kept", value: "yes"), Frame.Field(name: "x-mixed", value: "Case")])
+    }
+
+    @Test("a shared head goes out through its HPACK preparation: lowercased, connection-specific fields dropped, then the response's own fields")
+    func sharedHead() throws {
+        let server = try TestServer()
+        let client = try server.client()
+        for stream in [UInt32(1), 3] {  // the second response finds the preparation made by the first
+            try client.send(client.headers(stream: stream, FrameClient.get("/shared"), endStream: true))
+            let response = try client.response(stream: stream)
+            #expect(response.status == "200")
+            #expect(response.fields == [Frame.Field(name: "content-type", value: "text/plain"),
+                                        Frame.Field(name: "x-shared", value: "yes"),
+                                        Frame.Field(name: "x-own", value: "1")])
+        }
     }
 }

@@ -10,6 +10,14 @@ final class TestHandler: HTTPHandler {
     let bodies = Box<[UInt32: Int]>([:])
     /// Exchanges the test wants to poke later (by stream id).
     var held: [UInt32: any HTTPExchange] = [:]
+    /// A head shared by every response to /shared (`HTTPFields.appendShared`).
+    let sharedHead: HTTPFields = {
+        let head = HTTPFields()
+        head.append("Content-Type", "text/plain")
+        head.append("Transfer-Encoding", "chunked")
+        head.append("x-shared", "yes")
+        return head
+    }()
     let payload: UnsafeMutableRawBufferPointer = {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
         Pattern.fill(bytes)
@@ -47,7 +55,13 @@ final class TestHandler: HTTPHandler {
             exchange.responseFields.append("connection", "close")
             exchange.responseFields.append("keep-alive", "timeout=5")
             exchange.responseFields.append("transfer-encoding", "chunked")
+            exchange.responseFields.append("Upgrade", "h2c")
             exchange.responseFields.append("x-kept", "yes")
+            exchange.responseFields.append("X-Mixed", "Case")
+            exchange.sendHead(status: 200, endOfStream: true)
+        } else if path == "/shared" {
+            exchange.responseFields.appendShared(sharedHead)
+            exchange.responseFields.append("x-own", "1")
             exchange.sendHead(status: 200, endOfStream: true)
         } else if path == "/fields" {
             let count = exchange.request.fields.count
