@@ -15,8 +15,10 @@ descriptors, requests completed in the interval (counted in the server's
 access log, which is on) and the server's CPU time per request. With
 --check, it exits non-zero unless, comparing the second half of the
 samples after --warmup with the first half, peak RSS and anonymous memory
-grew by at most --drift (fraction, plus 2 MiB), peak open descriptors by at
-most 8, and CPU per request by at most --cpu-drift.
+grew by at most --drift (fraction, plus 2 MiB), CPU per request by at most
+--cpu-drift, and open descriptors neither kept growing (the second half's
+fewest at most 8 above the first half's most) nor stayed open after the
+load stopped (at most 2 more than before it).
 
     python3 tools/soak.py --swiftlet .build/release/swiftlet --minutes 30
 """
@@ -183,6 +185,7 @@ def main():
         sys.exit("soak: swiftlet did not start")
     base = "http://127.0.0.1:%d" % port
 
+    idle_fds = sample(server.pid)[2]
     stop = threading.Event()
     # h2load does not reconnect after the server's GOAWAY at 10 000 requests
     # per connection: short runs keep every connection under that, so the
@@ -217,6 +220,19 @@ def main():
         costs.append((cpu_used, requests))
         print("%6.1f %9.1f %9.1f %5d %9d %14.1f" % ((time.time() - started) / 60, rss / 1024, anon / 1024, fds, requests, per_request), flush=True)
     stop.set()
+    # Descriptors must all come back once the load is gone: wait for the
+    # clients to finish and the server to close their connections.
+    for worker in workers:
+        worker.join(timeout=15)
+    final_fds = idle_fds
+    for _ in range(40):
+        if server.poll() is not None:
+            break
+        final_fds = sample(server.pid)[2]
+        if final_fds <= idle_fds:
+            break
+        time.sleep(0.25)
+    print("soak: %d descriptors open before the load, %d after it" % (idle_fds, final_fds), flush=True)
     alive = server.poll() is None
     if alive:
         server.send_signal(signal.SIGTERM)
@@ -247,10 +263,15 @@ def main():
         after = max(s[index] for s in second_half)
         if after > before * (1 + options.drift) + 2048:
             failures.append("%s peak grew from %.1f to %.1f MiB" % (name, before / 1024, after / 1024))
+    # Open descriptors move with the load's connections at the moment of
+    # each sample, so a leak is judged by what is left once the load is
+    # gone, and by a trend: every later sample above every earlier one.
+    if final_fds > idle_fds + 2:
+        failures.append("descriptors not given back: %d open after the load, %d before it" % (final_fds, idle_fds))
     before_fds = max(s[2] for s in first_half)
-    after_fds = max(s[2] for s in second_half)
+    after_fds = min(s[2] for s in second_half)
     if after_fds > before_fds + 8:
-        failures.append("descriptors peak grew from %d to %d" % (before_fds, after_fds))
+        failures.append("descriptors kept growing: the second half never had fewer than %d open, the first at most %d" % (after_fds, before_fds))
     # CPU per request over each half (single intervals are noisy).
     first, second = steady_cost[:half], steady_cost[half:]
     if first and second:

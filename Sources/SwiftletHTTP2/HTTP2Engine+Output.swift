@@ -228,7 +228,7 @@ extension HTTP2Engine {
         guard state.isReading || state == .closing else { return }
         var budget = configuration.outputBudgetPerTurn
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
-        while budget > 0 && transport.isWritable, let stream = scheduler.next() {
+        while budget > 0 && transport.isWritable, let stream = scheduler.next(lookup: { streams[$0] }) {
             guard stream.isLive, stream.headSent else { continue }
             // A stream held back for window dribble waits for the dribble
             // timer (which schedules it again), pulling nothing meanwhile.

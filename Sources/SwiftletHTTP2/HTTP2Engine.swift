@@ -385,7 +385,7 @@ public final class HTTP2Engine {
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
-        scheduler.removeAll()
+        scheduler.removeAll(lookup: { streams[$0] })
         for stream in streams.all {
             finishStream(stream, closedBy: .localReset, reason: reason)
         }

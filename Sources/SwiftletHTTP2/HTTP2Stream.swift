@@ -94,18 +94,20 @@ public final class HTTP2Stream: HTTPExchange {
         state = .idle
         request.reset()
         responseFields.removeAll()
-        contextStorage = nil
+        // References are cleared only when set: storing nil over nil still
+        // calls swift_release, and most streams never set these.
+        if contextStorage != nil { contextStorage = nil }
         inbound = InboundWindow(0)
         bodyPaused = false
         bufferedBody.discardAll()
         requestProgress = .receiving
-        trailers = nil
+        if trailers != nil { trailers = nil }
         expectedContentLength = nil
         receivedBodyBytes = 0
         body.discardAll()
         responseProgress = .noHead
-        pendingTrailers = nil
-        bodySource = nil
+        if pendingTrailers != nil { pendingTrailers = nil }
+        if bodySource != nil { bodySource = nil }
         bodySourceWaiting = false
         wasUnwritable = false
         isScheduled = false

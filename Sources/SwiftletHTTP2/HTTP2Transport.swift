@@ -47,7 +47,7 @@ public protocol HTTP2Transport: AnyObject {
 }
 
 extension Connection: HTTP2Transport {
-    public var now: UInt64 { loop.now }
+    public var now: UInt64 { loopTime }
     public var timers: TimerWheel { loop.timers }
     public var bufferPool: BufferPool { loop.bufferPool }
     public var remoteAddressDescription: String { remoteAddress?.host ?? "-" }

@@ -31,9 +31,13 @@ extension HTTP2Stream: SchedulableStream {}
 /// A stream whose priority changes while queued is re-inserted under a new
 /// epoch; the old entry is skipped when reached (bounded by the priority
 /// churn limit).
+///
+/// Entries hold a stream's id, not the stream: moving them in the queues
+/// costs no reference counting, and an entry left behind by a stream that
+/// closed names nothing (ids are never reused on a connection). The owner
+/// finds streams by id (`lookup`, the stream table).
 struct WriteScheduler<Stream: SchedulableStream> {
     struct Entry {
-        let stream: Stream
         let id: UInt32
         let epoch: UInt32
     }
@@ -51,7 +55,7 @@ struct WriteScheduler<Stream: SchedulableStream> {
         guard !stream.isScheduled else { return }
         stream.isScheduled = true
         stream.scheduleEpoch &+= 1
-        let entry = Entry(stream: stream, id: stream.id, epoch: stream.scheduleEpoch)
+        let entry = Entry(id: stream.id, epoch: stream.scheduleEpoch)
         let urgency = stream.schedulingPriority.urgency
         if stream.schedulingPriority.incremental {
             incremental[urgency].append(entry)
@@ -68,13 +72,14 @@ struct WriteScheduler<Stream: SchedulableStream> {
         enqueue(stream)
     }
 
-    /// The next stream to serve one slice, removed from the scheduler.
-    mutating func next() -> Stream? {
+    /// The next stream to serve one slice, removed from the scheduler;
+    /// `lookup` finds a live stream by id.
+    mutating func next(lookup: (UInt32) -> Stream?) -> Stream? {
         while nonEmpty != 0 {
             let urgency = nonEmpty.trailingZeroBitCount
             while let entry = sequential[urgency].first {
                 Self.pop(from: &sequential[urgency])
-                if valid(entry) { return take(entry.stream) }
+                if let stream = valid(entry, lookup) { return take(stream) }
             }
             while incrementalHead[urgency] < incremental[urgency].count {
                 let entry = incremental[urgency][incrementalHead[urgency]]
@@ -83,17 +88,17 @@ struct WriteScheduler<Stream: SchedulableStream> {
                     incremental[urgency].removeAll(keepingCapacity: true)
                     incrementalHead[urgency] = 0
                 }
-                if valid(entry) { return take(entry.stream) }
+                if let stream = valid(entry, lookup) { return take(stream) }
             }
             nonEmpty &= ~(1 << UInt8(urgency))
         }
         return nil
     }
 
-    mutating func removeAll() {
+    mutating func removeAll(lookup: (UInt32) -> Stream?) {
         for urgency in 0..<8 {
-            for entry in sequential[urgency] { entry.stream.isScheduled = false }
-            for entry in incremental[urgency] { entry.stream.isScheduled = false }
+            for entry in sequential[urgency] { lookup(entry.id)?.isScheduled = false }
+            for entry in incremental[urgency] { lookup(entry.id)?.isScheduled = false }
             sequential[urgency].removeAll(keepingCapacity: true)
             incremental[urgency].removeAll(keepingCapacity: true)
             incrementalHead[urgency] = 0
@@ -101,8 +106,11 @@ struct WriteScheduler<Stream: SchedulableStream> {
         nonEmpty = 0
     }
 
-    private func valid(_ entry: Entry) -> Bool {
-        entry.stream.id == entry.id && entry.stream.isLive && entry.stream.isScheduled && entry.stream.scheduleEpoch == entry.epoch
+    /// The entry's stream, if it is still waiting under this entry.
+    private func valid(_ entry: Entry, _ lookup: (UInt32) -> Stream?) -> Stream? {
+        guard let stream = lookup(entry.id), stream.id == entry.id, stream.isLive, stream.isScheduled,
+              stream.scheduleEpoch == entry.epoch else { return nil }
+        return stream
     }
 
     private func take(_ stream: Stream) -> Stream {

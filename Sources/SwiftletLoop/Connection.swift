@@ -35,6 +35,10 @@ public final class Connection {
     /// A loop outlives its connections (closing a loop closes them), so the
     /// back-reference needs no reference counting.
     public unowned(unsafe) let loop: EventLoop
+    /// The same reference for the calls made on every write: calling a
+    /// method through `unowned(unsafe)` still retains and releases around
+    /// the call, `_withUnsafeGuaranteedRef` does not.
+    private let loopReference: Unmanaged<EventLoop>
     public let fd: Int32
     /// The peer's address, when known.
     public let remoteAddress: SocketAddress?
@@ -131,6 +135,7 @@ public final class Connection {
 
     init(loop: EventLoop, fd: Int32, remoteAddress: SocketAddress?, connecting: Bool) {
         self.loop = loop
+        loopReference = Unmanaged.passUnretained(loop)
         self.fd = fd
         self.remoteAddress = remoteAddress
         self.lifecycle = connecting ? .connecting : .open
@@ -344,8 +349,12 @@ public final class Connection {
 
     private func didQueueOutput() {
         if writable && pendingOutputBytes > highWatermark { writable = false }
-        loop.markDirty(self)
+        loopReference._withUnsafeGuaranteedRef { $0.markDirty(self) }
     }
+
+    /// The loop's clock reading for this turn (`EventLoop.now`), without
+    /// reference counting.
+    public var loopTime: UInt64 { loopReference._withUnsafeGuaranteedRef { $0.now } }
 
     var canFlushNow: Bool {
         (!sendQueue.isEmpty || !(wireQueue?.isEmpty ?? true)) && (lifecycle == .open || lifecycle == .draining)

@@ -114,7 +114,8 @@ public final class StaticFileHandler: HTTPHandler {
     }
 
     public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
-        (exchange.context as? PendingBody)?.cancelled = true
+        guard let context = exchange.context else { return }  // most exchanges never set one
+        (context as? PendingBody)?.cancelled = true
         exchange.context = nil
     }
 

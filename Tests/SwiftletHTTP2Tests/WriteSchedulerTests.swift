@@ -17,9 +17,26 @@ struct WriteSchedulerTests {
         }
     }
 
+    /// The scheduler and the streams it names by id (the engine's stream
+    /// table): a fake stream stays findable under the id it was enqueued with.
+    struct Queue {
+        var scheduler = WriteScheduler<FakeStream>()
+        var table: [UInt32: FakeStream] = [:]
+
+        mutating func enqueue(_ stream: FakeStream) {
+            if table[stream.id] == nil { table[stream.id] = stream }
+            scheduler.enqueue(stream)
+        }
+        mutating func reprioritize(_ stream: FakeStream) { scheduler.reprioritize(stream) }
+        mutating func next() -> FakeStream? {
+            let table = table
+            return scheduler.next { table[$0] }
+        }
+    }
+
     /// Serves `slices` slices, re-enqueueing each stream (it still has data);
     /// returns the ids in the order they were served.
-    func serve(_ scheduler: inout WriteScheduler<FakeStream>, slices: Int) -> [UInt32] {
+    func serve(_ scheduler: inout Queue, slices: Int) -> [UInt32] {
         var order: [UInt32] = []
         for _ in 0..<slices {
             guard let stream = scheduler.next() else { break }
@@ -31,7 +48,7 @@ struct WriteSchedulerTests {
 
     @Test("lower urgency first")
     func urgencyOrder() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         let streams = [FakeStream(1, 5), FakeStream(3, 0), FakeStream(5, 3)]
         for stream in streams { scheduler.enqueue(stream) }
         var order: [UInt32] = []
@@ -41,7 +58,7 @@ struct WriteSchedulerTests {
 
     @Test("non-incremental streams of one urgency go one after the other, in id order")
     func sequentialInIdOrder() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         let streams = [FakeStream(7, 3), FakeStream(3, 3), FakeStream(5, 3)]
         for stream in streams { scheduler.enqueue(stream) }
         #expect(serve(&scheduler, slices: 4) == [3, 3, 3, 3], "stream 3 keeps every slice while it has data")
@@ -51,14 +68,14 @@ struct WriteSchedulerTests {
 
     @Test("incremental streams of one urgency share round robin")
     func incrementalRoundRobin() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         for id in [1, 3, 5] as [UInt32] { scheduler.enqueue(FakeStream(id, 3, incremental: true)) }
         #expect(serve(&scheduler, slices: 7) == [1, 3, 5, 1, 3, 5, 1])
     }
 
     @Test("within an urgency, non-incremental before incremental")
     func sequentialBeforeIncremental() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         scheduler.enqueue(FakeStream(1, 3, incremental: true))
         scheduler.enqueue(FakeStream(3, 3))
         #expect(serve(&scheduler, slices: 2) == [3, 3])
@@ -66,7 +83,7 @@ struct WriteSchedulerTests {
 
     @Test("a more urgent stream takes over at the next slice")
     func preemption() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         scheduler.enqueue(FakeStream(1, 4))
         #expect(serve(&scheduler, slices: 2) == [1, 1])
         scheduler.enqueue(FakeStream(3, 1))
@@ -75,7 +92,7 @@ struct WriteSchedulerTests {
 
     @Test("reprioritizing a queued stream moves it; the old entry is skipped")
     func reprioritize() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         let slow = FakeStream(1, 2)
         let other = FakeStream(3, 3)
         scheduler.enqueue(slow)
@@ -89,7 +106,7 @@ struct WriteSchedulerTests {
 
     @Test("closed and recycled streams are skipped")
     func staleEntries() {
-        var scheduler = WriteScheduler<FakeStream>()
+        var scheduler = Queue()
         let closed = FakeStream(1, 0)
         let recycled = FakeStream(3, 0)
         let live = FakeStream(5, 0)
@@ -99,6 +116,22 @@ struct WriteSchedulerTests {
         var order: [UInt32] = []
         while let stream = scheduler.next() { order.append(stream.id) }
         #expect(order == [5])
+    }
+
+    @Test("entries name streams by id: a stream that left the table is skipped, and the scheduler keeps no stream alive")
+    func entriesHoldIds() {
+        var scheduler = Queue()
+        weak var gone: FakeStream?
+        do {
+            let stream = FakeStream(1, 0)
+            gone = stream
+            scheduler.enqueue(stream)
+            scheduler.enqueue(FakeStream(3, 0))
+            scheduler.table[1] = nil  // closed: out of the table
+        }
+        #expect(gone == nil, "only the table held it")
+        #expect(scheduler.next()?.id == 3)
+        #expect(scheduler.next() == nil)
     }
 
     @Test("RFC 9218 priority field values")
