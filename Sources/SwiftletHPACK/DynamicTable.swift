@@ -3,13 +3,18 @@ import Glibc
 /// The HPACK dynamic table (RFC 7541 §2.3.2, §4): a FIFO of fields, newest
 /// first, whose size is Σ(name + value + 32) and never exceeds `maximumSize`.
 ///
-/// Storage is one byte buffer of twice the hard limit. Entries are appended
-/// back to back, so each entry's name and value are contiguous and can be
-/// handed out as spans. Evicting the oldest entry only moves a position;
-/// when the tail reaches the end of the buffer, the live entries (at most
-/// `limit` bytes) are moved to the front in one `memmove`, which happens at
-/// most once per `limit` inserted bytes. A ring of descriptors indexes the
-/// entries. Nothing is allocated after `init`.
+/// Storage is one byte buffer. Entries are appended back to back, so each
+/// entry's name and value are contiguous and can be handed out as spans.
+/// Evicting the oldest entry only moves a position; when the tail reaches
+/// the end of the buffer, the live entries are moved to the front in one
+/// `memmove`. A ring of descriptors indexes the entries.
+///
+/// Memory follows use, not the limit: a table nothing was inserted into
+/// holds no memory (an idle connection's two tables cost nothing), and the
+/// buffer and ring grow, by doubling, to what the fields inserted need, at
+/// most twice `limit` bytes and `limit / 32` descriptors. After a
+/// compaction at least half the buffer is free, so the `memmove`s cost
+/// O(1) per inserted byte. Once grown, inserting allocates nothing.
 ///
 /// Spans returned by `field(at:)` are valid until the next `insert` or
 /// `setMaximumSize`.
@@ -25,14 +30,17 @@ final class DynamicTable {
     /// The largest `maximumSize` this table accepts (the SETTINGS value we
     /// advertised, or the encoder's own cap).
     let limit: Int
-    private let bytes: UnsafeMutablePointer<UInt8>
-    private let byteCapacity: Int
+    /// Entry bytes; nil until the first insert.
+    private var bytes: UnsafeMutablePointer<UInt8>?
+    private var byteCapacity = 0
     /// Scratch for a name that must survive an insert that may evict it.
-    private let scratch: UnsafeMutablePointer<UInt8>
+    private var scratch: UnsafeMutablePointer<UInt8>?
+    private var scratchCapacity = 0
     private var basePosition = 0      // position of bytes[0]
     private var tailPosition = 0      // position of the next byte to write
-    private let entries: UnsafeMutablePointer<Entry>
-    private let entryMask: Int
+    /// The ring of descriptors (a power of two long); nil until the first insert.
+    private var entries: UnsafeMutablePointer<Entry>?
+    private var entryMask = -1
     private var oldest = 0            // monotonic entry number of the oldest entry
     private var entryCount = 0
     /// RFC 7541 size of the live entries.
@@ -45,19 +53,17 @@ final class DynamicTable {
     init(limit: Int) {
         self.limit = limit
         maximumSize = limit
-        byteCapacity = max(2 * limit, 64)
-        bytes = .allocate(capacity: byteCapacity)
-        scratch = .allocate(capacity: max(limit, 1))
-        var slots = 1
-        while slots < limit / 32 + 1 { slots <<= 1 }
-        entryMask = slots - 1
-        entries = .allocate(capacity: slots)
     }
 
     deinit {
-        bytes.deallocate()
-        scratch.deallocate()
-        entries.deallocate()
+        bytes?.deallocate()
+        scratch?.deallocate()
+        entries?.deallocate()
+    }
+
+    /// Bytes of memory the table holds (buffer, scratch and descriptors).
+    var allocatedBytes: Int {
+        byteCapacity + scratchCapacity + (entryMask + 1) * MemoryLayout<Entry>.stride
     }
 
     var count: Int { entryCount }
@@ -65,17 +71,33 @@ final class DynamicTable {
     /// The field at dynamic index `index` (0 = newest).
     @inline(__always)
     func field(at index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let entry = entries[(oldest + entryCount - 1 - index) & entryMask]
-        let start = bytes + (entry.position - basePosition)
+        let entry = entries.unsafelyUnwrapped[(oldest + entryCount - 1 - index) & entryMask]
+        let start = bytes.unsafelyUnwrapped + (entry.position - basePosition)
         return (UnsafeRawBufferPointer(start: start, count: Int(entry.nameLength)),
                 UnsafeRawBufferPointer(start: start + Int(entry.nameLength), count: Int(entry.valueLength)))
     }
 
-    /// Hashes of the entry at dynamic index `index` (0 = newest).
-    @inline(__always)
-    func hashes(at index: Int) -> (name: UInt32, field: UInt32) {
-        let entry = entries[(oldest + entryCount - 1 - index) & entryMask]
-        return (entry.nameHash, entry.fieldHash)
+    /// For the encoder: the dynamic index (0 = newest) of the entry that is
+    /// exactly `name: value`, else, if `wantsName`, of the newest entry
+    /// named `name`. Candidates are picked by hash and confirmed by bytes.
+    func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, nameHash: UInt32, fieldHash: UInt32,
+              wantsName: Bool) -> (full: Int?, name: Int?) {
+        guard entryCount > 0 else { return (nil, nil) }
+        // Locals, so the loop keeps them in registers.
+        let (entries, mask, newest) = (entries.unsafelyUnwrapped, entryMask, oldest + entryCount - 1)
+        let (bytes, basePosition) = (bytes.unsafelyUnwrapped, basePosition)
+        var nameIndex: Int?
+        for index in 0..<entryCount {
+            let entry = entries[(newest - index) & mask]
+            let start = bytes + (entry.position - basePosition)
+            let entryName = UnsafeRawBufferPointer(start: start, count: Int(entry.nameLength))
+            if entry.fieldHash == fieldHash, equal(entryName, name),
+               equal(UnsafeRawBufferPointer(start: start + Int(entry.nameLength), count: Int(entry.valueLength)), value) {
+                return (index, nil)
+            }
+            if wantsName, nameIndex == nil, entry.nameHash == nameHash, equal(entryName, name) { nameIndex = index }
+        }
+        return (nil, nameIndex)
     }
 
     /// Empties the table and restores the maximum size to `maximumSize`
@@ -108,21 +130,27 @@ final class DynamicTable {
         var name = name
         // The name may be one of our own entries, which eviction or compaction
         // below could overwrite: keep a copy (§4.4's caution).
-        if name.count > 0, let start = name.baseAddress,
+        if name.count > 0, let start = name.baseAddress, let bytes,
            start >= UnsafeRawPointer(bytes), start < UnsafeRawPointer(bytes + byteCapacity) {
-            scratch.update(from: start.assumingMemoryBound(to: UInt8.self), count: name.count)
+            if scratchCapacity < name.count {
+                scratch?.deallocate()
+                scratchCapacity = max(name.count, min(limit, 64))
+                scratch = .allocate(capacity: scratchCapacity)
+            }
+            scratch!.update(from: start.assumingMemoryBound(to: UInt8.self), count: name.count)
             name = UnsafeRawBufferPointer(start: scratch, count: name.count)
         }
         evict(toFit: entrySize)
         let length = name.count + value.count
-        if tailPosition - basePosition + length > byteCapacity { compact() }
-        let destination = bytes + (tailPosition - basePosition)
+        if entryCount == entryMask + 1 { growEntries() }
+        if bytes == nil || tailPosition - basePosition + length > byteCapacity { makeRoom(for: length) }
+        let destination = bytes.unsafelyUnwrapped + (tailPosition - basePosition)
         if name.count > 0 { UnsafeMutableRawPointer(destination).copyMemory(from: name.baseAddress!, byteCount: name.count) }
         if value.count > 0 { UnsafeMutableRawPointer(destination + name.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         let entry = Entry(position: tailPosition, nameLength: Int32(name.count), valueLength: Int32(value.count),
                           nameHash: nameHash ?? FieldHash.hash(name),
                           fieldHash: fieldHash ?? FieldHash.hash(name: name, value: value))
-        entries[(oldest + entryCount) & entryMask] = entry
+        entries.unsafelyUnwrapped[(oldest + entryCount) & entryMask] = entry
         entryCount += 1
         tailPosition += length
         size += entrySize
@@ -132,7 +160,7 @@ final class DynamicTable {
     /// Evicts oldest entries until `extra` more bytes fit.
     private func evict(toFit extra: Int) {
         while entryCount > 0 && size + extra > maximumSize {
-            let entry = entries[oldest & entryMask]
+            let entry = entries.unsafelyUnwrapped[oldest & entryMask]
             size -= Int(entry.nameLength) + Int(entry.valueLength) + 32
             oldest += 1
             entryCount -= 1
@@ -142,15 +170,36 @@ final class DynamicTable {
         }
     }
 
-    /// Moves the live bytes to the front of the buffer.
-    private func compact() {
-        guard entryCount > 0 else {
-            basePosition = tailPosition
-            return
-        }
-        let start = entries[oldest & entryMask].position
+    /// Makes `length` more bytes fit after the tail: moves the live bytes
+    /// to the front, and grows the buffer (doubling, at most twice the
+    /// limit) when that would leave less than half of it free.
+    private func makeRoom(for length: Int) {
+        let start = entryCount > 0 ? entries.unsafelyUnwrapped[oldest & entryMask].position : tailPosition
         let live = tailPosition - start
-        memmove(bytes, bytes + (start - basePosition), live)
+        var capacity = max(byteCapacity, 256)
+        while capacity < 2 * (live + length) && capacity < 2 * limit { capacity *= 2 }
+        capacity = min(capacity, max(2 * limit, 256))
+        if capacity != byteCapacity {
+            let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+            if live > 0 { bigger.update(from: bytes.unsafelyUnwrapped + (start - basePosition), count: live) }
+            bytes?.deallocate()
+            bytes = bigger
+            byteCapacity = capacity
+        } else if live > 0 {
+            memmove(bytes.unsafelyUnwrapped, bytes.unsafelyUnwrapped + (start - basePosition), live)
+        }
         basePosition = start
+    }
+
+    /// Doubles the descriptor ring (it starts at 8), keeping entry numbers.
+    private func growEntries() {
+        let slots = max(8, (entryMask + 1) * 2)
+        let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: slots)
+        for number in oldest..<oldest + entryCount {
+            bigger[number & (slots - 1)] = entries.unsafelyUnwrapped[number & entryMask]
+        }
+        entries?.deallocate()
+        entries = bigger
+        entryMask = slots - 1
     }
 }

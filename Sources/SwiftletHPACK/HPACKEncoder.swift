@@ -110,19 +110,13 @@ public final class HPACKEncoder {
         let searchTable = indexing == .incremental || (indexing == .none && staticName == 0)
         var dynamicName = 0
         if searchTable {
-            for index in 0..<table.count {
-                let hashes = table.hashes(at: index)
-                if hashes.field == fieldHash {
-                    let entry = table.field(at: index)
-                    if equal(entry.name, name) && equal(entry.value, value) {
-                        IntegerCoding.encode(StaticTable.count + 1 + index, prefixBits: 7, flags: 0x80, into: &output)
-                        return
-                    }
-                }
-                if dynamicName == 0, staticName == 0, hashes.name == nameHash, equal(table.field(at: index).name, name) {
-                    dynamicName = StaticTable.count + 1 + index
-                }
+            let found = table.find(name: name, value: value, nameHash: nameHash, fieldHash: fieldHash,
+                                   wantsName: staticName == 0)
+            if let full = found.full {
+                IntegerCoding.encode(StaticTable.count + 1 + full, prefixBits: 7, flags: 0x80, into: &output)
+                return
             }
+            if let nameOnly = found.name { dynamicName = StaticTable.count + 1 + nameOnly }
         }
         let nameIndex = staticName != 0 ? staticName : dynamicName
         switch indexing {

@@ -150,7 +150,7 @@ public final class HTTP2Engine {
         pendingStartsCell = UncheckedCell([])
         schedulerCell = UncheckedCell(WriteScheduler())
         pendingPrioritiesCell = UncheckedCell([:])
-        headerOutputCell = UncheckedCell(HPACKOutput(capacity: 4096))
+        headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
         self.counters = counters
         self.logger = logger
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
