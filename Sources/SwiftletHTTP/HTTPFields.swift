@@ -33,7 +33,7 @@ public final class HTTPFields {
     private var sharedCount = 0
     private var cache: AnyObject?
 
-    public init(byteCapacity: Int = 2048, fieldCapacity: Int = 32) {
+    public init(byteCapacity: Int = 512, fieldCapacity: Int = 16) {
         storageCapacity = max(byteCapacity, 64)
         storage = .allocate(capacity: storageCapacity)
         entryCapacity = max(fieldCapacity, 4)

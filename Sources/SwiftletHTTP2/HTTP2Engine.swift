@@ -144,7 +144,9 @@ public final class HTTP2Engine {
         self.handler = handler
         self.configuration = configuration
         limits = configuration.limits
-        streamsCell = UncheckedCell(StreamTable(capacity: configuration.limits.maxConcurrentStreams))
+        // Sized for a few streams; it doubles as a connection uses more (up to
+        // the concurrency limit), so an idle connection holds 16 slots.
+        streamsCell = UncheckedCell(StreamTable(capacity: 8))
         freeStreamsCell = UncheckedCell([])
         recentlyClosedCell = UncheckedCell(RecentlyClosedStreams())
         pendingStartsCell = UncheckedCell([])

@@ -1,6 +1,7 @@
 /// The open streams of a connection, by id: an open-addressed table (ids
 /// are odd and mostly consecutive, so `id >> 1` spreads them evenly), no
-/// hashing and no allocation once sized for the concurrency limit.
+/// hashing, and no allocation once it has grown (doubling) to the most
+/// streams the connection had open at once.
 struct StreamTable<Stream: SchedulableStream> {
     private var slots: [Stream?]
     private var mask: Int
