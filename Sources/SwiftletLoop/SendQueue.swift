@@ -39,6 +39,9 @@ public final class SendQueue {
     /// Bytes queued and not yet reported written.
     public var pendingBytes: Int { queuedBytes }
 
+    /// The pool the queue's blocks come from (the loop's).
+    public var bufferPool: BufferPool { pool }
+
     public init(pool: BufferPool) {
         self.pool = pool
         capacity = 16

@@ -9,14 +9,15 @@ import SwiftletLoop
 /// handler reads. On the way out the plaintext of one flush is coalesced into
 /// as few 16 KiB records as possible: regions of 16 KiB and more are
 /// encrypted where they lie (an `mmap`ed file slice, say), smaller ones are
-/// gathered into one staging record first.
+/// gathered into one staging record first. The staging record is a block
+/// of the loop's buffer pool, borrowed for the length of one `encrypt`, so
+/// an idle session holds none.
 public final class TLSSession: ConnectionTransport {
     static let recordSize = 16 * 1024
 
     let contexts: TLSContext.Contexts
     let ssl: OpaquePointer
     let io: UnsafeMutablePointer<swiftlet_tls_io>
-    let staging: UnsafeMutableRawBufferPointer
     private var wire: SendQueue?
     private var established = false
 
@@ -24,10 +25,8 @@ public final class TLSSession: ConnectionTransport {
         self.contexts = contexts
         io = .allocate(capacity: 1)
         io.initialize(to: swiftlet_tls_io())
-        staging = .allocate(byteCount: Self.recordSize, alignment: 16)
         guard let ssl = swiftlet_tls_session_new(contexts.pointer, io) else {
             io.deallocate()
-            staging.deallocate()
             return nil
         }
         self.ssl = ssl
@@ -43,7 +42,6 @@ public final class TLSSession: ConnectionTransport {
         SSL_free(ssl)
         swiftlet_tls_contexts_release(contexts.pointer)
         io.deallocate()
-        staging.deallocate()
     }
 
     /// Whether the handshake finished.
@@ -118,6 +116,15 @@ public final class TLSSession: ConnectionTransport {
 
     public func encrypt(_ plaintext: SendQueue) {
         guard established else { return }  // queued until the handshake is done
+        // The staging record: a pool block when blocks are large enough, else
+        // memory of its own for this call.
+        let pool = plaintext.bufferPool
+        let block = pool.blockSize >= Self.recordSize ? pool.acquire() : nil
+        let staging = block.map { UnsafeMutableRawBufferPointer(start: $0.storage, count: Self.recordSize) }
+            ?? UnsafeMutableRawBufferPointer.allocate(byteCount: Self.recordSize, alignment: 16)
+        defer {
+            if let block { pool.release(block) } else { staging.deallocate() }
+        }
         var staged = 0
         while let region = plaintext.firstRegion {
             if region.count >= Self.recordSize && staged == 0 {
