@@ -57,8 +57,10 @@ public final class HTTP2Engine {
 
     // Streams. The collections the per-request path mutates in place live
     // in `UncheckedCell`s, which spares them Swift's run-time exclusivity
-    // checks. Invariant: their mutating methods never call a handler, the
-    // transport or a closure, so no two accesses overlap.
+    // checks. Invariant: their mutating methods never call a handler or the
+    // transport, nor anything else that could reach the same cell (the one
+    // closure, the scheduler's `lookup`, reads the stream table, another
+    // cell), so no two accesses to one cell overlap.
     let streamsCell: UncheckedCell<StreamTable<HTTP2Stream>>
     var streams: StreamTable<HTTP2Stream> {
         unsafeAddress { streamsCell.address }
