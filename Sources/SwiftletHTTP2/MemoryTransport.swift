@@ -4,26 +4,45 @@ import SwiftletLoop
 /// takes, time moves only when told to, and nothing touches a socket or a
 /// loop. Protocol tests and the frame fuzzer drive an `HTTP2Engine` over
 /// it; `MemoryTransport.run` does the work a loop turn would.
+///
+/// Stored state is private behind computed public properties: a stored
+/// `var` visible outside the module keeps Swift's run-time exclusivity
+/// checks on every access, which the fuzzer pays for on every call.
 public final class MemoryTransport: HTTP2Transport {
-    public private(set) var now: UInt64
+    public var now: UInt64 { clock }
     public let timers: TimerWheel
     public let bufferPool: BufferPool
     let output: SendQueue
 
-    public private(set) var isOpen = true
-    public var isClosed: Bool { !isOpen }
+    private var clock: UInt64
+    private var open = true
+    private var requestedCloseMode: CloseMode?
+    private var readingPaused = false
+    private var flushWanted = false
+    private var highWatermark = 256 * 1024
+    private var lowWatermark = 128 * 1024
+    private var sentBytes: UInt64 = 0
+
+    public var isOpen: Bool { open }
+    public var isClosed: Bool { !open }
     /// How the engine asked to close, if it did.
-    public private(set) var closeMode: CloseMode?
-    public private(set) var isReadingPaused = false
+    public var closeMode: CloseMode? { requestedCloseMode }
+    public var isReadingPaused: Bool { readingPaused }
     /// The engine asked for `produceOutput()`.
-    public private(set) var flushRequested = false
-    public var writeHighWatermark = 256 * 1024
-    public var writeLowWatermark = 128 * 1024
-    public private(set) var bytesSent: UInt64 = 0
+    public var flushRequested: Bool { flushWanted }
+    public var writeHighWatermark: Int {
+        get { highWatermark }
+        set { highWatermark = newValue }
+    }
+    public var writeLowWatermark: Int {
+        get { lowWatermark }
+        set { lowWatermark = newValue }
+    }
+    public var bytesSent: UInt64 { sentBytes }
     public var remoteAddressDescription: String { "memory" }
 
     public init(now: UInt64 = 1_000_000_000, bufferPool: BufferPool = BufferPool(blockSize: 16 * 1024, maximumFree: 64)) {
-        self.now = now
+        clock = now
         // A small wheel: few timers, and `advance` visits at most one
         // revolution of slots however far time jumps.
         timers = TimerWheel(now: now, slotCount: 64)
@@ -32,7 +51,7 @@ public final class MemoryTransport: HTTP2Transport {
     }
 
     public var pendingOutputBytes: Int { output.pendingBytes }
-    public var isWritable: Bool { output.pendingBytes < writeHighWatermark }
+    public var isWritable: Bool { output.pendingBytes < highWatermark }
 
     @discardableResult
     public func writeInPlace(minimumCapacity: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
@@ -55,16 +74,16 @@ public final class MemoryTransport: HTTP2Transport {
     }
 
     public func requestWillFlush() {
-        if isOpen { flushRequested = true }
+        if open { flushWanted = true }
     }
 
-    public func pauseReading() { isReadingPaused = true }
-    public func resumeReading() { isReadingPaused = false }
+    public func pauseReading() { readingPaused = true }
+    public func resumeReading() { readingPaused = false }
 
     public func close(_ mode: CloseMode) {
         guard isOpen else { return }
-        isOpen = false
-        closeMode = mode
+        open = false
+        requestedCloseMode = mode
         if mode == .immediately || mode == .reset { output.discardAll() }
     }
 
@@ -79,7 +98,7 @@ public final class MemoryTransport: HTTP2Transport {
             bytes.append(contentsOf: region)
             output.advance(by: region.count)
         }
-        bytesSent &+= UInt64(bytes.count)
+        sentBytes &+= UInt64(bytes.count)
         return bytes.withUnsafeBytes(body)
     }
 
@@ -88,14 +107,14 @@ public final class MemoryTransport: HTTP2Transport {
 
     /// Drops the output written so far without looking at it.
     public func discardOutput() {
-        bytesSent &+= UInt64(output.pendingBytes)
+        sentBytes &+= UInt64(output.pendingBytes)
         output.discardAll()
     }
 
     /// The end of a turn: lets `engine` produce what it asked to.
     public func flush(_ engine: HTTP2Engine) {
-        while flushRequested && isOpen {
-            flushRequested = false
+        while flushWanted && open {
+            flushWanted = false
             engine.produceOutput()
         }
     }
@@ -103,16 +122,16 @@ public final class MemoryTransport: HTTP2Transport {
     /// Sets the clock to `now` (never backwards), fires the timers that came
     /// due, then flushes `engine`.
     public func advance(to now: UInt64, flushing engine: HTTP2Engine) {
-        if now > self.now { self.now = now }
-        _ = timers.advance(to: self.now)
+        if now > clock { clock = now }
+        _ = timers.advance(to: clock)
         flush(engine)
     }
 
     /// Moves the clock forward and fires the timers that came due, then
     /// flushes `engine`.
     public func advance(by duration: Duration, flushing engine: HTTP2Engine) {
-        now &+= duration.nanoseconds
-        _ = timers.advance(to: now)
+        clock &+= duration.nanoseconds
+        _ = timers.advance(to: clock)
         flush(engine)
     }
 }
