@@ -28,14 +28,16 @@ public final class HTTP2Connection: ConnectionHandler, ServedConnection {
     }
 
     /// Makes `connection` an HTTP/2 connection served by `handler`: sends the
-    /// server preface (SETTINGS) and waits for the client's.
+    /// server preface (SETTINGS) and waits for the client's. Connections of
+    /// one loop should share one `streamPool` (the server does).
     @discardableResult
     public static func start(on connection: Connection, handler: any HTTPHandler,
                              configuration: HTTP2Configuration = HTTP2Configuration(),
                              counters: HTTP2Counters = HTTP2Counters(),
+                             streamPool: HTTP2StreamPool? = nil,
                              logger: Logger = Logger(label: "swiftlet.http2")) -> HTTP2Connection {
         let engine = HTTP2Engine(transport: connection, handler: handler, configuration: configuration,
-                                 counters: counters, logger: logger)
+                                 counters: counters, streamPool: streamPool, logger: logger)
         let http2 = HTTP2Connection(connection: connection, engine: engine)
         connection.handler = http2
         engine.start()

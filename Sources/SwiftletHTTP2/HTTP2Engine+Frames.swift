@@ -301,7 +301,7 @@ extension HTTP2Engine {
 
     func recycle(_ stream: HTTP2Stream) {
         stream.id = 0
-        if freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
+        streamPool.give(stream)
     }
 
     func compression(_ error: HPACKError) -> Rejection {

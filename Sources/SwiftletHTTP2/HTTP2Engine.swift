@@ -66,11 +66,8 @@ public final class HTTP2Engine {
         unsafeAddress { streamsCell.address }
         unsafeMutableAddress { streamsCell.mutableAddress }
     }
-    let freeStreamsCell: UncheckedCell<[HTTP2Stream]>
-    var freeStreams: [HTTP2Stream] {
-        unsafeAddress { freeStreamsCell.address }
-        unsafeMutableAddress { freeStreamsCell.mutableAddress }
-    }
+    /// Spare streams, shared by the connections of a loop.
+    let streamPool: HTTP2StreamPool
     let recentlyClosedCell: UncheckedCell<RecentlyClosedStreams>
     var recentlyClosed: RecentlyClosedStreams {
         unsafeAddress { recentlyClosedCell.address }
@@ -140,8 +137,11 @@ public final class HTTP2Engine {
         return recycles
     }()
 
+    /// - Parameter streamPool: spare streams shared with the other
+    ///   connections of the loop (a pool of its own if nil).
     public init(transport: any HTTP2Transport, handler: any HTTPHandler, configuration: HTTP2Configuration = HTTP2Configuration(),
-                counters: HTTP2Counters = HTTP2Counters(), logger: Logger = Logger(label: "swiftlet.http2")) {
+                counters: HTTP2Counters = HTTP2Counters(), streamPool: HTTP2StreamPool? = nil,
+                logger: Logger = Logger(label: "swiftlet.http2")) {
         self.transport = transport
         self.handler = handler
         self.configuration = configuration
@@ -149,7 +149,11 @@ public final class HTTP2Engine {
         // Sized for a few streams; it doubles as a connection uses more (up to
         // the concurrency limit), so an idle connection holds 16 slots.
         streamsCell = UncheckedCell(StreamTable(capacity: 8))
-        freeStreamsCell = UncheckedCell([])
+        let streamPool = streamPool ?? HTTP2StreamPool(bufferPool: transport.bufferPool,
+                                                       maximum: configuration.limits.maxConcurrentStreams)
+        precondition(streamPool.bufferPool === transport.bufferPool,
+                     "a stream pool serves the connections of one loop: its buffer pool must be the transport's")
+        self.streamPool = streamPool
         recentlyClosedCell = UncheckedCell(RecentlyClosedStreams())
         pendingStartsCell = UncheckedCell([])
         schedulerCell = UncheckedCell(WriteScheduler())
@@ -261,7 +265,6 @@ public final class HTTP2Engine {
         for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer, requestDrainTimer] {
             if let timer { transport.timers.cancel(timer) }
         }
-        freeStreams.removeAll()
         pendingStarts.removeAll()
     }
 
@@ -340,7 +343,7 @@ public final class HTTP2Engine {
     // MARK: streams
 
     func makeStream(id: UInt32) -> HTTP2Stream {
-        let stream = freeStreams.popLast() ?? HTTP2Stream(engine: self, pool: transport.bufferPool)
+        let stream = streamPool.take(for: self) ?? HTTP2Stream(engine: self, pool: transport.bufferPool)
         stream.reset(id: id)
         stream.inbound = InboundWindow(limits.initialStreamWindowSize)
         stream.sendWindow = FlowControlWindow(Int(peer.initialWindowSize))
@@ -377,7 +380,7 @@ public final class HTTP2Engine {
         // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
         // instead of silently acting on a later request.
         let recyclable = Self.recyclesExchanges || !stream.handlerStarted
-        if recyclable && freeStreams.count < limits.maxConcurrentStreams { freeStreams.append(stream) }
+        if recyclable { streamPool.give(stream) }
         if streams.isEmpty { becameIdle() }
     }
 

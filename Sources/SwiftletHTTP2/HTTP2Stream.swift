@@ -2,7 +2,8 @@ import SwiftletHTTP
 import SwiftletLoop
 
 /// One HTTP/2 stream: a request and its response, as the handler's
-/// `HTTPExchange`. Pooled by its connection and reused for later streams.
+/// `HTTPExchange`. Pooled per loop (`HTTP2StreamPool`) and reused for later
+/// streams of any connection of that loop.
 ///
 /// Request body: DATA reaches the handler as a view into the receive ring;
 /// while the handler is paused the bytes move into `bufferedBody` (pooled
@@ -13,9 +14,10 @@ import SwiftletLoop
 /// and moved into the connection's output by the write scheduler as the
 /// windows allow, referenced rather than copied.
 public final class HTTP2Stream: HTTPExchange {
-    /// The engine outlives its streams (it recycles them), so the
-    /// back-reference needs no reference counting.
-    unowned(unsafe) let engine: HTTP2Engine
+    /// The engine the stream works for. A stream in use is in its engine's
+    /// table and a pooled one is never called, so the back-reference needs
+    /// no reference counting; the pool sets it when a stream is taken.
+    unowned(unsafe) var engine: HTTP2Engine
     var id: UInt32 = 0
     /// Changed only through `apply` and `enter` (and `reset`, which makes
     /// a pooled stream idle again).

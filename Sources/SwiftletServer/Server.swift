@@ -157,6 +157,8 @@ final class LoopContext {
     let handler: any HTTPHandler
     let configuration: ServerConfiguration
     let counters = HTTP2Counters()
+    /// Spare HTTP/2 streams, shared by this loop's connections.
+    let streamPool: HTTP2StreamPool
     let http1Counters = HTTP1Counters()
     let http1Secure: HTTP1Configuration
     let tls: TLSContext?
@@ -172,6 +174,7 @@ final class LoopContext {
 
     init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration, tls: TLSContext?, logger: Logger) {
         self.loop = loop
+        streamPool = HTTP2StreamPool(bufferPool: loop.bufferPool)
         self.handler = handler
         self.configuration = configuration
         self.tls = tls
@@ -204,7 +207,8 @@ final class LoopContext {
     }
 
     func startHTTP2(on connection: Connection) -> HTTP2Connection {
-        let http2 = HTTP2Connection.start(on: connection, handler: handler, configuration: configuration.http2, counters: counters)
+        let http2 = HTTP2Connection.start(on: connection, handler: handler, configuration: configuration.http2, counters: counters,
+                                          streamPool: streamPool)
         serve(http2)
         if draining { http2.shutDownGracefully() }
         return http2

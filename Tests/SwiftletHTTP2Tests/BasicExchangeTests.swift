@@ -41,6 +41,25 @@ struct BasicExchangeTests {
         #expect(response.fields == [Frame.Field(name: "x-kept", value: "yes"), Frame.Field(name: "x-mixed", value: "Case")])
     }
 
+    @Test("a loop's connections share spare streams: one a connection is done with serves the next connection")
+    func streamsSharedAcrossConnections() throws {
+        let server = try TestServer()
+        #expect(server.streamPool.value.count == 0)
+        let first = try server.client()
+        // Malformed (an uppercase name): refused before a handler sees the
+        // stream, so it goes back to the pool even in debug builds (which
+        // keep streams a handler saw out of it, to catch stale handles).
+        try first.send(first.headers(stream: 1, FrameClient.get("/hello", extra: [("X-Upper", "1")]), endStream: true))
+        _ = try first.read(until: { $0 == .rstStream(stream: 1, code: .protocolError) })
+        #expect(server.streamPool.value.count == 1, "the refused stream is spare")
+        let second = try server.client()
+        try second.send(second.headers(stream: 1, FrameClient.get("/hello"), endStream: true))
+        #expect(try second.response(stream: 1).status == "200")
+        var recycles = true  // release builds pool streams a handler saw; debug builds do not
+        assert({ recycles = false; return true }())
+        #expect(server.streamPool.value.count == (recycles ? 1 : 0), "the second connection took the first one's stream")
+    }
+
     @Test("a shared head goes out through its HPACK preparation: lowercased, connection-specific fields dropped, then the response's own fields")
     func sharedHead() throws {
         let server = try TestServer()

@@ -75,10 +75,12 @@ final class MemoryWire: FrameWire {
     let clock: any LoopClock
     private var unread: [UInt8] = []
 
-    init(handler: any HTTPHandler, configuration: HTTP2Configuration, counters: HTTP2Counters, clock: any LoopClock) {
+    init(handler: any HTTPHandler, configuration: HTTP2Configuration, counters: HTTP2Counters, streamPool: HTTP2StreamPool,
+         clock: any LoopClock) {
         self.clock = clock
-        transport = MemoryTransport(now: clock.now())
-        engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, counters: counters)
+        transport = MemoryTransport(now: clock.now(), bufferPool: streamPool.bufferPool)
+        engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, counters: counters,
+                             streamPool: streamPool)
         engine.start()
     }
 

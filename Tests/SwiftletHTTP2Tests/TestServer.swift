@@ -109,6 +109,8 @@ final class TestServer: Sendable {
     let port: UInt16
     let handler: TestLoopBound<TestHandler>
     let counters: TestLoopBound<HTTP2Counters>
+    /// Spare streams, shared by the server's connections as a loop's are.
+    let streamPool: TestLoopBound<HTTP2StreamPool>
     let connections: TestLoopBound<ConnectionList>
     let clock: any LoopClock
     let configuration: HTTP2Configuration
@@ -132,20 +134,24 @@ final class TestServer: Sendable {
             harness = nil
             port = 0
             (handler, counters, connections) = (TestLoopBound(TestHandler()), TestLoopBound(HTTP2Counters()), TestLoopBound(ConnectionList()))
+            streamPool = TestLoopBound(HTTP2StreamPool(bufferPool: BufferPool(blockSize: 16 * 1024, maximumFree: 64)))
             return
         }
         harness = try LoopHarness(backend: backend, clock: clock)
         let settings = configuration
-        let made = try harness.onLoop { loop -> (UInt16, TestLoopBound<TestHandler>, TestLoopBound<HTTP2Counters>, TestLoopBound<ConnectionList>) in
+        let made = try harness.onLoop { loop -> (UInt16, TestLoopBound<TestHandler>, TestLoopBound<HTTP2Counters>,
+                                                  TestLoopBound<ConnectionList>, TestLoopBound<HTTP2StreamPool>) in
             let handler = TestHandler()
             let counters = HTTP2Counters()
             let list = ConnectionList()
+            let pool = HTTP2StreamPool(bufferPool: loop.bufferPool)
             let listener = try loop.listen(host: "127.0.0.1", port: 0) { connection in
-                list.all.append(HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters))
+                list.all.append(HTTP2Connection.start(on: connection, handler: handler, configuration: settings, counters: counters,
+                                                      streamPool: pool))
             }
-            return (listener.port, TestLoopBound(handler), TestLoopBound(counters), TestLoopBound(list))
+            return (listener.port, TestLoopBound(handler), TestLoopBound(counters), TestLoopBound(list), TestLoopBound(pool))
         }
-        (port, handler, counters, connections) = made
+        (port, handler, counters, connections, streamPool) = made
     }
 
     /// Runs `body` where the server's state lives: on the loop thread, or
@@ -196,7 +202,8 @@ final class TestServer: Sendable {
     /// not to), without waiting for anything.
     func rawClient(preface: Bool = true, settings: [(SettingsParameter, UInt32)] = []) throws -> FrameClient {
         guard harness == nil else { return try FrameClient(port: port, preface: preface, settings: settings) }
-        let wire = MemoryWire(handler: handler.value, configuration: configuration, counters: counters.value, clock: clock)
+        let wire = MemoryWire(handler: handler.value, configuration: configuration, counters: counters.value,
+                              streamPool: streamPool.value, clock: clock)
         connections.value.wires.append(ConnectionList.Weak(wire: wire))
         return try FrameClient(wire: wire, preface: preface, settings: settings)
     }

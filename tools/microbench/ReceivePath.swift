@@ -150,6 +150,7 @@ func requestBenchmark() -> Benchmark {
 func connectionBenchmark() -> Benchmark {
     let handler = DiscardingHandler()
     let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
+    let streams = HTTP2StreamPool(bufferPool: pool)  // per loop, as the server has it
     var bytes = ConnectionState.preface + Frames.frame(.settings, flags: [], stream: 0, payload: [])
     bytes += Frames.frame(.headers, flags: [.endHeaders, .endStream], stream: 1, payload: Frames.requestBlock())
     let input = bytes
@@ -158,7 +159,7 @@ func connectionBenchmark() -> Benchmark {
         for _ in 0..<count {
             let transport = MemoryTransport(bufferPool: pool)
             withExtendedLifetime(transport) {
-                let engine = HTTP2Engine(transport: transport, handler: handler)
+                let engine = HTTP2Engine(transport: transport, handler: handler, streamPool: streams)
                 engine.start()
                 _ = input.withUnsafeBytes { engine.receive($0) }
                 transport.flush(engine)

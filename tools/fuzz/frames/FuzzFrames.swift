@@ -58,6 +58,10 @@ final class FrameFuzzer {
     var configuration = HTTP2Configuration()
     /// Shared by every run, as a loop's pool is shared by its connections.
     let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
+    /// Spare streams, shared by every run as a loop's connections share
+    /// them: each input starts on streams an earlier input used, which is
+    /// what a server's `reset` has to get right.
+    lazy var streams = HTTP2StreamPool(bufferPool: pool)
     /// Bytes the server sent back for the last input (the replayer prints them).
     var lastResponseBytes = 0
     /// Where the replayer writes the server's bytes (SWIFTLET_FUZZ_DUMP), to look at.
@@ -80,7 +84,7 @@ final class FrameFuzzer {
         let transport = MemoryTransport(bufferPool: pool)
         weak var released: HTTP2Engine?
         withExtendedLifetime(transport) {
-            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration)
+            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, streamPool: streams)
             released = engine
             engine.start()
             // The opening is whole frames; then the input, read in place as
