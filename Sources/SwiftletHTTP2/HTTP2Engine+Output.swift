@@ -158,9 +158,9 @@ extension HTTP2Engine {
     /// uppercase letters: HTTP/2 field names are lowercase, §8.2.1).
     @inline(__always)
     static func lowercased(_ name: UnsafeRawBufferPointer, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer) -> Void) {
-        guard name.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return body(name) }
+        guard name.contains(where: { ASCII.lowercased($0) != $0 }) else { return body(name) }
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: name.lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 })
+        scratch.append(contentsOf: name.lazy.map(ASCII.lowercased))
         scratch.withUnsafeBytes(body)
     }
 
