@@ -13,7 +13,9 @@ import Logging
 ///       → deferred input (connections resumed or cut short for fairness)
 ///       → expired timers
 ///       → tasks posted from other threads with `execute(_:)`
+///       → Swift concurrency jobs of tasks running on the loop (LoopExecutor.swift)
 ///       → flush every connection with pending output: one iovec batch each
+///         (jobs the flush's callbacks resume run before it ends)
 ///     repeat until `stop()`
 ///
 /// Thread safety: `execute(_:)` and `stop()` may be called from any thread;
@@ -113,6 +115,12 @@ public final class EventLoop: @unchecked Sendable {
     private var serviceList: [Connection] = []
     private var servicing: [Connection] = []
     private var taskBatch: [@Sendable () -> Void] = []
+    private var remoteJobBatch: [LoopJob] = []
+    /// Jobs enqueued on the loop as an executor, run in this turn (see LoopExecutor.swift).
+    var jobs: [LoopJob] = []
+    private var runningJobs: [LoopJob] = []
+    /// The loop as a `TaskExecutor` (`Task(executorPreference:)`).
+    public let taskExecutor = LoopTaskExecutor()
     private var parkedConnections: [Connection] = []
     private var closeHandlers: [() -> Void] = []
     private var parkSweep: TimerID?
@@ -195,6 +203,7 @@ public final class EventLoop: @unchecked Sendable {
         case .epoll(let epoll): try epoll.add(fd: remote.eventFD, events: UInt32(EPOLLIN.rawValue | EPOLLET.rawValue),
                                               token: IOToken(slot: slot, generation: generation, operation: .readiness))
         }
+        taskExecutor.attach(self)
         if configuration.backend == .auto {
             logger.info("event loop backend: \(backendKind.rawValue) — \(backendReason)")
         }
@@ -262,7 +271,8 @@ public final class EventLoop: @unchecked Sendable {
         let serviced = !serviceList.isEmpty
         runServiceList()
         let fired = timers.advance(to: currentTime)
-        let ranTasks = runTasks()
+        var ranTasks = runTasks()
+        if runJobs() { ranTasks = true }
         flushDirtyConnections()
         turnCount &+= 1
         // A turn woken by nothing: no event, no timer, no task, no deferred
@@ -287,18 +297,44 @@ public final class EventLoop: @unchecked Sendable {
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the
     /// next timer otherwise, nil (forever) when nothing is scheduled.
     private func waitTimeout() -> UInt64? {
-        if !serviceList.isEmpty || !flushList.isEmpty || !willFlushList.isEmpty || remote.hasTasks || remote.stopRequested { return 0 }
+        if !serviceList.isEmpty || !flushList.isEmpty || !willFlushList.isEmpty || !jobs.isEmpty
+            || remote.hasTasks || remote.stopRequested { return 0 }
         guard let deadline = timers.nextDeadline() else { return nil }
         let current = clock.now()
         return deadline > current ? deadline - current : 0
     }
 
     private func runTasks() -> Bool {
-        guard remote.drain(into: &taskBatch) else { return false }
+        guard remote.drain(tasks: &taskBatch, jobs: &remoteJobBatch) else { return false }
         for task in taskBatch { task() }
         taskBatch.removeAll(keepingCapacity: true)
+        jobs.append(contentsOf: remoteJobBatch)
+        remoteJobBatch.removeAll(keepingCapacity: true)
         return true
     }
+
+    /// Runs the jobs enqueued so far, then those they enqueued, up to
+    /// `maximumPasses` rounds: a task that yields in a loop gets a turn
+    /// of its own instead of starving I/O. Returns whether any ran.
+    @discardableResult
+    func runJobs(maximumPasses: Int = EventLoop.maximumJobPasses) -> Bool {
+        guard !jobs.isEmpty else { return false }
+        var passes = 0
+        while !jobs.isEmpty && passes < maximumPasses {
+            swap(&jobs, &runningJobs)
+            for job in runningJobs { job.run(on: self) }
+            jobCount &+= UInt64(runningJobs.count)
+            runningJobs.removeAll(keepingCapacity: true)
+            passes += 1
+        }
+        return true
+    }
+
+    static let maximumJobPasses = 16
+    private var jobCount: UInt64 = 0
+    /// Concurrency jobs run so far (each start or resumption of a task's
+    /// work on the loop).
+    public var jobsRun: UInt64 { jobCount }
 
     // MARK: flushing
 
@@ -316,7 +352,11 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func flushDirtyConnections() {
-        if !willFlushList.isEmpty {
+        // A will-flush callback may resume a task (a handler waiting for its
+        // stream to become writable), whose job may queue more output: run
+        // both until they settle, a few rounds at most.
+        var rounds = 0
+        while !willFlushList.isEmpty && rounds < 4 {
             swap(&willFlushList, &willFlushing)
             for connection in willFlushing {
                 connection.inWillFlushList = false
@@ -324,6 +364,8 @@ public final class EventLoop: @unchecked Sendable {
                 connection.currentHandler?.connectionWillFlush(connection)
             }
             willFlushing.removeAll(keepingCapacity: true)
+            runJobs()
+            rounds += 1
         }
         guard !flushList.isEmpty else { return }
         swap(&flushList, &flushing)
@@ -694,6 +736,11 @@ public final class EventLoop: @unchecked Sendable {
         case .uring(let ring): ring.shutdown()
         case .epoll(let epoll): epoll.shutdown()
         }
+        // Tasks on the loop learned that their connections closed (their
+        // handlers cancel them); let them run to their end (a task that
+        // never ends is left after many rounds, not waited for).
+        _ = runTasks()
+        runJobs(maximumPasses: 64 * EventLoop.maximumJobPasses)
         let handlers = closeHandlers
         closeHandlers.removeAll()
         for handler in handlers { handler() }

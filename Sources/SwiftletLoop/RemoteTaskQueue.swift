@@ -2,7 +2,9 @@ import CSwiftletSystem
 import Glibc
 
 /// The one door into a loop from other threads: a multi-producer,
-/// single-consumer queue of closures plus an `eventfd` that wakes the loop.
+/// single-consumer queue of closures and of Swift concurrency jobs (work of
+/// tasks that run on the loop as their executor) plus an `eventfd` that
+/// wakes the loop.
 ///
 /// Producers take a short lock to append; the loop swaps the whole batch out
 /// under the same lock and runs it without holding it. Only the producer that
@@ -13,6 +15,7 @@ import Glibc
 final class RemoteTaskQueue: Sendable {
     private struct State {
         var tasks: [@Sendable () -> Void] = []
+        var jobs: [LoopJob] = []
         var stopRequested = false
     }
 
@@ -33,7 +36,15 @@ final class RemoteTaskQueue: Sendable {
     func post(_ task: @escaping @Sendable () -> Void) {
         let wasEmpty = state.withLock { state in
             state.tasks.append(task)
-            return state.tasks.count == 1
+            return state.tasks.count == 1 && state.jobs.isEmpty
+        }
+        if wasEmpty { wake() }
+    }
+
+    func post(_ job: LoopJob) {
+        let wasEmpty = state.withLock { state in
+            state.jobs.append(job)
+            return state.jobs.count == 1 && state.tasks.isEmpty
         }
         if wasEmpty { wake() }
     }
@@ -51,19 +62,20 @@ final class RemoteTaskQueue: Sendable {
         state.withLock { $0.stopRequested = false }
     }
 
-    /// Moves the queued tasks into `batch` (which must be empty) and returns
-    /// whether any were taken. `batch` and the queue swap storage, so in steady
-    /// state neither allocates.
-    func drain(into batch: inout [@Sendable () -> Void]) -> Bool {
+    /// Moves the queued tasks and jobs into `tasks` and `jobs` (which must
+    /// be empty) and returns whether any were taken. The batches and the
+    /// queue swap storage, so in steady state neither allocates.
+    func drain(tasks: inout [@Sendable () -> Void], jobs: inout [LoopJob]) -> Bool {
         state.withLock { state in
-            if state.tasks.isEmpty { return false }
-            swap(&state.tasks, &batch)
+            if state.tasks.isEmpty && state.jobs.isEmpty { return false }
+            swap(&state.tasks, &tasks)
+            swap(&state.jobs, &jobs)
             return true
         }
     }
 
     var hasTasks: Bool {
-        state.withLock { !$0.tasks.isEmpty }
+        state.withLock { !$0.tasks.isEmpty || !$0.jobs.isEmpty }
     }
 
     func wake() {
