@@ -25,6 +25,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
@@ -50,7 +51,11 @@ let package = Package(
         .target(name: "SwiftletHPACK", swiftSettings: strict),
         // What handlers see, whatever the protocol: fields, request head,
         // the handler and exchange protocols.
-        .target(name: "SwiftletHTTP", swiftSettings: strict),
+        .target(
+            name: "SwiftletHTTP",
+            dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
         // HTTP/2 (RFC 9113): framing, state machines, flow control, limits.
         .target(
             name: "SwiftletHTTP2",
@@ -82,7 +87,8 @@ let package = Package(
         .target(
             name: "SwiftletServer",
             dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP1", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         // The static-site server.
@@ -157,7 +163,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftletHTTP2Tests",
-            dependencies: ["SwiftletHTTP2", "SwiftletHTTP1", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport"],
+            dependencies: ["SwiftletHTTP2", "SwiftletHTTP1", "SwiftletHTTP", "SwiftletHPACK", "SwiftletLoop", "SwiftletTestSupport",
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         // A TLS client over memory BIOs and certificate generation, in C.
@@ -173,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftletHTTPTests",
-            dependencies: ["SwiftletHTTP"],
+            dependencies: ["SwiftletHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -13,7 +13,7 @@ public protocol HTTPHandler: AnyObject {
     /// call returns the bytes count as consumed (flow control credits them).
     func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer)
     /// The request body is complete; `trailers` holds trailer fields if any.
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?)
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?)
     /// Queued response body fell below the exchange's low watermark.
     func exchangeDidBecomeWritable(_ exchange: any HTTPExchange)
     /// The exchange ended: the response was sent, or it was cancelled.
@@ -22,7 +22,7 @@ public protocol HTTPHandler: AnyObject {
 
 extension HTTPHandler {
     public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {}
-    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {}
+    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {}
     public func exchangeDidBecomeWritable(_ exchange: any HTTPExchange) {}
     public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {}
 }
@@ -73,9 +73,9 @@ public protocol HTTPBodySource: AnyObject {
 /// `exchangeDidClose` is fine; that is how access logs work.
 public protocol HTTPExchange: AnyObject {
     /// The request head.
-    var request: HTTPRequest { get }
+    var request: HTTPRequestHead { get }
     /// Fields for the response head: fill, then `sendHead`. Lowercase names.
-    var responseFields: HTTPFields { get }
+    var responseFields: HTTPFieldList { get }
     /// Anything the handler wants to keep with the exchange.
     var context: AnyObject? { get set }
     /// "h2" or "http/1.1".
@@ -97,6 +97,9 @@ public protocol HTTPExchange: AnyObject {
     func resumeRequestBody()
 
     /// Sends the response head with `responseFields`. `endOfStream`: no body.
+    /// A 1xx status sends an informational head instead (103 Early Hints,
+    /// say; never to an HTTP/1.0 client) and empties `responseFields` for
+    /// the final head, which follows.
     func sendHead(status: Int, endOfStream: Bool)
     /// Queues body bytes (copied).
     func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool)
@@ -110,7 +113,7 @@ public protocol HTTPExchange: AnyObject {
     func bodySourceDidBecomeReady()
     /// Ends the response: with `trailers` if given (HTTP/2 trailers; HTTP/1.1
     /// chunked trailers), else with an empty end of stream.
-    func finish(trailers: HTTPFields?)
+    func finish(trailers: HTTPFieldList?)
     /// Whether queued body is below the exchange's high watermark; when it
     /// is not, wait for `exchangeDidBecomeWritable`.
     var isWritable: Bool { get }

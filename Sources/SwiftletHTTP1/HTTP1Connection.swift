@@ -55,8 +55,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     var logger: Logger
 
     var phase: Phase = .awaitingHead
-    let request = HTTPRequest()
-    let responseFields = HTTPFields()
+    let request = HTTPRequestHead()
+    let responseFields = HTTPFieldList()
     var contextStorage: AnyObject?
     /// The handler's handle on the current request (see `HTTP1Exchange`).
     var exchange: HTTP1Exchange!
@@ -70,7 +70,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     var chunkState: ChunkState = .size
     var requestComplete = false
     var bodyPaused = false
-    let requestTrailers = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
+    let requestTrailers = HTTPFieldList(byteCapacity: 256, fieldCapacity: 4)
 
     // Response.
     var responseStarted = false
@@ -345,6 +345,12 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         guard exchangeOpen, !responseStarted, phase != .closed else { return }
         let status = HTTPStatus.checked(status)
         let informational = status >= 100 && status < 200
+        // RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an
+        // HTTP/1.0 client."
+        if informational && self.head?.http10 == true {
+            responseFields.removeAll()
+            return
+        }
         var head: [UInt8] = []
         head.reserveCapacity(256)
         head.append(contentsOf: "HTTP/1.1 ".utf8)
@@ -358,8 +364,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         for index in 0..<responseFields.count {
             let field = responseFields[index]
             // The connection decides these (RFC 9110 §7.6.1); a handler's are dropped.
-            if HTTPFields.isConnectionSpecific(field.name) { continue }
-            if HTTPFields.equal(field.name, HTTPFields.span("content-length")) { hasLength = true }
+            if HTTPFieldList.isConnectionSpecific(field.name) { continue }
+            if HTTPFieldList.equal(field.name, HTTPFieldList.span("content-length")) { hasLength = true }
             head.append(contentsOf: field.name)
             head.append(contentsOf: ": ".utf8)
             head.append(contentsOf: field.value)
@@ -450,7 +456,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         }
     }
 
-    func finish(trailers: HTTPFields?) {
+    func finish(trailers: HTTPFieldList?) {
         guard canSendBody else { return }
         bodySource = nil
         if responseChunked {

@@ -35,8 +35,8 @@ public final class HTTP1Exchange: HTTPExchange {
         return true
     }
 
-    public var request: HTTPRequest { connection.request }
-    public var responseFields: HTTPFields { connection.responseFields }
+    public var request: HTTPRequestHead { connection.request }
+    public var responseFields: HTTPFieldList { connection.responseFields }
     public var context: AnyObject? {
         get { connection.contextStorage }
         set { if !closed || newValue == nil { connection.contextStorage = newValue } }
@@ -88,7 +88,7 @@ public final class HTTP1Exchange: HTTPExchange {
         connection.bodySourceDidBecomeReady()
     }
 
-    public func finish(trailers: HTTPFields?) {
+    public func finish(trailers: HTTPFieldList?) {
         guard isUsable() else { return }
         connection.finish(trailers: trailers)
     }

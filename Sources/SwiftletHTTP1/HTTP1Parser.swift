@@ -11,7 +11,7 @@ struct HTTP1Rejection: Error, Equatable {
 ///
 /// `parse` looks for the end of the head in the receive ring; once found,
 /// it validates the request line and fields and stores them in an
-/// `HTTPRequest` (names lowercased, as HTTP/2 delivers them). Nothing is
+/// `HTTPRequestHead` (names lowercased, as HTTP/2 delivers them). Nothing is
 /// copied but what the request keeps.
 enum HTTP1Parser {
     enum BodyFraming: Equatable {
@@ -29,7 +29,7 @@ enum HTTP1Parser {
     }
 
     /// Returns nil while the head is incomplete.
-    static func parse(_ input: UnsafeRawBufferPointer, into request: HTTPRequest, maximumSize: Int,
+    static func parse(_ input: UnsafeRawBufferPointer, into request: HTTPRequestHead, maximumSize: Int,
                       maximumFields: Int, scheme: StaticString) throws(HTTP1Rejection) -> Head? {
         // Find CRLF CRLF (a bare LF line ending is accepted, §2.2).
         var end = -1
@@ -69,9 +69,9 @@ enum HTTP1Parser {
             throw HTTP1Rejection(status: 400, token: "h1_bad_method", reason: "invalid method")
         }
         let http10: Bool
-        if HTTPFields.equal(version, HTTPFields.span("HTTP/1.1")) {
+        if HTTPFieldList.equal(version, HTTPFieldList.span("HTTP/1.1")) {
             http10 = false
-        } else if HTTPFields.equal(version, HTTPFields.span("HTTP/1.0")) {
+        } else if HTTPFieldList.equal(version, HTTPFieldList.span("HTTP/1.0")) {
             http10 = true
         } else {
             throw HTTP1Rejection(status: 505, token: "h1_bad_version", reason: "unsupported HTTP version")
@@ -80,7 +80,7 @@ enum HTTP1Parser {
             throw HTTP1Rejection(status: 400, token: "h1_bad_target", reason: "invalid request target")
         }
         request.setPseudo(.method, method)
-        request.setPseudo(.scheme, HTTPFields.span(scheme))
+        request.setPseudo(.scheme, HTTPFieldList.span(scheme))
         // absolute-form (§3.2.2): keep the path, the authority comes from it.
         var path = target
         var absoluteAuthority: UnsafeRawBufferPointer?
@@ -91,7 +91,7 @@ enum HTTP1Parser {
             let rest = UnsafeRawBufferPointer(rebasing: target[(schemeEnd + 3)...])
             let slash = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.count
             absoluteAuthority = UnsafeRawBufferPointer(rebasing: rest[0..<slash])
-            path = slash < rest.count ? UnsafeRawBufferPointer(rebasing: rest[slash...]) : HTTPFields.span("/")
+            path = slash < rest.count ? UnsafeRawBufferPointer(rebasing: rest[slash...]) : HTTPFieldList.span("/")
         }
         request.setPseudo(.path, path)
         // Fields.
@@ -130,27 +130,27 @@ enum HTTP1Parser {
             for byte in name { lowered.append(byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte) }
             let problem: HTTP1Rejection? = lowered.withUnsafeBytes { name in
                 switch name.count {
-                case 4 where HTTPFields.equal(name, HTTPFields.span("host")):
+                case 4 where HTTPFieldList.equal(name, HTTPFieldList.span("host")):
                     hostCount += 1
-                case 14 where HTTPFields.equal(name, HTTPFields.span("content-length")):
+                case 14 where HTTPFieldList.equal(name, HTTPFieldList.span("content-length")):
                     guard let length = ASCII.parseLength(value), contentLength == nil || contentLength == length else {
                         return HTTP1Rejection(status: 400, token: "h1_bad_content_length", reason: "invalid or conflicting content-length")
                     }
                     contentLength = length
-                case 17 where HTTPFields.equal(name, HTTPFields.span("transfer-encoding")):
+                case 17 where HTTPFieldList.equal(name, HTTPFieldList.span("transfer-encoding")):
                     sawTransferEncoding = true
                     // §6.1: chunked must be the final coding; no other coding is supported.
                     guard ASCII.equalIgnoringCase(value, "chunked"), !chunked else {
                         return HTTP1Rejection(status: 501, token: "h1_transfer_coding", reason: "unsupported transfer coding")
                     }
                     chunked = true
-                case 10 where HTTPFields.equal(name, HTTPFields.span("connection")):
+                case 10 where HTTPFieldList.equal(name, HTTPFieldList.span("connection")):
                     // §9.6: "close" and "keep-alive" among the connection options.
                     ASCII.forEachListElement(value) { option in
                         if ASCII.equalIgnoringCase(option, "close") { connectionClose = true }
                         if ASCII.equalIgnoringCase(option, "keep-alive") { connectionKeepAlive = true }
                     }
-                case 6 where HTTPFields.equal(name, HTTPFields.span("expect")):
+                case 6 where HTTPFieldList.equal(name, HTTPFieldList.span("expect")):
                     if ASCII.equalIgnoringCase(value, "100-continue") { expectsContinue = true }
                 default:
                     break

@@ -194,7 +194,7 @@ extension HTTP2Engine {
         if id <= highestStreamID {
             // A closed stream (or an idle one implicitly closed by a higher id).
             // Decode anyway: the HPACK context must stay in step.
-            var discard = RequestValidator(trailers: HTTPFields())
+            var discard = RequestValidator(trailers: HTTPFieldList())
             do { try decoder.decode(block, into: &discard) } catch { return .connectionError(compression(error)) }
             switch recentlyClosed.lookup(id) {
             case .localReset:

@@ -100,24 +100,29 @@ extension HTTP2Engine {
         } while offset < block.count
     }
 
-    /// How a response field may enter the HPACK dynamic table: secrets never;
-    /// values that differ per response not; the rest (including `date`,
-    /// which repeats for a whole second) yes.
-    static func indexing(name: UnsafeRawBufferPointer, valueLength: Int) -> HPACKIndexing {
+    /// How a response field may enter the HPACK dynamic table: secrets
+    /// (marked by the handler, or known by name) never; values that differ
+    /// per response not; the rest (including `date`, which repeats for a
+    /// whole second) yes.
+    static func indexing(name: UnsafeRawBufferPointer, valueLength: Int, neverIndexed: Bool) -> HPACKIndexing {
+        // RFC 7541 §6.2.3: "Intermediaries MUST use the same representation
+        // for encoding this header field", and so must we for a field the
+        // handler marked.
+        if neverIndexed { return .never }
         switch name.count {
-        case 13 where HTTPFields.equal(name, HTTPFields.span("authorization")):
+        case 13 where HTTPFieldList.equal(name, HTTPFieldList.span("authorization")):
             return .never
-        case 10 where HTTPFields.equal(name, HTTPFields.span("set-cookie")):
+        case 10 where HTTPFieldList.equal(name, HTTPFieldList.span("set-cookie")):
             return .never
-        case 4 where HTTPFields.equal(name, HTTPFields.span("etag")):
+        case 4 where HTTPFieldList.equal(name, HTTPFieldList.span("etag")):
             return .none
-        case 14 where HTTPFields.equal(name, HTTPFields.span("content-length")):
+        case 14 where HTTPFieldList.equal(name, HTTPFieldList.span("content-length")):
             return .none
-        case 13 where HTTPFields.equal(name, HTTPFields.span("last-modified")) || HTTPFields.equal(name, HTTPFields.span("content-range")):
+        case 13 where HTTPFieldList.equal(name, HTTPFieldList.span("last-modified")) || HTTPFieldList.equal(name, HTTPFieldList.span("content-range")):
             return .none
-        case 8 where HTTPFields.equal(name, HTTPFields.span("location")):
+        case 8 where HTTPFieldList.equal(name, HTTPFieldList.span("location")):
             return .none
-        case 3 where HTTPFields.equal(name, HTTPFields.span("age")):
+        case 3 where HTTPFieldList.equal(name, HTTPFieldList.span("age")):
             return .none
         default:
             return valueLength > 256 ? .none : .incremental
@@ -126,9 +131,9 @@ extension HTTP2Engine {
 
     /// Encodes `fields` (lowercasing names where needed, dropping
     /// connection-specific ones) after an optional `:status`. Shared fields
-    /// (`HTTPFields.appendShared`) go through their HPACK preparation, made
+    /// (`HTTPFieldList.appendShared`) go through their HPACK preparation, made
     /// on first use and kept with them.
-    func encodeBlock(status: Int?, fields: HTTPFields) {
+    func encodeBlock(status: Int?, fields: HTTPFieldList) {
         headerOutput.removeAll()
         encoder.beginBlock(into: &headerOutput)
         if let status {
@@ -136,19 +141,22 @@ extension HTTP2Engine {
                 UInt8(ascii: "0") + UInt8(status / 100 % 10), UInt8(ascii: "0") + UInt8(status / 10 % 10),
                 UInt8(ascii: "0") + UInt8(status % 10))
             withUnsafeBytes(of: &digits) { value in
-                encoder.encode(name: HTTPFields.span(":status"), value: value, indexing: .incremental, into: &headerOutput)
+                encoder.encode(name: HTTPFieldList.span(":status"), value: value, indexing: .incremental, into: &headerOutput)
             }
         }
         if let shared = fields.shared {
             encoder.encode(Self.prepared(shared), into: &headerOutput)
         }
         var scratch = [UInt8]()
+        let sharedCount = fields.count - fields.ownCount
         for index in 0..<fields.ownCount {
             let field = fields.own(index)
             Self.lowercased(field.name, scratch: &scratch) { name in
                 // §8.2.2: connection-specific fields must not be generated.
-                if HTTPFields.isConnectionSpecific(name) { return }
-                encoder.encode(name: name, value: field.value, indexing: Self.indexing(name: name, valueLength: field.value.count),
+                if HTTPFieldList.isConnectionSpecific(name) { return }
+                encoder.encode(name: name, value: field.value,
+                               indexing: Self.indexing(name: name, valueLength: field.value.count,
+                                                       neverIndexed: fields.isNeverIndexed(sharedCount + index)),
                                into: &headerOutput)
             }
         }
@@ -167,15 +175,16 @@ extension HTTP2Engine {
     /// The HPACK preparation of shared fields: what `encodeBlock` does to
     /// each field (lowercasing, dropping connection-specific ones, choosing
     /// how it is indexed), done once.
-    static func prepared(_ fields: HTTPFields) -> HPACKPreparedFields {
+    static func prepared(_ fields: HTTPFieldList) -> HPACKPreparedFields {
         if let cached = fields.encodingCache as? HPACKPreparedFields { return cached }
         var builder = HPACKPreparedFields.Builder()
         var scratch = [UInt8]()
         for index in 0..<fields.count {
             let field = fields[index]
             lowercased(field.name, scratch: &scratch) { name in
-                if HTTPFields.isConnectionSpecific(name) { return }
-                builder.append(name: name, value: field.value, indexing: indexing(name: name, valueLength: field.value.count))
+                if HTTPFieldList.isConnectionSpecific(name) { return }
+                builder.append(name: name, value: field.value,
+                               indexing: indexing(name: name, valueLength: field.value.count, neverIndexed: fields.isNeverIndexed(index)))
             }
         }
         let prepared = HPACKPreparedFields(builder)
@@ -191,7 +200,11 @@ extension HTTP2Engine {
         encodeBlock(status: status, fields: stream.responseFields)
         let informational = status < 200
         writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)
-        guard !informational else { return }  // 1xx: a final head follows
+        if informational {
+            // 1xx: a final head follows, with fields of its own.
+            stream.responseFields.removeAll()
+            return
+        }
         let sent = stream.responseProgress.headSent(endStream: endOfStream)
         assert(sent, "the final head went out twice")
         stream.status = status

@@ -22,8 +22,8 @@ public final class HTTP2Stream: HTTPExchange {
     /// Changed only through `apply` and `enter` (and `reset`, which makes
     /// a pooled stream idle again).
     private(set) var state: StreamState = .idle
-    public let request = HTTPRequest()
-    public let responseFields = HTTPFields()
+    public let request = HTTPRequestHead()
+    public let responseFields = HTTPFieldList()
     var contextStorage: AnyObject?
     public var context: AnyObject? {
         get { contextStorage }
@@ -37,10 +37,10 @@ public final class HTTP2Stream: HTTPExchange {
     var bodyPaused = false
     var requestProgress = RequestProgress.receiving
     let bufferedBody: SendQueue
-    var trailers: HTTPFields?
+    var trailers: HTTPFieldList?
     /// Request trailers as received (distinct from response trailers, so a
     /// handler can echo one into the other).
-    let requestTrailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
+    let requestTrailerStorage = HTTPFieldList(byteCapacity: 256, fieldCapacity: 4)
     var expectedContentLength: Int?
     var receivedBodyBytes = 0
 
@@ -48,8 +48,8 @@ public final class HTTP2Stream: HTTPExchange {
     var sendWindow = FlowControlWindow(65_535)
     let body: SendQueue
     var responseProgress = ResponseProgress.noHead
-    var pendingTrailers: HTTPFields?
-    let trailerStorage = HTTPFields(byteCapacity: 256, fieldCapacity: 4)
+    var pendingTrailers: HTTPFieldList?
+    let trailerStorage = HTTPFieldList(byteCapacity: 256, fieldCapacity: 4)
     var bodyHighWatermark = 256 * 1024
     var bodySource: (any HTTPBodySource)?
     /// The source produced nothing when last asked; wait for it to say ready.
@@ -214,7 +214,7 @@ public final class HTTP2Stream: HTTPExchange {
         engine.schedule(self)
     }
 
-    public func finish(trailers: HTTPFields?) {
+    public func finish(trailers: HTTPFieldList?) {
         guard isUsable(), canQueueBody else { return }
         bodySource = nil
         if let trailers, !trailers.isEmpty {

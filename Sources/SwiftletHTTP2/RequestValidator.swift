@@ -2,7 +2,7 @@ import SwiftletHPACK
 import SwiftletHTTP
 
 /// Receives a request's decoded fields (an `HPACKSink`), stores them in the
-/// stream's `HTTPRequest`, and checks RFC 9113 §8.2–§8.3. A violation makes
+/// stream's `HTTPRequestHead`, and checks RFC 9113 §8.2–§8.3. A violation makes
 /// the request malformed: "Malformed requests or responses that are detected
 /// MUST be treated as a stream error of type PROTOCOL_ERROR" (§8.1.1). The
 /// first violation is kept; decoding always runs to the end so the HPACK
@@ -10,8 +10,8 @@ import SwiftletHTTP
 struct RequestValidator: HPACKSink {
     enum Mode { case request, trailers }
 
-    let request: HTTPRequest
-    let trailers: HTTPFields?
+    let request: HTTPRequestHead
+    let trailers: HTTPFieldList?
     let mode: Mode
     private(set) var violation: Rejection?
     private var sawRegularField = false
@@ -24,14 +24,14 @@ struct RequestValidator: HPACKSink {
     /// The `content-length` value, if any (§8.1.1).
     private(set) var contentLength: Int?
 
-    init(request: HTTPRequest) {
+    init(request: HTTPRequestHead) {
         self.request = request
         self.trailers = nil
         mode = .request
     }
 
-    init(trailers: HTTPFields) {
-        self.request = HTTPRequest()
+    init(trailers: HTTPFieldList) {
+        self.request = HTTPRequestHead()
         self.trailers = trailers
         mode = .trailers
     }
@@ -60,18 +60,18 @@ struct RequestValidator: HPACKSink {
             return
         }
         guard validValue(value, name: name) else { return }
-        if HTTPFields.isConnectionSpecific(name) {
+        if HTTPFieldList.isConnectionSpecific(name) {
             // §8.2.2: "any message containing connection-specific header
             // fields MUST be treated as malformed".
             fail(.connectionSpecificHeader, "connection-specific field '\(String(decoding: name, as: UTF8.self))'")
             return
         }
-        if HTTPFields.equal(name, HTTPFields.span("te")) && !HTTPFields.equal(value, HTTPFields.span("trailers")) {
+        if HTTPFieldList.equal(name, HTTPFieldList.span("te")) && !HTTPFieldList.equal(value, HTTPFieldList.span("trailers")) {
             // §8.2.2: TE "MUST NOT contain any value other than "trailers"".
             fail(.teNotTrailers, "te must be \"trailers\"")
             return
         }
-        if mode == .request && HTTPFields.equal(name, HTTPFields.span("content-length")) {
+        if mode == .request && HTTPFieldList.equal(name, HTTPFieldList.span("content-length")) {
             guard let length = ASCII.parseLength(value) else {
                 fail(.invalidContentLength, "content-length is not a number")
                 return
@@ -84,9 +84,9 @@ struct RequestValidator: HPACKSink {
         }
         if violation != nil { return }
         if let trailers {
-            trailers.append(name: name, value: value)
+            trailers.append(name: name, value: value, neverIndexed: neverIndexed)
         } else {
-            request.fields.append(name: name, value: value)
+            request.fields.append(name: name, value: value, neverIndexed: neverIndexed)
         }
     }
 
@@ -103,20 +103,20 @@ struct RequestValidator: HPACKSink {
             return
         }
         guard validValue(value, name: name) else { return }
-        if HTTPFields.equal(name, HTTPFields.span(":method")) {
+        if HTTPFieldList.equal(name, HTTPFieldList.span(":method")) {
             guard !hasMethod else { return repeated(name) }
             hasMethod = true
             request.setPseudo(.method, value)
-            isConnect = HTTPFields.equal(value, HTTPFields.span("CONNECT"))
-            isOptions = HTTPFields.equal(value, HTTPFields.span("OPTIONS"))
+            isConnect = HTTPFieldList.equal(value, HTTPFieldList.span("CONNECT"))
+            isOptions = HTTPFieldList.equal(value, HTTPFieldList.span("OPTIONS"))
             if value.count == 0 { fail(.emptyMethod, ":method is empty") }
-        } else if HTTPFields.equal(name, HTTPFields.span(":scheme")) {
+        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":scheme")) {
             guard !hasScheme else { return repeated(name) }
             hasScheme = true
             request.setPseudo(.scheme, value)
-            schemeIsHTTP = HTTPFields.equal(value, HTTPFields.span("http")) || HTTPFields.equal(value, HTTPFields.span("https"))
+            schemeIsHTTP = HTTPFieldList.equal(value, HTTPFieldList.span("http")) || HTTPFieldList.equal(value, HTTPFieldList.span("https"))
             if value.count == 0 { fail(.emptyScheme, ":scheme is empty") }
-        } else if HTTPFields.equal(name, HTTPFields.span(":path")) {
+        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":path")) {
             guard !hasPath else { return repeated(name) }
             hasPath = true
             request.setPseudo(.path, value)
@@ -124,7 +124,7 @@ struct RequestValidator: HPACKSink {
             pathStartsWithSlash = value.count > 0 && value[0] == UInt8(ascii: "/")
             // "This pseudo-header field MUST NOT be empty for "http" or "https" URIs".
             if value.count == 0 { fail(.emptyPath, ":path is empty") }
-        } else if HTTPFields.equal(name, HTTPFields.span(":authority")) {
+        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":authority")) {
             guard !hasAuthority else { return repeated(name) }
             hasAuthority = true
             request.setPseudo(.authority, value)
@@ -193,7 +193,7 @@ struct RequestValidator: HPACKSink {
                 fail(.missingAuthority, "request has neither :authority nor host")
             } else if authority?.count == 0 || host?.count == 0 {
                 fail(.emptyAuthority, ":authority or host is empty")
-            } else if let authority, let host, !HTTPFields.equal(authority, host) {
+            } else if let authority, let host, !HTTPFieldList.equal(authority, host) {
                 fail(.authorityHostMismatch, ":authority and host differ")
             }
         }

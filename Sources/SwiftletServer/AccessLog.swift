@@ -120,7 +120,7 @@ public final class AccessLogHandler: HTTPHandler {
 
     public func exchangeDidStart(_ exchange: any HTTPExchange) { inner.exchangeDidStart(exchange) }
     public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) { inner.exchange(exchange, didReceiveBody: bytes) }
-    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) { inner.exchange(exchange, didFinishRequestWith: trailers) }
+    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) { inner.exchange(exchange, didFinishRequestWith: trailers) }
     public func exchangeDidBecomeWritable(_ exchange: any HTTPExchange) { inner.exchangeDidBecomeWritable(exchange) }
 
     public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
@@ -188,7 +188,7 @@ public final class AccessLogHandler: HTTPHandler {
     private func appendNumber(_ value: Int) {
         var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
         withUnsafeMutableBytes(of: &scratch) { raw in
-            let count = HTTPFields.formatDecimal(value, into: raw)
+            let count = HTTPFieldList.formatDecimal(value, into: raw)
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
         }
     }

@@ -45,7 +45,7 @@ public final class CachedFile {
     /// The head of a 200 with the whole file but for its date, shared by
     /// its responses (`StaticFileHandler.wholeHead`), with what it was made for.
     struct WholeHead {
-        let fields: HTTPFields
+        let fields: HTTPFieldList
         let vary: Bool
         let contentType: StaticString
     }
@@ -191,7 +191,7 @@ final class FileCache {
         let hash = Self.hash(path)
         useCounter &+= 1
         if let bucket = buckets[hash] {
-            for entry in bucket where entry.path.withUnsafeBytes({ HTTPFields.equal($0, path) }) {
+            for entry in bucket where entry.path.withUnsafeBytes({ HTTPFieldList.equal($0, path) }) {
                 if now &- entry.validatedAt < revalidateAfter {
                     entry.lastUsed = useCounter
                     return .file(entry)

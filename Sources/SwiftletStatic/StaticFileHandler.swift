@@ -157,7 +157,7 @@ public final class StaticFileHandler: HTTPHandler {
         location.append(contentsOf: target[0..<query])
         location.append(UInt8(ascii: "/"))
         location.append(contentsOf: target[query...])
-        location.withUnsafeBytes { exchange.responseFields.append(name: HTTPFields.span("location"), value: $0) }
+        location.withUnsafeBytes { exchange.responseFields.append(name: HTTPFieldList.span("location"), value: $0) }
         respond(exchange, status: 301, text: "301 Moved Permanently\n", isHead: isHead)
     }
 
@@ -222,8 +222,8 @@ public final class StaticFileHandler: HTTPHandler {
             if let ifRange = requestFields.first("if-range") {
                 // §13.1.5: honour the range only if the validator still matches
                 // (a strong ETag, or exactly the Last-Modified date).
-                let strongMatch = HTTPFields.equal(variant.etag, ifRange)
-                let dateMatch = HTTPFields.equal(variant.lastModified, ifRange)
+                let strongMatch = HTTPFieldList.equal(variant.etag, ifRange)
+                let dateMatch = HTTPFieldList.equal(variant.lastModified, ifRange)
                 outcome = strongMatch || dateMatch ? ByteRange.parse(range, size: variant.size) : .whole
             } else {
                 outcome = ByteRange.parse(range, size: variant.size)
@@ -383,51 +383,51 @@ public final class StaticFileHandler: HTTPHandler {
 
     // MARK: responses
 
-    private func commonFields(_ fields: HTTPFields) {
-        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
+    private func commonFields(_ fields: HTTPFieldList) {
+        serverName.withUnsafeBytes { fields.append(name: HTTPFieldList.span("server"), value: $0) }
         dateField(fields)
     }
 
-    private func dateField(_ fields: HTTPFields) {
+    private func dateField(_ fields: HTTPFieldList) {
         var now = time_t()
         time(&now)
         if Int(now) != dateSecond {
             dateSecond = Int(now)
             dateBytes.withUnsafeMutableBytes { HTTPDate.format(Int(now), into: $0) }
         }
-        dateBytes.withUnsafeBytes { fields.append(name: HTTPFields.span("date"), value: $0) }
+        dateBytes.withUnsafeBytes { fields.append(name: HTTPFieldList.span("date"), value: $0) }
     }
 
     /// What a 304 repeats of the 200 it stands for (RFC 9110 §15.4.5).
-    private func validatorFields(_ fields: HTTPFields, _ variant: CachedFile, vary: Bool) {
-        fields.append(name: HTTPFields.span("etag"), value: variant.etag)
-        fields.append(name: HTTPFields.span("last-modified"), value: variant.lastModified)
-        if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFields.span("cache-control"), value: $0) } }
+    private func validatorFields(_ fields: HTTPFieldList, _ variant: CachedFile, vary: Bool) {
+        fields.append(name: HTTPFieldList.span("etag"), value: variant.etag)
+        fields.append(name: HTTPFieldList.span("last-modified"), value: variant.lastModified)
+        if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFieldList.span("cache-control"), value: $0) } }
         if vary { fields.append("vary", "accept-encoding") }
     }
 
     /// The fields of every 200 and 206 of `variant`, before its content type
     /// and length.
-    private func representationFields(_ fields: HTTPFields, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
+    private func representationFields(_ fields: HTTPFieldList, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
         validatorFields(fields, variant, vary: vary)
         if let encoding { fields.append("content-encoding", encoding) }
         fields.append("accept-ranges", "bytes")
     }
 
     /// The head of a 206 or 416, before its content fields.
-    private func partialHead(_ fields: HTTPFields, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
+    private func partialHead(_ fields: HTTPFieldList, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
         commonFields(fields)
         representationFields(fields, variant, encoding: encoding, vary: vary)
     }
 
     /// The head of a 200 with the whole of `variant`, but for its date:
     /// made once per file version (and `vary`), kept with the cache entry.
-    private func wholeHead(_ variant: CachedFile, contentType: StaticString, encoding: StaticString?, vary: Bool) -> HTTPFields {
+    private func wholeHead(_ variant: CachedFile, contentType: StaticString, encoding: StaticString?, vary: Bool) -> HTTPFieldList {
         if let head = variant.wholeHead, head.vary == vary, head.contentType.utf8Start == contentType.utf8Start {
             return head.fields
         }
-        let fields = HTTPFields(byteCapacity: 256, fieldCapacity: 10)
-        serverName.withUnsafeBytes { fields.append(name: HTTPFields.span("server"), value: $0) }
+        let fields = HTTPFieldList(byteCapacity: 256, fieldCapacity: 10)
+        serverName.withUnsafeBytes { fields.append(name: HTTPFieldList.span("server"), value: $0) }
         representationFields(fields, variant, encoding: encoding, vary: vary)
         fields.append("content-type", contentType)
         fields.append("content-length", integer: variant.size)

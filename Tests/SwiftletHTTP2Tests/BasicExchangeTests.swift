@@ -74,3 +74,29 @@ struct BasicExchangeTests {
         }
     }
 }
+
+@Suite("swift-http-types at the edge of an HTTP/2 exchange")
+struct HTTPTypesExchangeTests {
+    @Test("a request becomes their HTTPRequestHead; a 103 and their HTTPResponse go out; never-indexed fields stay never-indexed both ways")
+    func roundTrip() throws {
+        let server = try TestServer()
+        let client = try server.client()
+        // RFC 7541 §6.2.3: a never-indexed literal from the client...
+        var block = client.block(FrameClient.get("/http-types"))
+        block += client.block([("x-secret", "hunter2")], indexing: .never)  // continues the same block
+        try client.send(client.headers(stream: 1, block: block, endStream: true))
+        // ... a 103 Early Hints first (a HEADERS without END_STREAM) ...
+        let (hints, _) = try client.read { if case .headers = $0 { true } else { false } }
+        #expect(hints == .headers(stream: 1, fields: [Frame.Field(name: ":status", value: "103"),
+                                                       Frame.Field(name: "link", value: "</style.css>; rel=preload; as=style")],
+                                  endStream: false))
+        // ... then the final head, which does not repeat the 103's fields.
+        let response = try client.response(stream: 1)
+        #expect(response.status == "200")
+        #expect(response.fields == [Frame.Field(name: "x-method", value: "GET"),
+                                    Frame.Field(name: "x-path", value: "/http-types"),
+                                    Frame.Field(name: "x-authority", value: "localhost"),
+                                    Frame.Field(name: "x-secret-strategy", value: "disallow"),
+                                    Frame.Field(name: "x-token", value: "t0ps3cret", neverIndexed: true)])
+    }
+}

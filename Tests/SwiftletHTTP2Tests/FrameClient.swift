@@ -16,7 +16,12 @@ enum Frame: Equatable, CustomStringConvertible {
     case windowUpdate(stream: UInt32, increment: Int)
     case other(type: UInt8, stream: UInt32)
 
-    struct Field: Equatable { let name: String; let value: String }
+    struct Field: Equatable {
+        let name: String
+        let value: String
+        /// Sent as a never-indexed literal (RFC 7541 §6.2.3).
+        var neverIndexed = false
+    }
     struct Parameter: Equatable { let id: UInt16; let value: UInt32 }
 
     var description: String {
@@ -341,7 +346,8 @@ final class FrameClient {
     struct Sink: HPACKSink {
         var fields: [Frame.Field] = []
         mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
-            fields.append(Frame.Field(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+            fields.append(Frame.Field(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self),
+                                      neverIndexed: neverIndexed))
         }
     }
 

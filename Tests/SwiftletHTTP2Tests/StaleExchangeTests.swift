@@ -21,7 +21,7 @@ struct StaleExchangeTests {
             exchange.sendHead(status: 204, endOfStream: true)
         }
         func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {}
-        func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {}
+        func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {}
         func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
             closed += 1
             statusesAtClose.append(exchange.responseStatus)

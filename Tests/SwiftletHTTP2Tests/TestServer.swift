@@ -1,4 +1,5 @@
 import Glibc
+import HTTPTypes
 import SwiftletHTTP
 import SwiftletHTTP2
 import SwiftletLoop
@@ -10,9 +11,9 @@ final class TestHandler: HTTPHandler {
     let bodies = Box<[UInt32: Int]>([:])
     /// Exchanges the test wants to poke later (by stream id).
     var held: [UInt32: any HTTPExchange] = [:]
-    /// A head shared by every response to /shared (`HTTPFields.appendShared`).
-    let sharedHead: HTTPFields = {
-        let head = HTTPFields()
+    /// A head shared by every response to /shared (`HTTPFieldList.appendShared`).
+    let sharedHead: HTTPFieldList = {
+        let head = HTTPFieldList()
         head.append("Content-Type", "text/plain")
         head.append("Transfer-Encoding", "chunked")
         head.append("x-shared", "yes")
@@ -63,6 +64,26 @@ final class TestHandler: HTTPHandler {
             exchange.responseFields.appendShared(sharedHead)
             exchange.responseFields.append("x-own", "1")
             exchange.sendHead(status: 200, endOfStream: true)
+        } else if path == "/http-types" {
+            // swift-http-types at the edge: the request as their value, a
+            // 103 and the response as theirs, never-indexed both ways.
+            guard let request = try? exchange.request.httpTypesRequest() else {
+                exchange.sendHead(status: 400, endOfStream: true)
+                return
+            }
+            var hints = HTTPResponse(status: .earlyHints)
+            hints.headerFields[HTTPField.Name("link")!] = "</style.css>; rel=preload; as=style"
+            exchange.sendHead(hints, endOfStream: false)
+            var response = HTTPResponse(status: .ok)
+            response.headerFields[HTTPField.Name("x-method")!] = request.method.rawValue
+            response.headerFields[HTTPField.Name("x-path")!] = request.path ?? "-"
+            response.headerFields[HTTPField.Name("x-authority")!] = request.authority ?? "-"
+            let secret = request.headerFields.first { $0.name.canonicalName == "x-secret" }
+            response.headerFields[HTTPField.Name("x-secret-strategy")!] = secret?.indexingStrategy == .disallow ? "disallow" : "other"
+            var token = HTTPField(name: HTTPField.Name("x-token")!, value: "t0ps3cret")
+            token.indexingStrategy = .disallow
+            response.headerFields.append(token)
+            exchange.sendHead(response, endOfStream: true)
         } else if path == "/fields" {
             let count = exchange.request.fields.count
             exchange.responseFields.append("x-field-count", integer: count)
@@ -77,7 +98,7 @@ final class TestHandler: HTTPHandler {
         if exchange.request.path == "/echo" { exchange.sendBody(copying: bytes, endOfStream: false) }
     }
 
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
         events.update { $0.append("finish \(exchange.streamID) trailers=\(trailers?.count ?? 0)") }
         let path = exchange.request.path
         if path == "/echo" {

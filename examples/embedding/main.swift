@@ -81,7 +81,7 @@ final class ExampleHandler: HTTPHandler {
         exchange.resumeRequestBody()
     }
 
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
         if let upload = exchange.context as? Upload {
             exchange.responseFields.append("content-type", "text/plain")
             exchange.sendHead(status: 200, endOfStream: false)

@@ -17,7 +17,7 @@ final class DiscardingHandler: HTTPHandler {
     var requests = 0
     func exchangeDidStart(_ exchange: any HTTPExchange) { requests &+= 1 }
     func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) { bodyBytes &+= bytes.count }
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
         exchange.sendHead(status: 204, endOfStream: true)
     }
 }

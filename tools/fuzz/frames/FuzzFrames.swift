@@ -40,13 +40,13 @@ final class FuzzHandler: HTTPHandler {
 
     /// Trailers for every response (made once: the harness should cost
     /// little next to the engine).
-    let trailers: HTTPFields = {
-        let fields = HTTPFields()
+    let trailers: HTTPFieldList = {
+        let fields = HTTPFieldList()
         fields.append("x-fuzz", "done")
         return fields
     }()
 
-    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFields?) {
+    func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
         exchange.finish(trailers: self.trailers)
     }
 

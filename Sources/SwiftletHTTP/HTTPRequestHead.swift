@@ -3,11 +3,11 @@
 /// Owned by the exchange and reused for its next request; valid until the
 /// exchange closes. Convenience `String` properties allocate; handlers on
 /// the hot path compare spans (`method == "GET"` works without allocating).
-public final class HTTPRequest {
+public final class HTTPRequestHead {
     /// Regular fields, in order (cookies may come as several `cookie` fields).
-    public let fields = HTTPFields()
+    public let fields = HTTPFieldList()
     /// Pseudo-header values (HTTP/2) or their HTTP/1.1 equivalents.
-    let pseudo = HTTPFields(byteCapacity: 512, fieldCapacity: 4)
+    let pseudo = HTTPFieldList(byteCapacity: 512, fieldCapacity: 4)
     var methodIndex = -1
     var schemeIndex = -1
     var authorityIndex = -1
@@ -64,6 +64,6 @@ public final class HTTPRequest {
 
     /// Whether the method is exactly `method` (no allocation).
     public func methodIs(_ method: StaticString) -> Bool {
-        HTTPFields.equal(methodBytes, HTTPFields.span(method))
+        HTTPFieldList.equal(methodBytes, HTTPFieldList.span(method))
     }
 }

@@ -1,16 +1,16 @@
 import SwiftletHTTP
 import Testing
 
-@Suite("HTTPFields: own fields and shared ones")
-struct HTTPFieldsTests {
-    func names(_ fields: HTTPFields) -> [String] { fields.strings.map(\.name) }
+@Suite("HTTPFieldList: own fields and shared ones")
+struct HTTPFieldListTests {
+    func names(_ fields: HTTPFieldList) -> [String] { fields.strings.map(\.name) }
 
     @Test("shared fields come first in count, indexes, lookups and strings, and are not copied")
     func sharedFirst() {
-        let head = HTTPFields()
+        let head = HTTPFieldList()
         head.append("server", "swiftlet")
         head.append("content-type", "text/html")
-        let response = HTTPFields()
+        let response = HTTPFieldList()
         response.appendShared(head)
         response.append("date", "Tue, 01 Dec 2026 14:39:10 GMT")
         #expect(response.count == 3)
@@ -25,17 +25,17 @@ struct HTTPFieldsTests {
 
     @Test("on a list that already has fields, or from a list that shares, the fields are copied")
     func copiedWhenNotFirst() {
-        let head = HTTPFields()
+        let head = HTTPFieldList()
         head.append("server", "swiftlet")
-        let response = HTTPFields()
+        let response = HTTPFieldList()
         response.append("date", "Tue, 01 Dec 2026 14:39:10 GMT")
         response.appendShared(head)
         #expect(response.shared == nil)
         #expect(names(response) == ["date", "server"])
-        let sharing = HTTPFields()
+        let sharing = HTTPFieldList()
         sharing.appendShared(head)
         sharing.append("vary", "accept-encoding")
-        let other = HTTPFields()
+        let other = HTTPFieldList()
         other.appendShared(sharing)
         #expect(other.shared == nil)
         #expect(names(other) == ["server", "vary"])
@@ -43,9 +43,9 @@ struct HTTPFieldsTests {
 
     @Test("removeAll forgets the shared fields too; the shared list is untouched")
     func removeAll() {
-        let head = HTTPFields()
+        let head = HTTPFieldList()
         head.append("server", "swiftlet")
-        let response = HTTPFields()
+        let response = HTTPFieldList()
         response.appendShared(head)
         response.removeAll()
         #expect(response.isEmpty)
@@ -56,7 +56,7 @@ struct HTTPFieldsTests {
     @Test("a protocol's cache is kept while the fields stay, and dropped when they change")
     func encodingCache() {
         final class Derived {}
-        let head = HTTPFields()
+        let head = HTTPFieldList()
         head.append("server", "swiftlet")
         let derived = Derived()
         head.encodingCache = derived

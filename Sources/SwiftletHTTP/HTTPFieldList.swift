@@ -14,12 +14,14 @@ import Glibc
 /// see the shared fields first, then the list's own. The shared list keeps
 /// what a protocol derived from it (`encodingCache`: HTTP/2 keeps the
 /// fields' HPACK preparation there), dropped whenever the list changes.
-public final class HTTPFields {
+public final class HTTPFieldList {
     struct Entry {
         var nameOffset: Int32
         var nameLength: Int32
         var valueOffset: Int32
         var valueLength: Int32
+        /// RFC 7541 §6.2.3: the field must never enter a compression table.
+        var neverIndexed: Bool
     }
 
     private var storage: UnsafeMutablePointer<UInt8>
@@ -29,7 +31,7 @@ public final class HTTPFields {
     private var entryCapacity: Int
     private var entryCount = 0
     /// Fields shared with other lists, seen before this list's own.
-    private var sharedFields: HTTPFields?
+    private var sharedFields: HTTPFieldList?
     private var sharedCount = 0
     private var cache: AnyObject?
 
@@ -66,11 +68,11 @@ public final class HTTPFields {
     /// `shared` must not change while this list refers to it. Only an empty
     /// list can refer; on a list that already has fields (or to a list that
     /// itself refers to another) the fields are copied instead.
-    public func appendShared(_ shared: HTTPFields) {
+    public func appendShared(_ shared: HTTPFieldList) {
         guard count == 0, shared.sharedFields == nil else {
             for index in 0..<shared.count {
                 let field = shared[index]
-                append(name: field.name, value: field.value)
+                append(name: field.name, value: field.value, neverIndexed: shared.isNeverIndexed(index))
             }
             return
         }
@@ -80,7 +82,7 @@ public final class HTTPFields {
     }
 
     /// The shared fields this list starts with, if any (`appendShared`).
-    public var shared: HTTPFields? { sharedFields }
+    public var shared: HTTPFieldList? { sharedFields }
     /// Fields of this list's own, after the shared ones.
     public var ownCount: Int { entryCount }
 
@@ -96,8 +98,12 @@ public final class HTTPFields {
         if cache != nil { cache = nil }
     }
 
-    /// Appends a field (copies both spans).
-    public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// Appends a field (copies both spans). `neverIndexed` marks a value
+    /// that must never enter an HPACK table (RFC 7541 §6.2.3: "a value to
+    /// be protected by not compressing it", such as a short secret token):
+    /// HTTP/2 sends it as a never-indexed literal, and fields that arrived
+    /// that way carry the mark.
+    public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool = false) {
         dropCache()
         let needed = name.count + value.count
         if storageUsed + needed > storageCapacity { growStorage(storageUsed + needed) }
@@ -109,7 +115,8 @@ public final class HTTPFields {
         if value.count > 0 { (storage + storageUsed).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
         storageUsed += value.count
         entries[entryCount] = Entry(nameOffset: Int32(nameOffset), nameLength: Int32(name.count),
-                                    valueOffset: Int32(valueOffset), valueLength: Int32(value.count))
+                                    valueOffset: Int32(valueOffset), valueLength: Int32(value.count),
+                                    neverIndexed: neverIndexed)
         entryCount += 1
     }
 
@@ -153,6 +160,13 @@ public final class HTTPFields {
         let entry = entries[index]
         return (UnsafeRawBufferPointer(start: storage + Int(entry.nameOffset), count: Int(entry.nameLength)),
                 UnsafeRawBufferPointer(start: storage + Int(entry.valueOffset), count: Int(entry.valueLength)))
+    }
+
+    /// Whether field `index` must never be indexed (RFC 7541 §6.2.3).
+    public func isNeverIndexed(_ index: Int) -> Bool {
+        if index < sharedCount, let sharedFields { return sharedFields.isNeverIndexed(index) }
+        precondition(index - sharedCount >= 0 && index - sharedCount < entryCount)
+        return entries[index - sharedCount].neverIndexed
     }
 
     /// The value of the first field named `name` (exact bytes; names are lowercase).

@@ -1,0 +1,95 @@
+import HTTPTypes
+
+// apple/swift-http-types is the currency the Swift server ecosystem shares
+// (Hummingbird, grpc-swift, swift-openapi). These conversions let a handler
+// speak it at the edge while Swiftlet's core keeps its byte spans: they
+// allocate (a `String` per field), so the zero-copy path stays for handlers
+// that do not call them.
+//
+// Swiftlet's own types are named apart from theirs (`HTTPRequestHead`,
+// `HTTPFieldList`), so an application can import both modules unqualified.
+
+/// Why a request head could not be expressed in swift-http-types' terms.
+public struct HTTPTypesConversionError: Error, Equatable, CustomStringConvertible {
+    public let description: String
+}
+
+extension HTTPRequestHead {
+    /// The head as swift-http-types' request: method, scheme, authority,
+    /// path, `:protocol` of an extended CONNECT, and the fields in order
+    /// (a never-indexed field, RFC 7541 §6.2.3, gets `indexingStrategy
+    /// = .disallow`). Over HTTP/1.1 the `host` field becomes the authority,
+    /// as HTTP/2's `:authority` would carry it.
+    public func httpTypesRequest() throws(HTTPTypesConversionError) -> HTTPRequest {
+        guard let method = HTTPRequest.Method(method) else {
+            throw HTTPTypesConversionError(description: "the method \(method.debugDescription) is not a token")
+        }
+        let fromPseudo = authorityIndex >= 0
+        var request = HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
+                                            headerFields: try fields.httpTypesFields(skippingHost: !fromPseudo))
+        if let protocolBytes {
+            request.extendedConnectProtocol = String(decoding: protocolBytes, as: UTF8.self)
+        }
+        return request
+    }
+}
+
+extension HTTPFieldList {
+    /// These fields as swift-http-types fields, in order; never-indexed ones
+    /// with `indexingStrategy = .disallow`.
+    public func httpTypesFields() throws(HTTPTypesConversionError) -> HTTPFields {
+        try httpTypesFields(skippingHost: false)
+    }
+
+    func httpTypesFields(skippingHost: Bool) throws(HTTPTypesConversionError) -> HTTPFields {
+        var result = HTTPFields()
+        result.reserveCapacity(count)
+        for index in 0..<count {
+            let field = self[index]
+            if skippingHost && Self.equal(field.name, Self.span("host")) { continue }
+            let nameText = String(decoding: field.name, as: UTF8.self)
+            guard let name = HTTPField.Name(nameText) else {
+                throw HTTPTypesConversionError(description: "the field name \(nameText.debugDescription) is not a token")
+            }
+            var converted = HTTPField(name: name, value: field.value)
+            if isNeverIndexed(index) { converted.indexingStrategy = .disallow }
+            result.append(converted)
+        }
+        return result
+    }
+
+    /// Appends swift-http-types fields (names as they spell them, which is
+    /// lowercase for every name they parsed or predefine). A field whose
+    /// `indexingStrategy` is `.disallow` is marked never-indexed: HTTP/2
+    /// sends it as a never-indexed literal (RFC 7541 §6.2.3).
+    public func append(_ fields: HTTPFields) {
+        for field in fields {
+            var name = field.name.canonicalName
+            name.withUTF8 { nameBytes in
+                field.withUnsafeBytesOfValue { valueBytes in
+                    append(name: UnsafeRawBufferPointer(nameBytes), value: UnsafeRawBufferPointer(valueBytes),
+                           neverIndexed: field.indexingStrategy == .disallow)
+                }
+            }
+        }
+    }
+}
+
+extension HTTPExchange {
+    /// Sends `response`'s status and fields as the response head (or an
+    /// informational head for a 1xx status, after which a final one
+    /// follows). Fields already in `responseFields` come first. The reason
+    /// phrase is not sent: HTTP/2 has none, and HTTP/1.1 writes the
+    /// standard one.
+    public func sendHead(_ response: HTTPResponse, endOfStream: Bool) {
+        responseFields.append(response.headerFields)
+        sendHead(status: response.status.code, endOfStream: endOfStream)
+    }
+
+    /// Ends the response with swift-http-types trailers.
+    public func finish(trailers: HTTPFields) {
+        let fields = HTTPFieldList(byteCapacity: 128, fieldCapacity: max(trailers.count, 1))
+        fields.append(trailers)
+        finish(trailers: fields)
+    }
+}
