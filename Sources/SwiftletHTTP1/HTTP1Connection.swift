@@ -70,6 +70,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     var chunkState: ChunkState = .size
     var requestComplete = false
     var bodyPaused = false
+    /// The request asked for `100 Continue` (RFC 9110 §10.1.1) and has not had it.
+    var continuePending = false
     let requestTrailers = HTTPFieldList(byteCapacity: 256, fieldCapacity: 4)
 
     // Response.
@@ -140,12 +142,39 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
 
     // MARK: what the exchange does (HTTP1Exchange forwards here)
 
-    func pauseRequestBody() { bodyPaused = true }
+    /// Stops body delivery and reading the socket (the receive ring would
+    /// otherwise fill with body the handler does not want yet).
+    func pauseRequestBody() {
+        bodyPaused = true
+        if phase == .readingBody { connection.pauseReading() }
+    }
 
     func resumeRequestBody() {
         guard bodyPaused else { return }
         bodyPaused = false
-        connection.resumeReading()
+        sendContinueIfPending()
+        guard phase == .readingBody else { return }  // pipelined bytes wait for the response
+        // Body bytes that arrived before the pause are in the ring already:
+        // they are delivered again rather than waiting for more to arrive
+        // (which may never come).
+        if connection.isReadingPaused {
+            connection.resumeReading()
+        } else {
+            connection.redeliverInput()
+        }
+    }
+
+    /// RFC 9110 §10.1.1: "A server that receives a 100-continue expectation
+    /// in an HTTP/1.1 request [...] MAY omit sending a 100 (Continue)
+    /// response if it has already received some or all of the content [...]
+    /// or if [...] it responds with a final status code." So the 100 goes
+    /// out only once the handler wants the body: when `exchangeDidStart`
+    /// returns without pausing it or answering, or when it resumes a paused
+    /// body. A handler that answers 401 or 413 first never invites it.
+    private func sendContinueIfPending() {
+        guard continuePending else { return }
+        continuePending = false
+        connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
     }
 
     // MARK: input
@@ -217,11 +246,9 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         contextStorage = nil
         bodyPaused = false
         phase = requestComplete ? .awaitingResponse : .readingBody
-        if head.expectsContinue && !requestComplete {
-            // RFC 9110 §10.1.1: answer 100 so the client sends the body.
-            connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-        }
+        continuePending = head.expectsContinue && !requestComplete
         handler.exchangeDidStart(exchange)
+        if !bodyPaused && !responseStarted && phase != .closed { sendContinueIfPending() }
         if requestComplete && phase != .closed { deliverRequestEnd() }
     }
 
@@ -378,6 +405,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             return
         }
         responseStarted = true
+        continuePending = false  // a final answer instead of 100 (§10.1.1)
         self.status = status
         let bodyForbidden = isHeadRequest || status == 204 || status == 304
         if !bodyForbidden && !hasLength {
@@ -607,6 +635,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         switch status {
         case 100: "Continue"
         case 101: "Switching Protocols"
+        case 103: "Early Hints"  // RFC 8297
         case 200: "OK"
         case 201: "Created"
         case 204: "No Content"

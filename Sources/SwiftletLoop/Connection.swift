@@ -236,7 +236,9 @@ public final class Connection {
         loop.assertInLoop()
         guard count > 0 else { return }
         guard let ring else { preconditionFailure("consume without input") }
-        ring.consume(count)
+        // Input consumed outside a receive completion (`redeliverInput`) may
+        // find a receive into this same ring in flight.
+        ring.consume(count, keepingPosition: receiveInFlight && ring === socketRing)
     }
 
     /// The receive ring itself (for layers that parse in place).
@@ -254,6 +256,15 @@ public final class Connection {
         loop.assertInLoop()
         guard readingPaused else { return }
         readingPaused = false
+        loop.scheduleService(self)
+    }
+
+    /// Delivers the bytes already in the ring again, later in this turn: for
+    /// a handler that stopped consuming them without pausing reading and now
+    /// can go on (without it, they would wait for more bytes to arrive).
+    public func redeliverInput() {
+        loop.assertInLoop()
+        guard isOpen, !readingPaused else { return }
         loop.scheduleService(self)
     }
 

@@ -89,11 +89,14 @@ public final class ReceiveRing {
         tail += count
     }
 
-    /// Drops `count` bytes from the start of `readable`.
-    public func consume(_ count: Int) {
+    /// Drops `count` bytes from the start of `readable`. An emptied ring
+    /// starts over at its beginning, unless `keepingPosition` (a receive into
+    /// `writable` is in flight: the kernel writes where `writable` pointed
+    /// when it was armed, so that is where the next bytes must be read).
+    public func consume(_ count: Int, keepingPosition: Bool = false) {
         precondition(count >= 0 && count <= readableCount, "consume beyond the readable bytes")
         head += count
-        if head == tail {
+        if head == tail && !keepingPosition {
             head = 0
             tail = 0
         } else if head >= capacity {

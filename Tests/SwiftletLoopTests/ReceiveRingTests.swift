@@ -43,6 +43,18 @@ struct ReceiveRingTests {
         #expect(ring.readable.baseAddress! == ring.addressForTesting(offset: 0))
     }
 
+    @Test("emptied while a receive is in flight, the ring keeps its position, so the received bytes are read where they landed")
+    func keepsPositionForReceiveInFlight() throws {
+        let ring = try ReceiveRing(capacity: 4096)
+        Array("POST /items".utf8).withUnsafeBytes { ring.writable.copyMemory(from: $0) }
+        ring.commit(11)
+        let armed = ring.writable  // a receive is armed here...
+        ring.consume(11, keepingPosition: true)  // ...while the handler consumes
+        Array("GET /".utf8).withUnsafeBytes { armed.copyMemory(from: $0) }  // the kernel writes
+        ring.commit(5)
+        #expect(Array(ring.readable) == Array("GET /".utf8))
+    }
+
     @Test("positions never overflow: many laps around the ring")
     func manyLaps() throws {
         let ring = try ReceiveRing(capacity: 4096)
