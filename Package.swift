@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
@@ -88,7 +89,8 @@ let package = Package(
             name: "SwiftletServer",
             dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP1", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "HTTPTypes", package: "swift-http-types")],
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
         // The static-site server.
@@ -97,6 +99,17 @@ let package = Package(
             dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The async API's example (docs/embedding.md): a JSON API, uploads,
+        // streaming, run in a ServiceGroup.
+        .executableTarget(
+            name: "swiftlet-async-example",
+            dependencies: ["SwiftletServer", "SwiftletLoop",
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "examples/async",
             swiftSettings: strict
         ),
         // The embedding guide's example (docs/embedding.md), built so it stays true.

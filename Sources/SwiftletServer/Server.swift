@@ -47,6 +47,9 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
         accessLog = configuration.accessLog == .off ? nil : try AccessLogWriter(destination: configuration.accessLog)
     }
 
+    /// Whether `start()` ran (and succeeded).
+    public var isStarted: Bool { state.withLock { !$0.threads.isEmpty } }
+
     /// The port listened on (the real one when 0 was asked for).
     public var port: UInt16 { state.withLock { $0.port } }
     /// The backend the loops use.

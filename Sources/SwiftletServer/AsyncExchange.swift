@@ -1,0 +1,223 @@
+import HTTPTypes
+import SwiftletHTTP
+import SwiftletLoop
+
+/// Why an async handler's request body or response writer stopped working:
+/// the exchange ended before the handler was done with it (the peer reset
+/// the stream, the connection closed, or the response was already complete).
+public struct HTTPExchangeClosedError: Error, Equatable, CustomStringConvertible {
+    public let reason: HTTPExchangeCloseReason
+    public var description: String { "the exchange closed: \(reason)" }
+}
+
+/// A misuse of the response writer, named in the message.
+public struct HTTPResponseWriterError: Error, Equatable, CustomStringConvertible {
+    public let description: String
+}
+
+/// The state one async exchange shares between the protocol's callbacks
+/// (`AsyncHTTPHandler`) and the handler's task (`HTTPRequestBody`,
+/// `HTTPResponseWriter`).
+///
+/// `@unchecked Sendable`: every stored property is read and written on the
+/// loop's thread only. The task runs there because it prefers the loop's
+/// task executor; the public entry points (`onLoop`) hop there first when
+/// called from anywhere else, so a handler that hands its writer to another
+/// task stays correct.
+final class AsyncExchange: @unchecked Sendable {
+    let loop: EventLoop
+    /// The protocol's handle; nil once it closed (it may then serve another request).
+    private(set) var exchange: (any HTTPExchange)?
+    private(set) var closeReason: HTTPExchangeCloseReason?
+    var task: Task<Void, Never>?
+
+    // Request body: chunks copied out of the receive ring, at most one
+    // waiting for a reader (the exchange is paused while one waits).
+    private var chunks: [[UInt8]] = []
+    private var chunkIndex = 0
+    private var bodyEnded = false
+    private(set) var trailers: HTTPFields?
+    private var bodyWaiter: CheckedContinuation<[UInt8]?, any Error>?
+
+    // Response.
+    private(set) var headSent = false
+    private(set) var finished = false
+    private var writableWaiter: CheckedContinuation<Void, any Error>?
+
+    /// The request's `content-length`, if it declared one.
+    let declaredLength: Int?
+
+    init(exchange: any HTTPExchange, loop: EventLoop) {
+        self.exchange = exchange
+        self.loop = loop
+        declaredLength = exchange.request.fields.first("content-length").flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+        // Nothing is read until the handler asks (see `nextChunk`).
+        exchange.pauseRequestBody()
+    }
+
+    /// Runs `operation` on the loop for a caller that is not on it (a task
+    /// the handler started, an actor elsewhere): as a task of its own that
+    /// prefers the loop, cancelled with the caller.
+    func hop<T: Sendable>(_ operation: sending @escaping @isolated(any) () async throws -> T) async throws -> T {
+        let task = Task(executorPreference: loop.taskExecutor, operation: operation)
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    private func closedError() -> HTTPExchangeClosedError {
+        HTTPExchangeClosedError(reason: closeReason ?? .connectionClosed)
+    }
+
+    // MARK: protocol side (AsyncHTTPHandler's callbacks)
+
+    func bodyArrived(_ bytes: UnsafeRawBufferPointer) {
+        let chunk = [UInt8](bytes)
+        if let waiter = bodyWaiter {
+            bodyWaiter = nil
+            waiter.resume(returning: chunk)
+        } else {
+            chunks.append(chunk)
+        }
+        // Hold the rest in the protocol (bounded by the flow-control window)
+        // until the reader comes back for more.
+        exchange?.pauseRequestBody()
+    }
+
+    func requestEnded(trailers: HTTPFieldList?) {
+        bodyEnded = true
+        self.trailers = try? trailers?.httpTypesFields()
+        if let waiter = bodyWaiter {
+            bodyWaiter = nil
+            waiter.resume(returning: nil)
+        }
+    }
+
+    func becameWritable() {
+        if let waiter = writableWaiter {
+            writableWaiter = nil
+            waiter.resume()
+        }
+    }
+
+    func closed(reason: HTTPExchangeCloseReason) {
+        exchange = nil
+        closeReason = reason
+        let error = closedError()
+        if let waiter = bodyWaiter {
+            bodyWaiter = nil
+            waiter.resume(throwing: error)
+        }
+        if let waiter = writableWaiter {
+            writableWaiter = nil
+            waiter.resume(throwing: error)
+        }
+        // A peer that reset the stream, or a connection that went away,
+        // cancels the handler's work; a completed response does not.
+        if reason != .completed { task?.cancel() }
+    }
+
+    /// The handler returned (or threw): end what it left open. A response
+    /// never started gets 500 (413 for a body over its limit); one started
+    /// and not finished is finished when the handler returned normally and
+    /// reset when it threw, so the client knows it is incomplete.
+    func handlerEnded(error: (any Error)?) {
+        guard let exchange, !finished else { return }
+        if !headSent {
+            let status = error is HTTPRequestBodyTooLargeError ? 413 : 500
+            exchange.responseFields.removeAll()
+            exchange.responseFields.append("content-length", "0")
+            headSent = true
+            finished = true
+            exchange.sendHead(status: status, endOfStream: true)
+        } else if error == nil {
+            finished = true
+            exchange.finish(trailers: nil)
+        } else {
+            finished = true
+            exchange.cancel()
+        }
+    }
+
+    // MARK: handler side (on the loop)
+
+    nonisolated(nonsending) func nextChunk() async throws -> [UInt8]? {
+        if chunkIndex < chunks.count {
+            let chunk = chunks[chunkIndex]
+            chunkIndex += 1
+            if chunkIndex == chunks.count {
+                chunks.removeAll(keepingCapacity: true)
+                chunkIndex = 0
+            }
+            return chunk
+        }
+        if bodyEnded { return nil }
+        guard let exchange else { throw closedError() }
+        try Task.checkCancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                bodyWaiter = continuation
+                exchange.resumeRequestBody()  // may deliver at once, resuming the waiter
+            }
+        } onCancel: {
+            loop.execute { self.cancelWaiters() }
+        }
+    }
+
+    func writeHead(_ response: HTTPResponse, endOfStream: Bool) throws {
+        guard let exchange else { throw closedError() }
+        let informational = response.status.kind == .informational
+        if headSent && !informational || finished {
+            throw HTTPResponseWriterError(description: "the response head was already sent")
+        }
+        if informational && endOfStream {
+            throw HTTPResponseWriterError(description: "a 1xx response cannot end the response")
+        }
+        exchange.sendHead(response, endOfStream: endOfStream)
+        if !informational {
+            headSent = true
+            finished = endOfStream
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, endOfStream: Bool) throws {
+        guard let exchange else { throw closedError() }
+        guard headSent else { throw HTTPResponseWriterError(description: "write before writeHead: send the response head first") }
+        guard !finished else { throw HTTPResponseWriterError(description: "write after the response was finished") }
+        finished = endOfStream
+        exchange.sendBody(copying: bytes, endOfStream: endOfStream)
+    }
+
+    /// Suspends while the exchange's queued response body is above its high watermark.
+    nonisolated(nonsending) func waitUntilWritable() async throws {
+        guard let exchange else { throw closedError() }
+        guard !exchange.isWritable else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                writableWaiter = continuation
+            }
+        } onCancel: {
+            loop.execute { self.cancelWaiters() }
+        }
+    }
+
+    func finish(trailers: HTTPFields?) throws {
+        guard let exchange else { throw closedError() }
+        guard !finished else { throw HTTPResponseWriterError(description: "the response was already finished") }
+        if !headSent {
+            throw HTTPResponseWriterError(description: "finish before writeHead: send the response head first")
+        }
+        finished = true
+        if let trailers { exchange.finish(trailers: trailers) } else { exchange.finish(trailers: nil) }
+    }
+
+    /// The handler's task was cancelled while it waited.
+    private func cancelWaiters() {
+        if let waiter = bodyWaiter {
+            bodyWaiter = nil
+            waiter.resume(throwing: CancellationError())
+        }
+        if let waiter = writableWaiter {
+            writableWaiter = nil
+            waiter.resume(throwing: CancellationError())
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Logging
+import HTTPTypes
+import SwiftletHTTP
+import SwiftletLoop
+
+/// An async request handler: the request head as swift-http-types' value,
+/// the body as an async sequence, and a writer for the response.
+public typealias HTTPAsyncResponder = @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
+
+/// Serves every exchange of a loop with an async function that runs on the
+/// loop's thread: each request starts a task that prefers the loop's task
+/// executor, so the handler runs between the loop's I/O and resumes there
+/// after every `await` (unless it awaits an actor isolated elsewhere, and
+/// then it comes back). Built on the callback API (`HTTPHandler`), which
+/// stays the fast path.
+///
+/// The task is cancelled when the peer resets the stream or the connection
+/// closes; waits on the body or the writer then throw. A request head that
+/// swift-http-types cannot represent (a method that is not a token) is
+/// answered 400 without calling the handler.
+public final class AsyncHTTPHandler: HTTPHandler {
+    let loop: EventLoop
+    let responder: HTTPAsyncResponder
+
+    public init(loop: EventLoop, responder: @escaping HTTPAsyncResponder) {
+        self.loop = loop
+        self.responder = responder
+    }
+
+    public func exchangeDidStart(_ exchange: any HTTPExchange) {
+        let request: HTTPRequest
+        do {
+            request = try exchange.request.httpTypesRequest()
+        } catch {
+            exchange.responseFields.append("content-length", "0")
+            exchange.sendHead(status: 400, endOfStream: true)
+            return
+        }
+        let state = AsyncExchange(exchange: exchange, loop: loop)
+        exchange.context = state
+        let responder = self.responder
+        state.task = Task(executorPreference: loop.taskExecutor) {
+            var failure: (any Error)?
+            do {
+                try await responder(request, HTTPRequestBody(state: state), HTTPResponseWriter(state: state))
+            } catch {
+                failure = error
+            }
+            state.handlerEnded(error: failure)
+        }
+    }
+
+    public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {
+        (exchange.context as? AsyncExchange)?.bodyArrived(bytes)
+    }
+
+    public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
+        (exchange.context as? AsyncExchange)?.requestEnded(trailers: trailers)
+    }
+
+    public func exchangeDidBecomeWritable(_ exchange: any HTTPExchange) {
+        (exchange.context as? AsyncExchange)?.becameWritable()
+    }
+
+    public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
+        (exchange.context as? AsyncExchange)?.closed(reason: reason)
+        exchange.context = nil
+    }
+}
+
+extension Server {
+    /// A server whose every loop serves requests with `responder`, an async
+    /// function running on the loop (see `AsyncHTTPHandler`):
+    ///
+    ///     let server = try Server(configuration: configuration) { request, body, response in
+    ///         try await response.respond(HTTPResponse(status: .ok), body: Array("hello\n".utf8))
+    ///     }
+    public convenience init(configuration: ServerConfiguration, logger: Logger = Logger(label: "swiftlet"),
+                            responder: @escaping HTTPAsyncResponder) throws {
+        try self.init(configuration: configuration, logger: logger) { loop in
+            AsyncHTTPHandler(loop: loop, responder: responder)
+        }
+    }
+}
