@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
@@ -90,7 +91,8 @@ let package = Package(
             dependencies: ["SwiftletLoop", "SwiftletHTTP", "SwiftletHTTP1", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         // The static-site server.
@@ -198,7 +200,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftletServerTests",
-            dependencies: ["SwiftletServer", "SwiftletHTTP2"],
+            dependencies: ["SwiftletServer", "SwiftletHTTP2", "SwiftletLoop",
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -487,6 +487,7 @@ public final class Connection {
     /// `count` new bytes were committed to the ring.
     func didReceive(_ count: Int) {
         receivedByteCount &+= UInt64(count)
+        loopReference._withUnsafeGuaranteedRef { $0.receivedByteTotal &+= UInt64(count) }
         switch lifecycle {
         case .open:
             deliverInput()
@@ -546,6 +547,7 @@ public final class Connection {
     /// The kernel wrote `count` bytes.
     func didSend(_ count: Int) {
         sentByteCount &+= UInt64(count)
+        loopReference._withUnsafeGuaranteedRef { $0.sentByteTotal &+= UInt64(count) }
         outgoing.advance(by: count)
         if lifecycle == .draining && pendingOutputBytes == 0 {
             if case .transportFailed = closeReason {

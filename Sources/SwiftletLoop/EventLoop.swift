@@ -126,6 +126,13 @@ public final class EventLoop: @unchecked Sendable {
     private var parkSweep: TimerID?
     private let gracePeriod: UInt64
     var turnCount: UInt64 = 0
+    var receivedByteTotal: UInt64 = 0
+    var sentByteTotal: UInt64 = 0
+    /// Bytes received from every connection of the loop (wire bytes: TLS
+    /// records as they came).
+    public var bytesReceived: UInt64 { receivedByteTotal }
+    /// Bytes the kernel accepted for sending, from every connection.
+    public var bytesSent: UInt64 { sentByteTotal }
     /// Turns completed.
     public var turn: UInt64 { turnCount }
     /// Events (io_uring completions, epoll readiness reports) handled in the current turn.

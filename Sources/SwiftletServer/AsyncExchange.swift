@@ -20,10 +20,10 @@ public struct HTTPResponseWriterError: Error, Equatable, CustomStringConvertible
 /// `HTTPResponseWriter`).
 ///
 /// `@unchecked Sendable`: every stored property is read and written on the
-/// loop's thread only. The task runs there because it prefers the loop's
-/// task executor; the public entry points (`onLoop`) hop there first when
-/// called from anywhere else, so a handler that hands its writer to another
-/// task stays correct.
+/// loop's thread only. The handler's task runs there because it prefers the
+/// loop's task executor; the public entry points of `HTTPRequestBody` and
+/// `HTTPResponseWriter` check `loop.inLoop` and otherwise `hop` there first,
+/// so a handler that hands its writer to another task stays correct.
 final class AsyncExchange: @unchecked Sendable {
     let loop: EventLoop
     /// The protocol's handle; nil once it closed (it may then serve another request).

@@ -63,10 +63,12 @@ final class ProtocolSelector: ConnectionHandler, TimerTarget {
         case .http2, .invalidPreface:
             // An invalid preface reaches HTTP/2, which answers it with GOAWAY.
             select()
+            if session != nil { context.metrics?.tlsHandshakes += 1 }
             let http2 = context.startHTTP2(on: connection)
             http2.connectionDidReceive(connection)
         case .http1:
             select()
+            if session != nil { context.metrics?.tlsHandshakes += 1 }
             context.startHTTP1(on: connection, secure: session != nil)
         }
     }

@@ -32,6 +32,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     }
     private let state = Locked(State())
     let accessLog: AccessLogWriter?
+    let metrics: ServerMetrics?
     /// The certificates, when serving TLS.
     public let tls: TLSContext?
 
@@ -45,6 +46,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
         self.makeHandler = makeHandler
         tls = try configuration.tls.map { try TLSContext(configuration: $0) }
         accessLog = configuration.accessLog == .off ? nil : try AccessLogWriter(destination: configuration.accessLog)
+        metrics = ServerMetrics.resolve(configuration.metricsFactory)
     }
 
     /// Whether `start()` ran (and succeeded).
@@ -73,10 +75,15 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
             let accessLog = self.accessLog
             let tls = self.tls
             let logger = self.logger
+            let metrics = self.metrics
             let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
                 let handler = try makeHandler(loop)
-                let served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop) } ?? handler
+                var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop) } ?? handler
+                let loopMetrics = metrics.map { LoopMetrics(metrics: $0, loop: loop, interval: configuration.metricsInterval) }
+                if let loopMetrics { served = MetricsHandler(wrapping: served, counts: loopMetrics) }
                 let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)
+                context.metrics = loopMetrics
+                loopMetrics?.context = context
                 try context.listen(on: listenAddress, options: ListenOptions(backlog: configuration.backlog, reusePort: reusePort))
                 box.context = context
             }
@@ -173,6 +180,8 @@ final class LoopContext {
     var served: [ObjectIdentifier: any ServedConnection] = [:]
     /// Connections still choosing a protocol (TLS handshake, first bytes).
     var selecting = 0
+    /// Counts for the metrics backend, when there is one.
+    var metrics: LoopMetrics?
     var draining = false
 
     init(loop: EventLoop, handler: any HTTPHandler, configuration: ServerConfiguration, tls: TLSContext?, logger: Logger) {
@@ -189,6 +198,7 @@ final class LoopContext {
 
     func listen(on address: SocketAddress, options: ListenOptions) throws {
         listener = try loop.listen(on: address, options: options) { [unowned self] connection in
+            metrics?.accepted += 1
             guard let tls else {
                 connection.handler = ProtocolSelector(context: self, connection: connection, session: nil,
                                                       timeout: configuration.http1.headTimeout)

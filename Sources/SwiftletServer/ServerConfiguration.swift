@@ -1,3 +1,4 @@
+import CoreMetrics
 import SwiftletHTTP1
 import SwiftletHTTP2
 import SwiftletLoop
@@ -27,6 +28,12 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSConfiguration?
     /// Access log destination.
     public var accessLog: AccessLogDestination = .off
+    /// Where metrics go (see `ServerMetrics` for the list): nil uses the
+    /// factory bootstrapped with swift-metrics' `MetricsSystem`, and when
+    /// none was, the server keeps no metrics at all.
+    public var metricsFactory: (any MetricsFactory)?
+    /// How often each loop hands its counts to the metrics backend.
+    public var metricsInterval: Duration = .seconds(1)
 
     public init() {}
 }

@@ -2,12 +2,12 @@
 both protocols, back-pressure, cancellation, trailers both ways, 1xx,
 100-continue, errors, and graceful shutdown through its ServiceGroup.
 SWIFTLET_IO (uring or epoll) picks the backend, as for every server here."""
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import httpx
@@ -210,19 +210,28 @@ def test_100_continue_only_when_the_body_is_read(app):
 
 
 def test_graceful_shutdown_through_the_service_group(app):
-    """SIGTERM reaches the ServiceGroup, which drains the server: a response
-    in flight completes, then the program exits 0."""
+    """SIGTERM reaches the ServiceGroup, which drains the server: the 64
+    streams in flight on 8 connections (and a curl on its own) all complete,
+    then the program exits 0."""
     result = {}
 
     def fetch():
         result["text"] = curl("-N", app.base + "/stream?count=10&interval=50").stdout.decode()
 
-    import threading
-    thread = threading.Thread(target=fetch)
-    thread.start()
-    time.sleep(0.2)
+    def load():
+        result["h2load"] = subprocess.run(["h2load", "-n", "64", "-c", "8", "-m", "8",
+                                           app.base + "/stream?count=10&interval=50"],
+                                          capture_output=True, text=True).stdout
+
+    threads = [threading.Thread(target=fetch), threading.Thread(target=load)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.25)  # every stream started: each takes 0.5 s
     app.send_signal(signal.SIGTERM)
-    thread.join(timeout=20)
+    for thread in threads:
+        thread.join(timeout=20)
     status = app.wait(timeout=15)
     assert status == 0, "exit status %s: %s" % (status, app.stderr.read()[-2000:])
     assert result["text"].count("tick") == 10
+    assert "64 succeeded, 0 failed, 0 errored" in result["h2load"], result["h2load"]
+    assert "status codes: 64 2xx" in result["h2load"], result["h2load"]
