@@ -137,6 +137,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "swiftlet-async-bench",
+            dependencies: ["SwiftletServer", "SwiftletHTTP", "SwiftletLoop",
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "tools/async-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "swiftlet-microbench",
             dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP", "SwiftletHTTP2", "CAllocationCounter"],
             path: "tools/microbench",

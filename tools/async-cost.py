@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Server CPU per request of the same small response written with the
-callback API (examples/embedding, GET /hello) and the async API
-(examples/async, GET /hello), side by side in one run: each server pinned to
-core 0, h2load on core 1, over h2c. Prints microseconds of server CPU per
-request and the ratio async / callback (issue goal: <= 1.3)."""
+callback API and with the async API (tools/async-bench, GET /hello), side by
+side in one run: each server pinned to core 0, h2load on core 1, over h2c.
+Prints microseconds of server CPU per request and the ratio async /
+callback (goal: <= 1.3)."""
 import argparse
 import os
 import re
@@ -51,8 +51,9 @@ def main():
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    callback = measure([os.path.join(args.bin, "swiftlet-embedding-example"), "0"], args.requests, args.rounds)
-    asynchronous = measure([os.path.join(args.bin, "swiftlet-async-example"), "--port", "0"], args.requests, args.rounds)
+    bench = os.path.join(args.bin, "swiftlet-async-bench")
+    callback = measure([bench, "callback"], args.requests, args.rounds)
+    asynchronous = measure([bench, "async"], args.requests, args.rounds)
     print("GET /hello over h2c, server CPU per request (median of %d rounds of %d requests):" % (args.rounds, args.requests))
     print("  callback API  %.2f us" % callback)
     print("  async API     %.2f us" % asynchronous)

@@ -21,7 +21,7 @@ extension HTTPRequestHead {
     /// = .disallow`). Over HTTP/1.1 the `host` field becomes the authority,
     /// as HTTP/2's `:authority` would carry it.
     public func httpTypesRequest() throws(HTTPTypesConversionError) -> HTTPRequest {
-        guard let method = HTTPRequest.Method(method) else {
+        guard let method = Self.knownMethod(methodBytes) ?? HTTPRequest.Method(method) else {
             throw HTTPTypesConversionError(description: "the method \(method.debugDescription) is not a token")
         }
         let fromPseudo = authorityIndex >= 0
@@ -31,6 +31,25 @@ extension HTTPRequestHead {
             request.extendedConnectProtocol = String(decoding: protocolBytes, as: UTF8.self)
         }
         return request
+    }
+}
+
+extension HTTPRequestHead {
+    /// The predefined method for the common ones (no allocation).
+    static func knownMethod(_ bytes: UnsafeRawBufferPointer) -> HTTPRequest.Method? {
+        @inline(__always) func is_(_ name: StaticString) -> Bool { HTTPFieldList.equal(bytes, HTTPFieldList.span(name)) }
+        switch bytes.count {
+        case 3 where is_("GET"): return .get
+        case 3 where is_("PUT"): return .put
+        case 4 where is_("POST"): return .post
+        case 4 where is_("HEAD"): return .head
+        case 5 where is_("PATCH"): return .patch
+        case 5 where is_("TRACE"): return .trace
+        case 6 where is_("DELETE"): return .delete
+        case 7 where is_("OPTIONS"): return .options
+        case 7 where is_("CONNECT"): return .connect
+        default: return nil
+        }
     }
 }
 
@@ -47,8 +66,8 @@ extension HTTPFieldList {
         for index in 0..<count {
             let field = self[index]
             if skippingHost && Self.equal(field.name, Self.span("host")) { continue }
-            let nameText = String(decoding: field.name, as: UTF8.self)
-            guard let name = HTTPField.Name(nameText) else {
+            guard let name = Self.httpTypesName(field.name) else {
+                let nameText = String(decoding: field.name, as: UTF8.self)
                 throw HTTPTypesConversionError(description: "the field name \(nameText.debugDescription) is not a token")
             }
             var converted = HTTPField(name: name, value: field.value)
@@ -56,6 +75,35 @@ extension HTTPFieldList {
             result.append(converted)
         }
         return result
+    }
+
+    /// A field name as theirs: the predefined value for the names requests
+    /// carry most (no allocation, no validation), else a new one (names
+    /// arrive lowercase from both protocols, which `parsed` checks cheaply).
+    static func httpTypesName(_ bytes: UnsafeRawBufferPointer) -> HTTPField.Name? {
+        @inline(__always) func is_(_ name: StaticString) -> Bool { equal(bytes, span(name)) }
+        switch bytes.count {
+        case 2 where is_("te"): return .te
+        case 5 where is_("range"): return .range
+        case 6 where is_("accept"): return .accept
+        case 6 where is_("cookie"): return .cookie
+        case 6 where is_("origin"): return .origin
+        case 6 where is_("expect"): return .expect
+        case 7 where is_("referer"): return .referer
+        case 8 where is_("priority"): return .priority
+        case 10 where is_("user-agent"): return .userAgent
+        case 12 where is_("content-type"): return .contentType
+        case 13 where is_("authorization"): return .authorization
+        case 13 where is_("cache-control"): return .cacheControl
+        case 13 where is_("if-none-match"): return .ifNoneMatch
+        case 14 where is_("content-length"): return .contentLength
+        case 15 where is_("accept-encoding"): return .acceptEncoding
+        case 15 where is_("accept-language"): return .acceptLanguage
+        case 17 where is_("if-modified-since"): return .ifModifiedSince
+        default:
+            let text = String(decoding: bytes, as: UTF8.self)
+            return HTTPField.Name(parsed: text) ?? HTTPField.Name(text)
+        }
     }
 
     /// Appends swift-http-types fields (names as they spell them, which is

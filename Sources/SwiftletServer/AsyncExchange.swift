@@ -162,7 +162,9 @@ final class AsyncExchange: @unchecked Sendable {
         }
     }
 
-    func writeHead(_ response: HTTPResponse, endOfStream: Bool) throws {
+    /// Sends `response`'s head; `contentLength` adds a `content-length`
+    /// field (written straight into the field list, not through their types).
+    func writeHead(_ response: HTTPResponse, endOfStream: Bool, contentLength: Int? = nil) throws {
         guard let exchange else { throw closedError() }
         let informational = response.status.kind == .informational
         if headSent && !informational || finished {
@@ -171,7 +173,13 @@ final class AsyncExchange: @unchecked Sendable {
         if informational && endOfStream {
             throw HTTPResponseWriterError(description: "a 1xx response cannot end the response")
         }
-        exchange.sendHead(response, endOfStream: endOfStream)
+        if let contentLength, !informational {
+            exchange.responseFields.append(response.headerFields)
+            exchange.responseFields.append("content-length", integer: contentLength)
+            exchange.sendHead(status: response.status.code, endOfStream: endOfStream)
+        } else {
+            exchange.sendHead(response, endOfStream: endOfStream)
+        }
         if !informational {
             headSent = true
             finished = endOfStream

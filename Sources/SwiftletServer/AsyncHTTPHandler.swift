@@ -39,7 +39,10 @@ public final class AsyncHTTPHandler: HTTPHandler {
         let state = AsyncExchange(exchange: exchange, loop: loop)
         exchange.context = state
         let responder = self.responder
-        state.task = Task(executorPreference: loop.taskExecutor) {
+        // Started immediately: the handler runs inside this callback until it
+        // first suspends (a small response needs no job at all), and every
+        // resumption after that runs on the loop as its task executor.
+        state.task = Task.immediate(executorPreference: loop.taskExecutor) {
             var failure: (any Error)?
             do {
                 try await responder(request, HTTPRequestBody(state: state), HTTPResponseWriter(state: state))

@@ -24,7 +24,7 @@ public struct HTTPRequestBody: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let state: AsyncExchange
 
-        public mutating func next() async throws -> [UInt8]? {
+        nonisolated(nonsending) public mutating func next() async throws -> [UInt8]? {
             if state.loop.inLoop { return try await state.nextChunk() }
             let state = self.state
             return try await state.hop { try await state.nextChunk() }
@@ -48,7 +48,7 @@ public struct HTTPRequestBody: AsyncSequence, Sendable {
     /// declares its length, else as soon as it grows past the limit. A
     /// handler that lets the error escape answers 413 (Content Too Large,
     /// RFC 9110 §15.5.14) when no response was started.
-    public func collect(upTo limit: Int) async throws -> [UInt8] {
+    nonisolated(nonsending) public func collect(upTo limit: Int) async throws -> [UInt8] {
         if let declared = state.declaredLength, declared > limit {
             throw HTTPRequestBodyTooLargeError(limit: limit)
         }
@@ -63,7 +63,7 @@ public struct HTTPRequestBody: AsyncSequence, Sendable {
     /// Writes the body to `descriptor` (a file, a pipe) as it arrives and
     /// returns the bytes written. The writes are plain `write(2)` calls on
     /// the loop thread: meant for files, whose writes land in the page cache.
-    public func write(toFileDescriptor descriptor: Int32) async throws -> Int {
+    nonisolated(nonsending) public func write(toFileDescriptor descriptor: Int32) async throws -> Int {
         var total = 0
         for try await chunk in self {
             try chunk.withUnsafeBytes { bytes in

@@ -21,7 +21,7 @@ public struct HTTPResponseWriter: Sendable {
 
     /// Sends an informational (1xx) head, such as 103 Early Hints; the
     /// final head follows. Never sent to an HTTP/1.0 client.
-    public func sendInformational(_ response: HTTPResponse) async throws {
+    nonisolated(nonsending) public func sendInformational(_ response: HTTPResponse) async throws {
         guard response.status.kind == .informational else {
             throw HTTPResponseWriterError(description: "sendInformational needs a 1xx status, not \(response.status.code)")
         }
@@ -29,7 +29,7 @@ public struct HTTPResponseWriter: Sendable {
     }
 
     /// Sends the response head. `endOfStream`: the response has no body.
-    public func writeHead(_ response: HTTPResponse, endOfStream: Bool = false) async throws {
+    nonisolated(nonsending) public func writeHead(_ response: HTTPResponse, endOfStream: Bool = false) async throws {
         if state.loop.inLoop { return try state.writeHead(response, endOfStream: endOfStream) }
         let state = self.state
         try await state.hop { try state.writeHead(response, endOfStream: endOfStream) }
@@ -38,24 +38,28 @@ public struct HTTPResponseWriter: Sendable {
     /// Queues body bytes (copied), then waits while the queued body is above
     /// the exchange's high watermark (the peer's window is closed or it reads
     /// slowly), so a producer never runs ahead of the client.
-    public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
+    nonisolated(nonsending) public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
         if state.loop.inLoop { return try await Self.write(bytes, endOfStream: false, state: state) }
         let state = self.state
         try await state.hop { try await Self.write(bytes, endOfStream: false, state: state) }
     }
 
     /// Queues the UTF-8 bytes of `text`.
-    public func write(_ text: String) async throws {
+    nonisolated(nonsending) public func write(_ text: String) async throws {
         try await write(Array(text.utf8))
     }
 
     /// Sends the head, the whole body and the end at once, with
     /// `content-length` set: the usual small response in one call.
-    public func respond(_ response: HTTPResponse, body: some Collection<UInt8> & Sendable) async throws {
-        var response = response
-        response.headerFields[.contentLength] = String(body.count)
-        try await writeHead(response, endOfStream: body.isEmpty)
-        if body.isEmpty { return }
+    nonisolated(nonsending) public func respond(_ response: HTTPResponse, body: some Collection<UInt8> & Sendable) async throws {
+        let length = body.count
+        if state.loop.inLoop {
+            try state.writeHead(response, endOfStream: length == 0, contentLength: length)
+        } else {
+            let state = self.state
+            try await state.hop { try state.writeHead(response, endOfStream: length == 0, contentLength: length) }
+        }
+        if length == 0 { return }
         if state.loop.inLoop { return try await Self.write(body, endOfStream: true, state: state) }
         let state = self.state
         try await state.hop { try await Self.write(body, endOfStream: true, state: state) }
@@ -63,7 +67,7 @@ public struct HTTPResponseWriter: Sendable {
 
     /// Ends the response, with `trailers` if given (HTTP/2 trailers,
     /// HTTP/1.1 chunked trailers).
-    public func finish(trailers: HTTPFields? = nil) async throws {
+    nonisolated(nonsending) public func finish(trailers: HTTPFields? = nil) async throws {
         if state.loop.inLoop { return try state.finish(trailers: trailers) }
         let state = self.state
         try await state.hop { try state.finish(trailers: trailers) }
