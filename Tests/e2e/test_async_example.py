@@ -170,6 +170,43 @@ def test_back_pressure_holds_at_most_the_window(app):
     client.close()
 
 
+def test_unread_body_gets_no_credit(app):
+    """RFC 9113 §6.9: a handler that never reads its body gives the peer no
+    WINDOW_UPDATE for the stream: the client can send the initial window
+    (65,535 bytes) and no more."""
+    client = rawh2.Client(app.port)
+    client.send(client.headers(1, "/ignore", end_stream=False, method="POST"))
+    client.sock.settimeout(0.05)
+    sent, window, updates = 0, 65535, []
+    deadline = time.time() + 1.5
+    while time.time() < deadline:
+        size = min(16384, window - sent)
+        if size > 0:
+            client.send(rawh2.frame(rawh2.DATA, 0, 1, b"u" * size))
+            sent += size
+        try:
+            got = client.read_frame()
+        except OSError:
+            got = None
+        if got and got[0] == rawh2.WINDOW_UPDATE and got[2] == 1:
+            updates.append(int.from_bytes(got[3], "big"))
+            window += updates[-1]
+    assert sent == 65535 and updates == []
+    client.send(rawh2.rst_stream(1, 8))
+    client.close()
+
+
+def test_returning_without_finishing_finishes(app):
+    assert curl(app.base + "/unfinished").stdout == b"left open\n"
+    client = rawh2.Client(app.port)
+    client.send(client.headers(1, "/unfinished"))
+    while True:
+        kind, flags, stream, payload = client.read_frame()
+        assert kind != rawh2.RST_STREAM
+        if stream == 1 and flags & rawh2.END_STREAM:
+            break
+
+
 def test_cancellation_on_reset_and_on_disconnect(app):
     before = stats(app)["cancelled"]
     client = rawh2.Client(app.port)

@@ -175,6 +175,16 @@ func makeRouter(loop: EventLoop, uploads: String) -> Router {
             throw error
         }
     }
+    router.on(.post, "/ignore") { _ in
+        // Never reads the body: the client can send no more than the
+        // stream's window (HTTP/2) or the socket buffers (HTTP/1.1).
+        try await Task.sleep(for: .seconds(30))
+    }
+    router.on(.get, "/unfinished") { request in
+        // Returns without finishing: the response is finished for it.
+        try await request.response.writeHead(HTTPResponse(status: .ok))
+        try await request.response.write("left open\n")
+    }
     router.on(.get, "/stats") { request in
         struct Stats: Encodable { var cancelled: Int }
         try await json(Stats(cancelled: await store.cancelled), to: request.response)
