@@ -20,6 +20,10 @@ public protocol HTTPHandler: AnyObject {
     func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason)
 }
 
+extension HTTPExchange {
+    public var tlsDescription: (version: String, cipher: String)? { nil }
+}
+
 extension HTTPHandler {
     public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {}
     public func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {}
@@ -84,6 +88,9 @@ public protocol HTTPExchange: AnyObject {
     var streamID: UInt32 { get }
     /// The peer's address, as text, for logs.
     var remoteAddressDescription: String { get }
+    /// TLS version and cipher suite of the connection, for logs; nil over
+    /// cleartext.
+    var tlsDescription: (version: String, cipher: String)? { get }
     /// The status sent with the response head (0 before `sendHead`).
     var responseStatus: Int { get }
     /// Response body bytes handed to the connection so far.

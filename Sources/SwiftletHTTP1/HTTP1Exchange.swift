@@ -44,6 +44,7 @@ public final class HTTP1Exchange: HTTPExchange {
     public var protocolName: StaticString { "http/1.1" }
     public var streamID: UInt32 { 0 }
     public var remoteAddressDescription: String { connection.connection.remoteAddress?.host ?? "-" }
+    public var tlsDescription: (version: String, cipher: String)? { connection.connection.transport?.securityDescription }
     public var responseStatus: Int { connection.status }
     public var responseBodyBytesSent: Int { connection.bodyBytes }
     public var startTime: UInt64 { connection.started }

@@ -165,6 +165,7 @@ public final class HTTP2Stream: HTTPExchange {
     public var protocolName: StaticString { "h2" }
     public var streamID: UInt32 { id }
     public var remoteAddressDescription: String { engine.transport.remoteAddressDescription }
+    public var tlsDescription: (version: String, cipher: String)? { engine.transport.tlsDescription }
 
     public func pauseRequestBody() {
         guard isUsable() else { return }

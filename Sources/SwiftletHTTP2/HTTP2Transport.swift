@@ -28,6 +28,8 @@ public protocol HTTP2Transport: AnyObject {
     var bytesSent: UInt64 { get }
     /// The peer, as text for logs.
     var remoteAddressDescription: String { get }
+    /// TLS version and cipher suite, for logs; nil over cleartext.
+    var tlsDescription: (version: String, cipher: String)? { get }
 
     /// Lets `body` write up to the returned count of bytes in place.
     @discardableResult
@@ -51,4 +53,5 @@ extension Connection: HTTP2Transport {
     public var timers: TimerWheel { loop.timers }
     public var bufferPool: BufferPool { loop.bufferPool }
     public var remoteAddressDescription: String { remoteAddress?.host ?? "-" }
+    public var tlsDescription: (version: String, cipher: String)? { transport?.securityDescription }
 }

@@ -40,6 +40,7 @@ public final class MemoryTransport: HTTP2Transport {
     }
     public var bytesSent: UInt64 { sentBytes }
     public var remoteAddressDescription: String { "memory" }
+    public var tlsDescription: (version: String, cipher: String)? { nil }
 
     public init(now: UInt64 = 1_000_000_000, bufferPool: BufferPool = BufferPool(blockSize: 16 * 1024, maximumFree: 64)) {
         clock = now

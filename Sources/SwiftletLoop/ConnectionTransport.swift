@@ -24,6 +24,13 @@ public protocol ConnectionTransport: AnyObject {
     func encrypt(_ plaintext: SendQueue)
     /// Appends the transport's closing message (TLS close_notify).
     func shutdown()
+    /// The protocol version and cipher suite in use, for logs (TLS:
+    /// "TLSv1.3", "TLS_AES_128_GCM_SHA256"); nil before the handshake.
+    var securityDescription: (version: String, cipher: String)? { get }
+}
+
+extension ConnectionTransport {
+    public var securityDescription: (version: String, cipher: String)? { nil }
 }
 
 /// What `ConnectionTransport.receive` did.

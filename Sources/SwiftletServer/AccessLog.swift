@@ -3,6 +3,14 @@ import Glibc
 import SwiftletHTTP
 import SwiftletLoop
 
+/// How access log lines look.
+public enum AccessLogFormat: String, Sendable, CaseIterable {
+    /// Combined log format plus protocol, stream id and duration.
+    case combined
+    /// One JSON object per line (see `AccessLogHandler`).
+    case json
+}
+
 /// Where access log lines go.
 public enum AccessLogDestination: Sendable, Equatable {
     case off
@@ -92,13 +100,20 @@ public final class AccessLogWriter: @unchecked Sendable {  // state behind a Loc
     }
 }
 
-/// Wraps a handler and logs every finished exchange in combined log format
-/// plus protocol, stream id and duration:
+/// Wraps a handler and logs every finished exchange, in combined log
+/// format plus protocol, stream id and duration:
 ///
 ///     127.0.0.1 - - [21/Nov/2026:20:13:21 +0000] "GET /a.css HTTP/2.0" 200 1234 "-" "curl/7.88.1" h2 3 0.000211
 ///
-/// Lines collect in a per-loop buffer that is handed to the writer thread at
-/// most every 100 ms, and when the loop closes.
+/// or as JSON lines (`AccessLogFormat.json`), one object per exchange:
+///
+///     {"time":"2026-11-21T20:13:21.123Z","remote":"127.0.0.1","protocol":"h2","method":"GET",
+///      "path":"/a.css","status":200,"bytes":1234,"duration":0.000211,"stream":3,
+///      "tls_version":"TLSv1.3","tls_cipher":"TLS_AES_128_GCM_SHA256","user_agent":"curl/7.88.1","referer":null}
+///
+/// (on one line). Strings are JSON-escaped; bytes that are not UTF-8 become
+/// `\u00XX`. Absent values are `null`.
+///
 public final class AccessLogHandler: HTTPHandler {
     let inner: any HTTPHandler
     let writer: AccessLogWriter
@@ -107,11 +122,13 @@ public final class AccessLogHandler: HTTPHandler {
     private var flushTimer: TimerID?
     private var timeSecond = -1
     private var timeText = [UInt8]()
+    let format: AccessLogFormat
 
-    public init(wrapping inner: any HTTPHandler, writer: AccessLogWriter, loop: EventLoop) {
+    public init(wrapping inner: any HTTPHandler, writer: AccessLogWriter, loop: EventLoop, format: AccessLogFormat = .combined) {
         self.inner = inner
         self.writer = writer
         self.loop = loop
+        self.format = format
         buffer.reserveCapacity(64 * 1024)
         // Lines of the last 100 ms (and of the exchanges the close ends)
         // are handed over when the loop closes, before the writer stops.
@@ -129,6 +146,22 @@ public final class AccessLogHandler: HTTPHandler {
     }
 
     private func append(_ exchange: any HTTPExchange) {
+        switch format {
+        case .combined: appendCombined(exchange)
+        case .json: appendJSON(exchange)
+        }
+        buffer.append(0x0A)
+        if buffer.count >= 60 * 1024 {
+            flush()
+        } else if flushTimer == nil {
+            flushTimer = loop.timers.schedule(at: loop.now &+ 100_000_000) { [weak self] in
+                self?.flushTimer = nil
+                self?.flush()
+            }
+        }
+    }
+
+    private func appendCombined(_ exchange: any HTTPExchange) {
         let request = exchange.request
         buffer.append(contentsOf: exchange.remoteAddressDescription.utf8)
         buffer.append(contentsOf: " - - [".utf8)
@@ -151,6 +184,11 @@ public final class AccessLogHandler: HTTPHandler {
         buffer.append(0x20)
         appendNumber(Int(exchange.streamID))
         buffer.append(0x20)
+        appendSeconds(exchange)
+    }
+
+    /// The exchange's duration in seconds, to the microsecond.
+    private func appendSeconds(_ exchange: any HTTPExchange) {
         let micros = Int((loop.now &- exchange.startTime) / 1000)
         appendNumber(micros / 1_000_000)
         buffer.append(UInt8(ascii: "."))
@@ -160,15 +198,70 @@ public final class AccessLogHandler: HTTPHandler {
             buffer.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
             divisor /= 10
         }
-        buffer.append(0x0A)
-        if buffer.count >= 60 * 1024 {
-            flush()
-        } else if flushTimer == nil {
-            flushTimer = loop.timers.schedule(at: loop.now &+ 100_000_000) { [weak self] in
-                self?.flushTimer = nil
-                self?.flush()
-            }
+    }
+
+    private func appendJSON(_ exchange: any HTTPExchange) {
+        let request = exchange.request
+        buffer.append(contentsOf: "{\"time\":\"".utf8)
+        appendISOTime()
+        buffer.append(contentsOf: "\",\"remote\":".utf8)
+        appendJSONString(exchange.remoteAddressDescription)
+        buffer.append(contentsOf: ",\"protocol\":\"".utf8)
+        buffer.append(contentsOf: UnsafeRawBufferPointer(start: exchange.protocolName.utf8Start, count: exchange.protocolName.utf8CodeUnitCount))
+        buffer.append(contentsOf: "\",\"method\":".utf8)
+        appendJSONString(request.methodBytes)
+        buffer.append(contentsOf: ",\"path\":".utf8)
+        appendJSONString(request.pathBytes)
+        buffer.append(contentsOf: ",\"status\":".utf8)
+        appendNumber(exchange.responseStatus)
+        buffer.append(contentsOf: ",\"bytes\":".utf8)
+        appendNumber(exchange.responseBodyBytesSent)
+        buffer.append(contentsOf: ",\"duration\":".utf8)
+        appendSeconds(exchange)
+        buffer.append(contentsOf: ",\"stream\":".utf8)
+        appendNumber(Int(exchange.streamID))
+        let tls = exchange.tlsDescription
+        buffer.append(contentsOf: ",\"tls_version\":".utf8)
+        appendJSONString(tls?.version)
+        buffer.append(contentsOf: ",\"tls_cipher\":".utf8)
+        appendJSONString(tls?.cipher)
+        buffer.append(contentsOf: ",\"user_agent\":".utf8)
+        appendJSONString(request.fields.first("user-agent"))
+        buffer.append(contentsOf: ",\"referer\":".utf8)
+        appendJSONString(request.fields.first("referer"))
+        buffer.append(UInt8(ascii: "}"))
+    }
+
+    private func appendJSONString(_ text: String?) {
+        JSONText.append(text, to: &buffer)
+    }
+
+    private func appendJSONString(_ value: UnsafeRawBufferPointer?) {
+        JSONText.append(value, to: &buffer)
+    }
+
+    private var isoSecond = -1
+    private var isoText = [UInt8]()
+
+    /// UTC time to the millisecond: 2026-12-01T18:35:00.123Z.
+    private func appendISOTime() {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        if now.tv_sec != isoSecond {
+            isoSecond = now.tv_sec
+            var seconds = now.tv_sec
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+            isoText = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))".utf8)
         }
+        buffer.append(contentsOf: isoText)
+        let millis = Int(now.tv_nsec / 1_000_000)
+        buffer.append(UInt8(ascii: "."))
+        buffer.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        buffer.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        buffer.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        buffer.append(UInt8(ascii: "Z"))
     }
 
     private func flush() {

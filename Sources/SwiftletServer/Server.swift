@@ -78,7 +78,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
             let metrics = self.metrics
             let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
                 let handler = try makeHandler(loop)
-                var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop) } ?? handler
+                var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop, format: configuration.accessLogFormat) } ?? handler
                 let loopMetrics = metrics.map { LoopMetrics(metrics: $0, loop: loop, interval: configuration.metricsInterval) }
                 if let loopMetrics { served = MetricsHandler(wrapping: served, counts: loopMetrics) }
                 let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSConfiguration?
     /// Access log destination.
     public var accessLog: AccessLogDestination = .off
+    /// How access log lines look.
+    public var accessLogFormat: AccessLogFormat = .combined
     /// Where metrics go (see `ServerMetrics` for the list): nil uses the
     /// factory bootstrapped with swift-metrics' `MetricsSystem`, and when
     /// none was, the server keeps no metrics at all.

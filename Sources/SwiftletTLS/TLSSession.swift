@@ -60,6 +60,12 @@ public final class TLSSession: ConnectionTransport {
     /// The session was resumed (ticket or session cache).
     public var resumed: Bool { swiftlet_tls_session_reused(ssl) }
 
+    public var securityDescription: (version: String, cipher: String)? {
+        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher),
+              let version = SSL_get_version(ssl) else { return nil }
+        return (String(cString: version), String(cString: name))
+    }
+
     // MARK: ConnectionTransport
 
     public func attach(wire: SendQueue) { self.wire = wire }

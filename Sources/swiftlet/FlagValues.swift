@@ -7,6 +7,16 @@ struct FlagError: Error, CustomStringConvertible {
 }
 
 enum FlagValue {
+    /// One of an enumeration's raw values.
+    static func choice<Choice: RawRepresentable & CaseIterable>(_ text: String, flag: String, _ type: Choice.Type) throws -> Choice
+    where Choice.RawValue == String {
+        guard let value = Choice(rawValue: text) else {
+            let allowed = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw FlagError(description: "\(flag): '\(text)' is not one of \(allowed)")
+        }
+        return value
+    }
+
     static func integer(_ text: String, flag: String, range: ClosedRange<Int>) throws -> Int {
         guard let value = Int(text) else {
             throw FlagError(description: "\(flag): '\(text)' is not a whole number (allowed: \(range.lowerBound)...\(range.upperBound))")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SwiftletHTTP2
 import SwiftletLoop
+import SwiftletServer
 
 extension EventLoop.BackendChoice: ExpressibleByArgument {}
 
@@ -216,6 +217,20 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Access log: a file path, - for standard output, or off.")
     var accessLog = "off"
 
+    @Option(help: "Access log lines: combined or json. (default: combined)",
+            transform: { try FlagValue.choice($0, flag: "--access-log-format", AccessLogFormat.self) })
+    var accessLogFormat = AccessLogFormat.combined
+
     @Option(help: "Diagnostics level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+
+    @Option(help: "Diagnostics on standard error: text or json. (default: text)",
+            transform: { try FlagValue.choice($0, flag: "--log-format", DiagnosticsFormat.self) })
+    var logFormat = DiagnosticsFormat.text
+}
+
+/// How `swiftlet` writes its diagnostics.
+enum DiagnosticsFormat: String, CaseIterable {
+    case text
+    case json
 }

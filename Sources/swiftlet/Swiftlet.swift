@@ -116,6 +116,7 @@ struct Swiftlet: ParsableCommand {
         case "-": configuration.accessLog = .standardOutput
         default: configuration.accessLog = .file(logging.accessLog)
         }
+        configuration.accessLogFormat = logging.accessLogFormat
         return configuration
     }
 
@@ -123,10 +124,19 @@ struct Swiftlet: ParsableCommand {
         // Signals go to the main thread's sigwait, never to a loop thread.
         Signals.block([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
         let level = Logger.Level(rawValue: logging.logLevel) ?? .info
+        let format = logging.logFormat
+        FileHandleStderr.format = format
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let configuration = makeConfiguration()
         var files = StaticFileConfiguration(root: root)
@@ -211,8 +221,17 @@ final class StopFlag: @unchecked Sendable {
     }
 }
 
+/// What `swiftlet` itself says on standard error (where it listens, why it
+/// cannot start): plain lines, or JSON lines under `--log-format json`.
 enum FileHandleStderr {
+    nonisolated(unsafe) static var format = DiagnosticsFormat.text  // set once, before any thread starts
+
     static func write(_ text: String) {
+        if format == .json {
+            let message = text.hasSuffix("\n") ? String(text.dropLast()) : text
+            JSONLogHandler(label: "swiftlet").emit(level: .notice, source: "swiftlet", message: message)
+            return
+        }
         var text = text
         text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
     }
