@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
@@ -98,9 +99,10 @@ let package = Package(
         // The static-site server.
         .executableTarget(
             name: "swiftlet",
-            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "SwiftletTLS", "CSwiftletSystem",
+            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "SwiftletHTTP", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: strict
         ),
         // The async API's example (docs/embedding.md): a JSON API, uploads,

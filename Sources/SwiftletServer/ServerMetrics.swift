@@ -1,5 +1,6 @@
 import CoreMetrics
 import SwiftletHTTP
+import SwiftletHTTP1
 import SwiftletLoop
 
 /// What a server reports through swift-metrics, so any backend works
@@ -9,13 +10,13 @@ import SwiftletLoop
 /// | --- | --- | --- |
 /// | `swiftlet_connections_accepted_total` | counter | |
 /// | `swiftlet_connections_closed_total` | counter | |
-/// | `swiftlet_connections_open` | meter | |
+/// | `swiftlet_connections_open` | meter | `state`: `h2`, `http/1.1`, `handshake` (TLS handshake or first bytes) |
 /// | `swiftlet_streams_open` | meter | exchanges (HTTP/2 streams, HTTP/1.1 requests) in progress |
-/// | `swiftlet_requests_total` | counter | `status`: `1xx`…`5xx`, `reset` (no final status) |
+/// | `swiftlet_requests_total` | counter | `status`: `1xx`…`5xx`, `reset` (no final status); `method`: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, CONNECT, `other` |
 /// | `swiftlet_bytes_received_total`, `swiftlet_bytes_sent_total` | counter | wire bytes |
 /// | `swiftlet_rejections_total` | counter | `token`: the stable rejection token |
 /// | `swiftlet_tls_handshakes_total` | counter | `result`: `ok`, `failed`, `timeout` |
-/// | `swiftlet_request_duration` | timer | nanoseconds from request head to close |
+/// | `swiftlet_request_duration_seconds` | timer | from request head to close |
 ///
 /// Cost: each loop counts in plain integers and hands the totals to the
 /// backend every `ServerConfiguration.metricsInterval` and when it closes;
@@ -25,10 +26,13 @@ final class ServerMetrics: Sendable {
     let factory: any MetricsFactory
     let accepted: Counter
     let closed: Counter
-    let open: Meter
+    /// Open connections by state: h2, http/1.1, handshake.
+    let open: [Meter]
     let streamsOpen: Meter
-    /// Requests by status class: 1xx…5xx, then `reset`.
+    /// Requests by status class (1xx…5xx, then `reset`) and method
+    /// (`methods`, then `other`): `requests[status * 9 + method]`.
     let requests: [Counter]
+    static let methods: [StaticString] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"]
     let bytesReceived: Counter
     let bytesSent: Counter
     let tlsOK: Counter
@@ -40,17 +44,22 @@ final class ServerMetrics: Sendable {
         self.factory = factory
         accepted = Counter(label: "swiftlet_connections_accepted_total", factory: factory)
         closed = Counter(label: "swiftlet_connections_closed_total", factory: factory)
-        open = Meter(label: "swiftlet_connections_open", factory: factory)
+        open = ["h2", "http/1.1", "handshake"].map {
+            Meter(label: "swiftlet_connections_open", dimensions: [("state", $0)], factory: factory)
+        }
         streamsOpen = Meter(label: "swiftlet_streams_open", factory: factory)
-        requests = ["1xx", "2xx", "3xx", "4xx", "5xx", "reset"].map {
-            Counter(label: "swiftlet_requests_total", dimensions: [("status", $0)], factory: factory)
+        let methodNames = Self.methods.map { "\($0)" } + ["other"]
+        requests = ["1xx", "2xx", "3xx", "4xx", "5xx", "reset"].flatMap { status in
+            methodNames.map { method in
+                Counter(label: "swiftlet_requests_total", dimensions: [("status", status), ("method", method)], factory: factory)
+            }
         }
         bytesReceived = Counter(label: "swiftlet_bytes_received_total", factory: factory)
         bytesSent = Counter(label: "swiftlet_bytes_sent_total", factory: factory)
         tlsOK = Counter(label: "swiftlet_tls_handshakes_total", dimensions: [("result", "ok")], factory: factory)
         tlsFailed = Counter(label: "swiftlet_tls_handshakes_total", dimensions: [("result", "failed")], factory: factory)
         tlsTimeout = Counter(label: "swiftlet_tls_handshakes_total", dimensions: [("result", "timeout")], factory: factory)
-        duration = Timer(label: "swiftlet_request_duration", factory: factory)
+        duration = Timer(label: "swiftlet_request_duration_seconds", factory: factory)
     }
 
     /// The factory to report to: the one configured, else the one
@@ -73,12 +82,13 @@ final class LoopMetrics {
     unowned(unsafe) var context: LoopContext!
     var accepted = 0
     var tlsHandshakes = 0
-    var requests = [Int](repeating: 0, count: 6)
+    var requests = [Int](repeating: 0, count: 6 * 9)
     var streamsStarted = 0
     var streamsClosed = 0
 
     // What the backend was told so far.
     private var reportedOpen = 0
+    private var reportedOpenByState = [0, 0, 0]
     private var reportedStreams = 0
     private var reportedBytesReceived: UInt64 = 0
     private var reportedBytesSent: UInt64 = 0
@@ -112,11 +122,14 @@ final class LoopMetrics {
         let open = context.served.count + context.selecting
         let closedNow = accepted - (open - reportedOpen)
         if closedNow > 0 { metrics.closed.increment(by: Int64(closedNow)) }
-        if open != reportedOpen {
-            Self.move(metrics.open, by: open - reportedOpen)
-            reportedOpen = open
-        }
+        reportedOpen = open
         accepted = 0
+        var byState = [0, 0, context.selecting]
+        for connection in context.served.values { byState[connection is HTTP1Connection ? 1 : 0] += 1 }
+        for state in 0..<3 where byState[state] != reportedOpenByState[state] {
+            Self.move(metrics.open[state], by: byState[state] - reportedOpenByState[state])
+            reportedOpenByState[state] = byState[state]
+        }
         let streams = streamsStarted - streamsClosed
         if streams != reportedStreams {
             Self.move(metrics.streamsOpen, by: streams - reportedStreams)
@@ -186,8 +199,10 @@ final class MetricsHandler: HTTPHandler {
         let status = exchange.responseStatus
         // By the final status's class; an exchange that ended without one
         // completing (reset, cancelled, connection gone) counts as `reset`.
-        let index = reason == .completed && status >= 100 && status < 600 ? status / 100 - 1 : 5
-        counts.requests[index] += 1
+        let statusIndex = reason == .completed && status >= 100 && status < 600 ? status / 100 - 1 : 5
+        let method = exchange.request.methodBytes
+        let methodIndex = ServerMetrics.methods.firstIndex { HTTPFieldList.equal(method, HTTPFieldList.span($0)) } ?? 8
+        counts.requests[statusIndex * 9 + methodIndex] += 1
         counts.metrics.duration.recordNanoseconds(Int64(truncatingIfNeeded: counts.loop.now &- exchange.startTime))
         inner.exchangeDidClose(exchange, reason: reason)
     }

@@ -7,6 +7,18 @@ struct FlagError: Error, CustomStringConvertible {
 }
 
 enum FlagValue {
+    /// "HOST:PORT" (an IPv6 host in brackets: "[::1]:9100"), port 0...65535.
+    static func hostPort(_ text: String, flag: String) throws -> (host: String, port: UInt16) {
+        let problem = FlagError(description: "\(flag): '\(text)' is not HOST:PORT (for example 127.0.0.1:9100 or [::1]:9100)")
+        guard let colon = text.lastIndex(of: ":") else { throw problem }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let portText = String(text[text.index(after: colon)...])
+        guard !host.isEmpty, !host.contains("[") else { throw problem }
+        let port = try integer(portText, flag: flag, range: 0...65535)
+        return (host, UInt16(port))
+    }
+
     /// One of an enumeration's raw values.
     static func choice<Choice: RawRepresentable & CaseIterable>(_ text: String, flag: String, _ type: Choice.Type) throws -> Choice
     where Choice.RawValue == String {

@@ -224,6 +224,10 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Diagnostics level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9100. (default: off)",
+            transform: { try FlagValue.hostPort($0, flag: "--metrics-listen") })
+    var metricsListen: (host: String, port: UInt16)?
+
     @Option(help: "Diagnostics on standard error: text or json. (default: text)",
             transform: { try FlagValue.choice($0, flag: "--log-format", DiagnosticsFormat.self) })
     var logFormat = DiagnosticsFormat.text

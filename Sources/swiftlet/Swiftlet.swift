@@ -138,7 +138,19 @@ struct Swiftlet: ParsableCommand {
                 return handler
             }
         }
-        let configuration = makeConfiguration()
+        var configuration = makeConfiguration()
+        var metrics: MetricsEndpoint?
+        if let listen = logging.metricsListen {
+            do {
+                let endpoint = try MetricsEndpoint(host: listen.host, port: listen.port, backend: configuration.backend)
+                try endpoint.server.start()
+                configuration.metricsFactory = endpoint.factory
+                metrics = endpoint
+            } catch {
+                FileHandleStderr.write("swiftlet: cannot start the metrics endpoint on \(listen.host):\(listen.port): \(error)\n")
+                throw ExitCode(1)
+            }
+        }
         var files = StaticFileConfiguration(root: root)
         files.index = self.files.index
         files.cacheControl = self.files.cacheControl
@@ -164,8 +176,16 @@ struct Swiftlet: ParsableCommand {
         } else {
             FileHandleStderr.write("swiftlet \(swiftletVersion) listening on http://\(host):\(server.port) (h2c, http/1.1; \(backend); \(loops))\n")
         }
+        if let metrics, let listen = logging.metricsListen {
+            let metricsHost = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
+            FileHandleStderr.write("swiftlet metrics at http://\(metricsHost):\(metrics.server.port)/metrics\n")
+        }
         waitForSignals(server)
         server.waitUntilStopped()
+        // The last counts reach the registry as the loops close; then the
+        // endpoint stops too.
+        metrics?.server.stop()
+        metrics?.server.waitUntilStopped()
     }
 
     /// The main thread waits for signals: SIGTERM/SIGINT shut down gracefully

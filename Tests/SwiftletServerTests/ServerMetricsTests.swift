@@ -79,16 +79,17 @@ struct ServerMetricsTests {
 
         let settled = try Self.waitFor {
             metrics.counterTotal(label: "swiftlet_connections_closed_total") == 2
-                && metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "4xx")]) == 1
+                && metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "4xx"), ("method", "GET")]) == 1
         }
         #expect(settled)
         #expect(metrics.counterTotal(label: "swiftlet_connections_accepted_total") == 2)
-        #expect(metrics.meters(label: "swiftlet_connections_open").first?.lastValue ?? 0 == 0)
-        #expect(metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "2xx")]) == 2)
-        #expect(metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "4xx")]) == 1)
+        #expect(metrics.meters(label: "swiftlet_connections_open").allSatisfy { ($0.lastValue ?? 0) == 0 })
+        #expect(metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "2xx"), ("method", "GET")]) == 2)
+        #expect(metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "4xx"), ("method", "GET")]) == 1)
+        #expect(metrics.counterTotal(label: "swiftlet_requests_total") == 3)
         #expect(metrics.counterTotal(label: "swiftlet_bytes_received_total") == Int64(request.utf8.count + refused.utf8.count))
         #expect(metrics.counterTotal(label: "swiftlet_bytes_sent_total") > 0)
-        #expect(try metrics.expectTimer("swiftlet_request_duration").values.count == 3)
+        #expect(try metrics.expectTimer("swiftlet_request_duration_seconds").values.count == 3)
         #expect(metrics.meters(label: "swiftlet_streams_open").first?.lastValue ?? 0 == 0)
         #expect(metrics.counterTotal(label: "swiftlet_rejections_total", dimensions: [("token", "h1_bad_version")]) == 1)
     }
@@ -107,7 +108,7 @@ struct ServerMetricsTests {
             server.stop()
             server.waitUntilStopped()
         }
-        let open = { metrics.meters(label: "swiftlet_connections_open").first?.lastValue ?? 0 }
+        let open = { metrics.meters(label: "swiftlet_connections_open", dimensions: [("state", "handshake")]).first?.lastValue ?? 0 }
         let fd = try Self.connectTo(port: server.port)
         #expect(Self.waitFor { open() == 1 })
         close(fd)

@@ -1,0 +1,51 @@
+import Prometheus
+import SwiftletHTTP
+import SwiftletLoop
+import SwiftletServer
+
+/// `--metrics-listen`: the server's swift-metrics go to a Prometheus
+/// registry (swift-server/swift-prometheus), served as text at `/metrics`
+/// by a small server of its own (one loop, its own port), so a scrape never
+/// waits behind the site's traffic and the site's port never serves it.
+struct MetricsEndpoint {
+    let registry = PrometheusCollectorRegistry()
+    let server: Server
+
+    /// The factory the site's server reports to.
+    var factory: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: registry) }
+
+    init(host: String, port: UInt16, backend: EventLoop.BackendChoice) throws {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.loops = 1
+        configuration.backend = backend
+        let registry = self.registry
+        server = try Server(configuration: configuration) { _ in MetricsPage(registry: registry) }
+    }
+}
+
+/// GET /metrics: the registry in Prometheus text format 0.0.4; 404 elsewhere.
+final class MetricsPage: HTTPHandler {
+    let registry: PrometheusCollectorRegistry
+    private var text: [UInt8] = []
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func exchangeDidStart(_ exchange: any HTTPExchange) {
+        guard exchange.request.pathBytes.elementsEqual("/metrics".utf8) else {
+            exchange.responseFields.append("content-length", "0")
+            exchange.sendHead(status: 404, endOfStream: true)
+            return
+        }
+        text.removeAll(keepingCapacity: true)
+        registry.emit(into: &text)
+        exchange.responseFields.append("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        exchange.responseFields.append("content-length", integer: text.count)
+        let head = exchange.request.methodIs("HEAD")
+        exchange.sendHead(status: 200, endOfStream: head || text.isEmpty)
+        if !head && !text.isEmpty {
+            text.withUnsafeBytes { exchange.sendBody(copying: $0, endOfStream: true) }
+        }
+    }
+}
