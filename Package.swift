@@ -102,7 +102,8 @@ let package = Package(
             dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletLoop", "SwiftletHTTP2", "SwiftletHTTP", "SwiftletTLS", "CSwiftletSystem",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Prometheus", package: "swift-prometheus")],
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         // The async API's example (docs/embedding.md): a JSON API, uploads,

@@ -126,6 +126,12 @@ public final class EventLoop: @unchecked Sendable {
     private var parkSweep: TimerID?
     private let gracePeriod: UInt64
     var turnCount: UInt64 = 0
+    var busyNanoseconds: UInt64 = 0
+    /// When the current turn's wait returned.
+    private var turnStarted: UInt64 = 0
+    /// Time spent in turns after their wait returned (handling events,
+    /// timers, tasks, flushing), summed: busy / wall time is the loop's load.
+    public var busyTime: Duration { .nanoseconds(Int64(busyNanoseconds)) }
     var receivedByteTotal: UInt64 = 0
     var sentByteTotal: UInt64 = 0
     /// Bytes received from every connection of the loop (wire bytes: TLS
@@ -282,6 +288,7 @@ public final class EventLoop: @unchecked Sendable {
         if runJobs() { ranTasks = true }
         flushDirtyConnections()
         turnCount &+= 1
+        busyNanoseconds &+= clock.now() &- turnStarted
         // A turn woken by nothing: no event, no timer, no task, no deferred
         // input. Many of them mean the loop polls for something it should
         // wait for (debug counter; see `emptyTurns`).
@@ -299,6 +306,7 @@ public final class EventLoop: @unchecked Sendable {
     /// the moment it was accepted.)
     func waitReturned() {
         currentTime = clock.now()
+        turnStarted = currentTime
     }
 
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the

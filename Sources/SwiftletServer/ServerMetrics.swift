@@ -17,6 +17,8 @@ import SwiftletLoop
 /// | `swiftlet_rejections_total` | counter | `token`: the stable rejection token |
 /// | `swiftlet_tls_handshakes_total` | counter | `result`: `ok`, `failed`, `timeout` |
 /// | `swiftlet_request_duration_seconds` | timer | from request head to close |
+/// | `swiftlet_loop_turns_total` | counter | turns of the event loops |
+/// | `swiftlet_loop_busy_seconds_total` | counter | time the loops spent in turns after their wait returned (busy ÷ wall time is the load) |
 ///
 /// Cost: each loop counts in plain integers and hands the totals to the
 /// backend every `ServerConfiguration.metricsInterval` and when it closes;
@@ -39,6 +41,8 @@ final class ServerMetrics: Sendable {
     let tlsFailed: Counter
     let tlsTimeout: Counter
     let duration: Timer
+    let turns: Counter
+    let busy: FloatingPointCounter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -60,6 +64,8 @@ final class ServerMetrics: Sendable {
         tlsFailed = Counter(label: "swiftlet_tls_handshakes_total", dimensions: [("result", "failed")], factory: factory)
         tlsTimeout = Counter(label: "swiftlet_tls_handshakes_total", dimensions: [("result", "timeout")], factory: factory)
         duration = Timer(label: "swiftlet_request_duration_seconds", factory: factory)
+        turns = Counter(label: "swiftlet_loop_turns_total", factory: factory)
+        busy = FloatingPointCounter(label: "swiftlet_loop_busy_seconds_total", factory: factory)
     }
 
     /// The factory to report to: the one configured, else the one
@@ -91,6 +97,8 @@ final class LoopMetrics {
     private var reportedOpenByState = [0, 0, 0]
     private var reportedStreams = 0
     private var reportedBytesReceived: UInt64 = 0
+    private var reportedTurns: UInt64 = 0
+    private var reportedBusy: Duration = .zero
     private var reportedBytesSent: UInt64 = 0
     private var reportedRejections: [String: Int] = [:]
     private var rejectionCounters: [String: Counter] = [:]
@@ -146,6 +154,16 @@ final class LoopMetrics {
         if loop.bytesSent > reportedBytesSent {
             metrics.bytesSent.increment(by: Int64(loop.bytesSent - reportedBytesSent))
             reportedBytesSent = loop.bytesSent
+        }
+        if loop.turn > reportedTurns {
+            metrics.turns.increment(by: Int64(loop.turn - reportedTurns))
+            reportedTurns = loop.turn
+        }
+        let busy = loop.busyTime
+        if busy > reportedBusy {
+            let delta = busy - reportedBusy
+            metrics.busy.increment(by: Double(delta.components.seconds) + Double(delta.components.attoseconds) / 1e18)
+            reportedBusy = busy
         }
         if tlsHandshakes > 0 {
             metrics.tlsOK.increment(by: Int64(tlsHandshakes))

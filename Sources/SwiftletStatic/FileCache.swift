@@ -187,6 +187,11 @@ final class FileCache {
     }
 
     /// The file at `path` (relative, normalized), from the cache when fresh.
+    /// Lookups answered from the cache (the entry still fresh, or
+    /// revalidated unchanged) and those that opened the file.
+    private(set) var hits = 0
+    private(set) var misses = 0
+
     func lookup(_ path: UnsafeRawBufferPointer, now: UInt64) -> Lookup {
         let hash = Self.hash(path)
         useCounter &+= 1
@@ -194,11 +199,13 @@ final class FileCache {
             for entry in bucket where entry.path.withUnsafeBytes({ HTTPFieldList.equal($0, path) }) {
                 if now &- entry.validatedAt < revalidateAfter {
                     entry.lastUsed = useCounter
+                    hits &+= 1
                     return .file(entry)
                 }
                 return revalidate(entry, path: path, now: now)
             }
         }
+        misses &+= 1
         return load(path, hash: hash, now: now, replacing: nil)
     }
 
@@ -218,9 +225,11 @@ final class FileCache {
             close(fd)
             entry.validatedAt = now
             entry.lastUsed = useCounter
+            hits &+= 1
             return .file(entry)
         }
         close(fd)
+        misses &+= 1
         return load(path, hash: entry.hash, now: now, replacing: entry)
     }
 

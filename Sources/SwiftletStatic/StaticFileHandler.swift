@@ -38,6 +38,10 @@ public final class StaticFileHandler: HTTPHandler {
     public let configuration: StaticFileConfiguration
     let loop: EventLoop
     let cache: FileCache
+    /// File lookups answered from this loop's cache of open files, and
+    /// those that had to open the file (for metrics).
+    public var fileCacheHits: Int { cache.hits }
+    public var fileCacheMisses: Int { cache.misses }
     static let prefetcher = Prefetcher()
     // Scratch buffers and counters mutated in place on every request live in
     // `UncheckedCell`s (no run-time exclusivity checks). Invariant: nothing

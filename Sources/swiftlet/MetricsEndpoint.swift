@@ -1,7 +1,9 @@
+import CoreMetrics
 import Prometheus
 import SwiftletHTTP
 import SwiftletLoop
 import SwiftletServer
+import SwiftletStatic
 
 /// `--metrics-listen`: the server's swift-metrics go to a Prometheus
 /// registry (swift-server/swift-prometheus), served as text at `/metrics`
@@ -46,6 +48,46 @@ final class MetricsPage: HTTPHandler {
         exchange.sendHead(status: 200, endOfStream: head || text.isEmpty)
         if !head && !text.isEmpty {
             text.withUnsafeBytes { exchange.sendBody(copying: $0, endOfStream: true) }
+        }
+    }
+}
+
+/// `swiftlet_file_cache_hits_total` and `swiftlet_file_cache_misses_total`:
+/// one loop's file-cache lookups (a hit is a fresh entry or one revalidated
+/// unchanged; a miss opened the file), handed to the registry once a second
+/// and when the loop closes. Loop-confined.
+final class FileCacheMetrics {
+    let handler: StaticFileHandler
+    let loop: EventLoop
+    let hits: CoreMetrics.Counter
+    let misses: CoreMetrics.Counter
+    private var reportedHits = 0
+    private var reportedMisses = 0
+
+    init(handler: StaticFileHandler, loop: EventLoop, factory: any MetricsFactory) {
+        self.handler = handler
+        self.loop = loop
+        hits = CoreMetrics.Counter(label: "swiftlet_file_cache_hits_total", factory: factory)
+        misses = CoreMetrics.Counter(label: "swiftlet_file_cache_misses_total", factory: factory)
+        schedule()
+        loop.whenClosed { [self] in report() }
+    }
+
+    private func schedule() {
+        loop.timers.schedule(at: loop.now &+ 1_000_000_000) { [self] in
+            report()
+            schedule()
+        }
+    }
+
+    private func report() {
+        if handler.fileCacheHits > reportedHits {
+            hits.increment(by: Int64(handler.fileCacheHits - reportedHits))
+            reportedHits = handler.fileCacheHits
+        }
+        if handler.fileCacheMisses > reportedMisses {
+            misses.increment(by: Int64(handler.fileCacheMisses - reportedMisses))
+            reportedMisses = handler.fileCacheMisses
         }
     }
 }

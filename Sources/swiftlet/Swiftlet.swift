@@ -160,8 +160,11 @@ struct Swiftlet: ParsableCommand {
         let fileConfiguration = files
         let server: Server
         do {
+            let metricsFactory = metrics?.factory
             server = try Server(configuration: configuration) { loop in
-                try StaticFileHandler(configuration: fileConfiguration, loop: loop)
+                let handler = try StaticFileHandler(configuration: fileConfiguration, loop: loop)
+                if let metricsFactory { _ = FileCacheMetrics(handler: handler, loop: loop, factory: metricsFactory) }
+                return handler
             }
             try server.start()
         } catch {

@@ -51,6 +51,11 @@ def test_metrics_after_known_requests(site):
     assert value(found, "swiftlet_bytes_sent_total") > 3 * len("body { color: black }\n")
     for state in ("h2", "http/1.1", "handshake"):
         assert value(found, "swiftlet_connections_open", state=state) == 0
+    # /style.css opened once, then served from the cache; /missing looked up.
+    assert value(found, "swiftlet_file_cache_hits_total") >= 2
+    assert value(found, "swiftlet_file_cache_misses_total") >= 2
+    assert value(found, "swiftlet_loop_turns_total") > 0
+    assert 0 < value(found, "swiftlet_loop_busy_seconds_total") < 10
     # Nothing else answers on the metrics port.
     try:
         urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5)
