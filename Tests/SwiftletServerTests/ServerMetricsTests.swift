@@ -48,6 +48,18 @@ struct ServerMetricsTests {
         return fd
     }
 
+    /// A server on a free port whose loops report to `metrics` every 5 ms.
+    static func startServer(reportingTo metrics: TestMetrics) throws -> Server {
+        var configuration = ServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.metricsFactory = metrics
+        configuration.metricsInterval = .milliseconds(5)
+        let server = try Server(configuration: configuration) { _ in OKHandler() }
+        try server.start()
+        return server
+    }
+
     static func waitFor(_ condition: () throws -> Bool) rethrows -> Bool {
         for _ in 0..<500 {
             if try condition() { return true }
@@ -59,13 +71,7 @@ struct ServerMetricsTests {
     @Test("after a known exchange: connections, requests by status class, bytes, durations, rejections by token")
     func knownExchange() throws {
         let metrics = TestMetrics()
-        var configuration = ServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.metricsFactory = metrics
-        configuration.metricsInterval = .milliseconds(5)
-        let server = try Server(configuration: configuration) { _ in OKHandler() }
-        try server.start()
+        let server = try Self.startServer(reportingTo: metrics)
         defer {
             server.stop()
             server.waitUntilStopped()
@@ -97,13 +103,7 @@ struct ServerMetricsTests {
     @Test("the open-connections meter rises while a connection is open and falls when it closes")
     func openConnections() throws {
         let metrics = TestMetrics()
-        var configuration = ServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.metricsFactory = metrics
-        configuration.metricsInterval = .milliseconds(5)
-        let server = try Server(configuration: configuration) { _ in OKHandler() }
-        try server.start()
+        let server = try Self.startServer(reportingTo: metrics)
         defer {
             server.stop()
             server.waitUntilStopped()
