@@ -353,6 +353,9 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     }
 
     private func deliverRequestEnd() {
+        // A handler that answered inside `exchangeDidStart` has already been
+        // told the exchange closed; nothing may follow that.
+        guard exchangeOpen else { return }
         handler.exchange(exchange, didFinishRequestWith: requestTrailers.isEmpty ? nil : requestTrailers)
         if responseEnded { completeExchange() }
     }

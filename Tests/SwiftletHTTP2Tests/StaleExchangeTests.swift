@@ -16,13 +16,22 @@ struct StaleExchangeTests {
         var handles: [any HTTPExchange] = []
         var closed = 0
         var statusesAtClose: [Int] = []
+        /// Callbacks that came after the exchange's `exchangeDidClose`.
+        var afterClose: [String] = []
+        var closedHandles: Set<ObjectIdentifier> = []
         func exchangeDidStart(_ exchange: any HTTPExchange) {
             handles.append(exchange)
             exchange.sendHead(status: 204, endOfStream: true)
         }
-        func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {}
-        func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {}
+        func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {
+            if closedHandles.contains(ObjectIdentifier(exchange)) { afterClose.append("body") }
+        }
+        func exchange(_ exchange: any HTTPExchange, didFinishRequestWith trailers: HTTPFieldList?) {
+            if closedHandles.contains(ObjectIdentifier(exchange)) { afterClose.append("finish") }
+        }
         func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
+            if closedHandles.contains(ObjectIdentifier(exchange)) { afterClose.append("close") }
+            closedHandles.insert(ObjectIdentifier(exchange))
             closed += 1
             statusesAtClose.append(exchange.responseStatus)
         }
@@ -68,6 +77,14 @@ struct StaleExchangeTests {
         }
         #expect(try harness.waitUntil { _ in handler.value.closed == 2 })
         return (harness, handler)
+    }
+
+    @Test("exchangeDidClose comes last, also when the handler answered inside exchangeDidStart", arguments: Served.allCases)
+    func closeIsLast(kind: Served) throws {
+        let (harness, handler) = try Self.twoRequests(kind)
+        defer { harness.shutdown() }
+        let late = try harness.onLoop { _ in handler.value.afterClose }
+        #expect(late == [])
     }
 
     @Test("debug builds give every request its own handle", arguments: Served.allCases)
