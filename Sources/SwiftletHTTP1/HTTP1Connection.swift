@@ -72,6 +72,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     var bodyPaused = false
     /// The request asked for `100 Continue` (RFC 9110 §10.1.1) and has not had it.
     var continuePending = false
+    /// Where response heads are built (kept, so a response allocates none).
+    private var headBuffer: [UInt8] = []
     let requestTrailers = HTTPFieldList(byteCapacity: 256, fieldCapacity: 4)
 
     // Response.
@@ -381,8 +383,13 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             responseFields.removeAll()
             return
         }
-        var head: [UInt8] = []
-        head.reserveCapacity(256)
+        // The head is built in a buffer kept from response to response.
+        var head = headBuffer
+        headBuffer = []
+        defer {
+            head.removeAll(keepingCapacity: true)
+            headBuffer = head
+        }
         head.append(contentsOf: "HTTP/1.1 ".utf8)
         head.append(UInt8(ascii: "0") + UInt8(status / 100 % 10))
         head.append(UInt8(ascii: "0") + UInt8(status / 10 % 10))
@@ -513,19 +520,28 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
 
     private var canSendBody: Bool { exchangeOpen && responseStarted && !responseEnded && phase != .closed }
 
+    /// The chunk size line (RFC 9112 §7.1): the length in hex, then CRLF.
     private func writeChunkHeader(_ length: Int) {
         guard responseChunked else { return }
-        var digits = [UInt8]()
-        var rest = length
-        repeat {
-            digits.append(Array("0123456789abcdef".utf8)[rest & 15])
-            rest >>= 4
-        } while rest > 0
-        connection.write(digits.reversed() + [0x0D, 0x0A])
+        var line: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: 16 hex digits and CRLF fit
+        withUnsafeMutableBytes(of: &line) { buffer in
+            var position = buffer.count - 2
+            buffer[position] = 0x0D
+            buffer[position + 1] = 0x0A
+            var rest = UInt(length)
+            repeat {
+                position -= 1
+                buffer[position] = Self.hexDigits[Int(rest & 15)]
+                rest >>= 4
+            } while rest > 0
+            connection.write(UnsafeRawBufferPointer(rebasing: buffer[position...]))
+        }
     }
 
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     private func writeChunkEnd() {
-        if responseChunked { connection.write([0x0D, 0x0A] as [UInt8]) }
+        if responseChunked { connection.write(HTTPFieldList.span("\r\n")) }
     }
 
     private func endResponse() {

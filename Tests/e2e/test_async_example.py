@@ -85,6 +85,9 @@ def test_long_lived_stream_with_trailers(app):
             if flags & rawh2.END_STREAM:
                 break
     assert frames[-1][0] == rawh2.HEADERS and ("x-ticks", "3") in frames[-1][2]
+    # HTTP/1.1: chunked, with the trailers after the last chunk.
+    raw = curl("--raw", "-N", "-H", "te: trailers", app.base + "/stream?count=3&interval=1", http2=False).stdout
+    assert raw == (b"7\r\ntick 0\n\r\n" b"7\r\ntick 1\n\r\n" b"7\r\ntick 2\n\r\n" b"0\r\nx-ticks: 3\r\n\r\n"), raw
 
 
 def test_early_hints(app):
