@@ -203,7 +203,7 @@ public final class AccessLogHandler: HTTPHandler {
     private func appendJSON(_ exchange: any HTTPExchange) {
         let request = exchange.request
         buffer.append(contentsOf: "{\"time\":\"".utf8)
-        appendISOTime()
+        logTime.append(to: &buffer)
         buffer.append(contentsOf: "\",\"remote\":".utf8)
         appendJSONString(exchange.remoteAddressDescription)
         buffer.append(contentsOf: ",\"protocol\":\"".utf8)
@@ -240,29 +240,7 @@ public final class AccessLogHandler: HTTPHandler {
         JSONText.append(value, to: &buffer)
     }
 
-    private var isoSecond = -1
-    private var isoText = [UInt8]()
-
-    /// UTC time to the millisecond: 2026-12-01T18:35:00.123Z.
-    private func appendISOTime() {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        if now.tv_sec != isoSecond {
-            isoSecond = now.tv_sec
-            var seconds = now.tv_sec
-            var parts = tm()
-            gmtime_r(&seconds, &parts)
-            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-            isoText = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))".utf8)
-        }
-        buffer.append(contentsOf: isoText)
-        let millis = Int(now.tv_nsec / 1_000_000)
-        buffer.append(UInt8(ascii: "."))
-        buffer.append(UInt8(ascii: "0") + UInt8(millis / 100))
-        buffer.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
-        buffer.append(UInt8(ascii: "0") + UInt8(millis % 10))
-        buffer.append(UInt8(ascii: "Z"))
-    }
+    private var logTime = LogTime()
 
     private func flush() {
         guard !buffer.isEmpty else { return }

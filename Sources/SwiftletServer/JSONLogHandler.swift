@@ -38,8 +38,10 @@ public struct JSONLogHandler: LogHandler {
     public func emit(level: Logger.Level, source: String, message: String, metadata: Logger.Metadata = [:]) {
         var line: [UInt8] = []
         line.reserveCapacity(256)
-        line.append(contentsOf: "{\"time\":".utf8)
-        JSONText.append(Self.now(), to: &line)
+        line.append(contentsOf: "{\"time\":\"".utf8)
+        var time = LogTime()  // handlers are values copied per logger: no cache to share
+        time.append(to: &line)
+        line.append(UInt8(ascii: "\""))
         line.append(contentsOf: ",\"level\":".utf8)
         JSONText.append(level.rawValue, to: &line)
         line.append(contentsOf: ",\"label\":".utf8)
@@ -68,20 +70,5 @@ public struct JSONLogHandler: LogHandler {
                 offset += written
             }
         }
-    }
-
-    /// UTC, to the millisecond: 2026-12-01T18:35:00.123Z.
-    static func now() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(parts.tm_year + 1900)-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))Z"
     }
 }
