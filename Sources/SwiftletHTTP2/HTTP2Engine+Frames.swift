@@ -500,11 +500,7 @@ extension HTTP2Engine {
     /// paused (or while older buffered bytes wait).
     func deliverBody(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         if stream.isDrainingRequest {
-            // Nobody reads it: the connection gets the credit, the stream
-            // none (the drain is bounded by the stream window), and a peer
-            // that has used the window up cannot finish.
-            creditConnection(data.count)
-            if stream.inbound.available == 0 && stream.state.canReceive { endRequestDrain(stream) }
+            drained(stream, data.count)  // nobody reads it
             return
         }
         if !stream.handlerStarted || stream.bodyPaused || !stream.bufferedBody.isEmpty {

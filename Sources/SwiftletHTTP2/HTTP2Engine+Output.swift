@@ -353,26 +353,46 @@ extension HTTP2Engine {
     /// sends on it is still held to the request's rules (content-length,
     /// trailers, flow control, frame order) and discarded, until the peer
     /// ends the request or the drain is over. The drain is bounded in bytes
-    /// (the stream window gets no more credit) and in time
-    /// (`Limits.requestDrainTimeout`); at either bound the stream is reset
+    /// (the stream window gets credit for `Limits.requestDrainAllowance`
+    /// bytes, then no more) and in time (`Limits.requestDrainTimeout`); at
+    /// either bound the stream is reset
     /// with NO_ERROR: "the server MAY request that the client abort
     /// transmission of a request without error by sending a RST_STREAM with
     /// an error code of NO_ERROR after sending a complete response".
     func beginRequestDrain(_ stream: HTTP2Stream) {
         notifyClosed(stream, reason: .completed)
-        if !stream.bufferedBody.isEmpty {
-            creditConnection(stream.bufferedBody.pendingBytes)
-            stream.bufferedBody.discardAll()
-        }
-        guard limits.requestDrainTimeout > .zero, stream.inbound.available > 0 else {
+        guard limits.requestDrainTimeout > .zero else {
             endRequestDrain(stream)
             return
         }
         let deadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
-        guard stream.requestProgress.beginDraining(until: deadline) else { return }
+        guard stream.requestProgress.beginDraining(until: deadline, allowance: limits.requestDrainAllowance) else { return }
+        if !stream.bufferedBody.isEmpty {
+            let count = stream.bufferedBody.pendingBytes
+            stream.bufferedBody.discardAll()
+            drained(stream, count)
+        }
+        guard stream.isLive else { return }
+        guard stream.inbound.available > 0 else {
+            endRequestDrain(stream)
+            return
+        }
         if requestDrainTimer == nil {
             requestDrainTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.requestDrain.rawValue)
         }
+    }
+
+    /// `count` bytes of a draining request were discarded: the connection
+    /// gets their credit; the stream too while the drain's allowance lasts
+    /// (`Limits.requestDrainAllowance`). A peer that has used up a window
+    /// that gets no more credit cannot finish: reset it now.
+    func drained(_ stream: HTTP2Stream, _ count: Int) {
+        creditConnection(count)
+        guard stream.state.canReceive else { return }
+        if stream.requestProgress.drained(count), let increment = stream.inbound.consumed(count) {
+            writeWindowUpdate(streamID: stream.id, increment: increment)
+        }
+        if stream.inbound.available == 0 { endRequestDrain(stream) }
     }
 
     /// The drain of `stream`'s request is over before the peer ended it:

@@ -93,6 +93,15 @@ public struct Limits: Sendable, Equatable {
     /// long, then reset with NO_ERROR (§8.1): bounds how long a peer that
     /// never ends its request holds a stream slot. Zero resets at once.
     public var requestDrainTimeout: Duration = .seconds(1)
+    /// Of a request drained after its complete response, this many bytes
+    /// earn the stream window credit again, so a modest upload the answer
+    /// did not need (a 405 to a POST) finishes rather than being reset:
+    /// Debian 12's curl 7.88 reports a RST_STREAM(NO_ERROR) that arrives
+    /// while it uploads as a failed transfer. Bounds the bytes a peer can
+    /// make us read and discard per answered request; beyond it the stream
+    /// window runs out and the stream is reset with NO_ERROR. Zero gives
+    /// no credit.
+    public var requestDrainAllowance = 1 << 20
 
     // MARK: lifetime
 

@@ -5,16 +5,18 @@
 ///
 ///     receiving ──END_STREAM (DATA or trailers)──▶ complete ──handler told──▶ finishDelivered
 ///         │
-///         └──our response complete first──▶ draining(until:) ──the stream closes──▶ (recycled)
+///         └──our response complete first──▶ draining(until:allowance:) ──the stream closes──▶ (recycled)
 ///
 /// While draining, the handler is done with the exchange; what the peer
 /// still sends is checked and discarded until it ends the request, the
-/// deadline passes or the stream window runs out (§8.1).
+/// deadline passes or the stream window runs out (§8.1). The first
+/// `allowance` bytes discarded earn the stream window credit again, so a
+/// modest upload finishes instead of being reset.
 enum RequestProgress: Equatable {
     case receiving
     case complete
     case finishDelivered
-    case draining(until: UInt64)
+    case draining(until: UInt64, allowance: Int)
 
     /// END_STREAM arrived (on DATA, HEADERS or trailers). A draining request
     /// stays draining: the stream closes, nobody is told.
@@ -29,10 +31,20 @@ enum RequestProgress: Equatable {
         return true
     }
 
-    /// Our response completed before the request: drain until `deadline`.
-    mutating func beginDraining(until deadline: UInt64) -> Bool {
+    /// Our response completed before the request: drain until `deadline`,
+    /// giving the stream credit again for up to `allowance` bytes.
+    mutating func beginDraining(until deadline: UInt64, allowance: Int) -> Bool {
         guard self == .receiving else { return false }
-        self = .draining(until: deadline)
+        self = .draining(until: deadline, allowance: max(allowance, 0))
+        return true
+    }
+
+    /// `count` request bytes were discarded while draining: true if they
+    /// fit the allowance (the stream gets their credit back), false once
+    /// it is spent (the window is left to run out).
+    mutating func drained(_ count: Int) -> Bool {
+        guard case .draining(let deadline, let allowance) = self, count <= allowance else { return false }
+        self = .draining(until: deadline, allowance: allowance - count)
         return true
     }
 
@@ -40,7 +52,7 @@ enum RequestProgress: Equatable {
     var isComplete: Bool { self == .complete || self == .finishDelivered }
 
     var drainDeadline: UInt64? {
-        if case .draining(let deadline) = self { return deadline }
+        if case .draining(let deadline, _) = self { return deadline }
         return nil
     }
 }

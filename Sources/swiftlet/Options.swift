@@ -42,6 +42,10 @@ struct HTTP2Options: ParsableArguments {
             transform: { try FlagValue.size($0, flag: "--connection-window-size", range: 65_535...0x7FFF_FFFF) })
     var connectionWindowSize = 16 << 20
 
+    @Option(help: "Of a request still arriving after its complete response, this many bytes are read and discarded with window credit before the stream is left to run out, 0...2G-1. (default: 1M)",
+            transform: { try FlagValue.size($0, flag: "--request-drain-allowance", range: 0...0x7FFF_FFFF) })
+    var requestDrainAllowance = 1 << 20
+
     @Option(help: "SETTINGS_MAX_FRAME_SIZE accepted, 16K...1M (the receive ring grows to fit). (default: 16384)",
             transform: { try FlagValue.size($0, flag: "--max-frame-size", range: 16_384...(1 << 20)) })
     var maxFrameSize = 16_384

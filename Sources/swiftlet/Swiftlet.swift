@@ -71,6 +71,7 @@ struct Swiftlet: ParsableCommand {
         limits.initialStreamWindowSize = http2.initialWindowSize
         limits.streamWindowSize = max(http2.streamWindowSize, http2.initialWindowSize)
         limits.connectionWindowSize = http2.connectionWindowSize
+        limits.requestDrainAllowance = http2.requestDrainAllowance
         limits.maxFrameSize = http2.maxFrameSize
         limits.headerTableSize = http2.headerTableSize
         limits.maxHeaderListSize = http2.maxHeaderListSize

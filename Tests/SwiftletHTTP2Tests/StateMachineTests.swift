@@ -150,14 +150,32 @@ struct StateMachineTests {
         #expect(step2)
         let step3 = !progress.deliverFinish()
         #expect(step3, "told once")
-        let step4 = !progress.beginDraining(until: 5)
+        let step4 = !progress.beginDraining(until: 5, allowance: 100)
         #expect(step4)
         var early = RequestProgress.receiving
-        let step5 = early.beginDraining(until: 5)
+        let step5 = early.beginDraining(until: 5, allowance: 100)
         #expect(step5)
         #expect(early.drainDeadline == 5)
         early.ended()
-        #expect(early == .draining(until: 5) && !early.isComplete, "nobody is told of a drained request's end")
+        #expect(early == .draining(until: 5, allowance: 100) && !early.isComplete, "nobody is told of a drained request's end")
+    }
+
+    @Test("request progress: a drain credits the stream for its allowance, then no more")
+    func drainAllowance() {
+        var progress = RequestProgress.receiving
+        let notDraining = !progress.drained(1)
+        #expect(notDraining, "only a draining request has an allowance")
+        let began = progress.beginDraining(until: 9, allowance: 100)
+        #expect(began)
+        let first = progress.drained(60)
+        #expect(first)
+        let beyond = !progress.drained(41)
+        #expect(beyond, "41 bytes do not fit the 40 left")
+        let rest = progress.drained(40)
+        #expect(rest)
+        let spent = !progress.drained(1)
+        #expect(spent)
+        #expect(progress == .draining(until: 9, allowance: 0))
     }
 
     @Test("response progress: no head → head → end queued → end sent; a bodiless head ends at once")

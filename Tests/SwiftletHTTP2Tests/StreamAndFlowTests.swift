@@ -259,22 +259,44 @@ struct StreamAndFlowTests {
         #expect(try client.expectReset(stream: 1) == .streamClosed)
     }
 
-    @Test("§8.1 a request that uses up its stream window after an early response is reset with NO_ERROR at once")
+    @Test("§8.1 past the drain allowance, a request that uses up its stream window after an early response is reset with NO_ERROR at once")
     func earlyResponseDrainBoundedByWindow() throws {
+        let server = try TestServer { $0.limits.requestDrainAllowance = 0 }
         let client = try server.client()
         try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
         _ = try client.response(stream: 1)
-        var remaining = 65_535
-        var frames: [UInt8] = []
-        while remaining > 0 {
-            let length = min(remaining, 16_384)
-            frames += FrameClient.data(stream: 1, [UInt8](repeating: 7, count: length))
-            remaining -= length
-        }
-        try client.send(frames)
+        try client.send(Self.data(stream: 1, count: 65_535))
         #expect(try client.expectReset(stream: 1) == .noError)
         let drained = server.counters
         #expect(try server.onLoop { drained.value.requestDrainResets } == 1)
+    }
+
+    @Test("§8.1 within the drain allowance, a request after an early response earns window credit and is read to its end")
+    func earlyResponseDrainAllowance() throws {
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.post("/hello")))
+        #expect(try client.response(stream: 1).status == "200")
+        try client.send(Self.data(stream: 1, count: 32_768))
+        let (update, _) = try client.read { if case .windowUpdate(1, _) = $0 { true } else { false } }
+        #expect(update == .windowUpdate(stream: 1, increment: 32_768), "the discarded bytes' credit comes back")
+        // 32 767 of the first window left plus 32 768 returned: more than the
+        // initial window in all.
+        try client.send(Self.data(stream: 1, count: 65_535, endStream: true))
+        try client.expectNoReaction()
+        let drained = server.counters
+        #expect(try server.onLoop { drained.value.requestDrainResets } == 0)
+    }
+
+    /// `count` bytes of request body on `stream` in DATA frames of at most 16 KiB.
+    static func data(stream: UInt32, count: Int, endStream: Bool = false) -> [UInt8] {
+        var remaining = count
+        var frames: [UInt8] = []
+        while remaining > 0 {
+            let length = min(remaining, 16_384)
+            remaining -= length
+            frames += FrameClient.data(stream: stream, [UInt8](repeating: 7, count: length), endStream: endStream && remaining == 0)
+        }
+        return frames
     }
 
     @Test("a response without body: HEADERS with END_STREAM")
