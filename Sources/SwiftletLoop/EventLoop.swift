@@ -490,7 +490,20 @@ public final class EventLoop: @unchecked Sendable {
     public func listen(on address: SocketAddress, options: ListenOptions = ListenOptions(),
                        onAccept: @escaping (Connection) -> Void) throws -> Listener {
         assertInLoop()
-        let (fd, bound) = try Listener.makeSocket(address: address, options: options)
+        let socket = try ListeningSocket.bind(address, options: options)
+        return try serve(fd: socket.fd, localAddress: socket.localAddress, onAccept: onAccept)
+    }
+
+    /// Accepts on a socket bound elsewhere (`ListeningSocket.bind`, or one
+    /// inherited from systemd), through a duplicate of its descriptor: the
+    /// caller keeps `socket` and closes it when every loop that shares it
+    /// has started listening.
+    public func listen(on socket: ListeningSocket, onAccept: @escaping (Connection) -> Void) throws -> Listener {
+        assertInLoop()
+        return try serve(fd: socket.duplicate(), localAddress: socket.localAddress, onAccept: onAccept)
+    }
+
+    private func serve(fd: Int32, localAddress bound: SocketAddress, onAccept: @escaping (Connection) -> Void) throws -> Listener {
         let listener = Listener(loop: self, fd: fd, localAddress: bound, onAccept: onAccept)
         let (slot, generation) = registry.register(.listener(listener))
         listener.slot = slot

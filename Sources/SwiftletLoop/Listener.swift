@@ -18,9 +18,10 @@ public struct ListenOptions: Sendable {
     }
 }
 
-/// A listening TCP socket on a loop. Each accepted connection is nonblocking,
-/// has `TCP_NODELAY` set and is passed to the accept callback, which sets its
-/// handler; reading starts when the callback returns.
+/// A listening socket (TCP or Unix domain) on a loop. Each accepted
+/// connection is nonblocking, has `TCP_NODELAY` set (TCP) and is passed to
+/// the accept callback, which sets its handler; reading starts when the
+/// callback returns.
 ///
 /// When the process runs out of descriptors (`EMFILE`, `ENFILE`) or kernel
 /// memory, accepting pauses for the loop's `acceptRetryDelay` instead of
@@ -50,41 +51,6 @@ public final class Listener {
         self.fd = fd
         self.localAddress = localAddress
         self.onAccept = onAccept
-    }
-
-    /// Makes, binds and listens on a nonblocking socket.
-    static func makeSocket(address: SocketAddress, options: ListenOptions) throws -> (Int32, SocketAddress) {
-        let fd = swiftlet_socket_nonblocking(address.family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SystemError.last("socket") }
-        var ok = false
-        defer { if !ok { Glibc.close(fd) } }
-        var one: Int32 = 1
-        let size = socklen_t(MemoryLayout<Int32>.size)
-        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size) == 0 else {
-            throw SystemError.last("setsockopt(SO_REUSEADDR)")
-        }
-        if options.reusePort {
-            guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size) == 0 else {
-                throw SystemError.last("setsockopt(SO_REUSEPORT)")
-            }
-        }
-        if address.isIPv6 {
-            var v6only: Int32 = options.ipv6Only ? 1 : 0
-            guard setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &v6only, size) == 0 else {
-                throw SystemError.last("setsockopt(IPV6_V6ONLY)")
-            }
-        }
-        let rc = address.withSockAddr { bind(fd, $0, $1) }
-        guard rc == 0 else { throw SystemError.last("bind \(address)") }
-        guard listen(fd, options.backlog) == 0 else { throw SystemError.last("listen") }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let named = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw SystemError.last("getsockname") }
-        ok = true
-        return (fd, SocketAddress(storage: storage, length: length))
     }
 
     /// The port actually bound.

@@ -1,7 +1,8 @@
 import CSwiftletSystem
 import Glibc
 
-/// An IPv4 or IPv6 address and port, stored as a `sockaddr_storage`.
+/// An IPv4 or IPv6 address and port, or a Unix domain socket's path, stored
+/// as a `sockaddr_storage`.
 public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     var storage: sockaddr_storage
     var length: socklen_t
@@ -49,6 +50,34 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         return SocketAddress(copying: first.pointee.ai_addr, length: first.pointee.ai_addrlen)
     }
 
+    /// A Unix domain socket's path (at most 107 bytes: `sun_path` holds
+    /// 108 with the terminating zero).
+    public init(unixPath path: String) throws {
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, !bytes.contains(0) else { throw AddressError.unixPathTooLong(path) }
+        try self.init(unixBytes: bytes + [0], original: path)
+    }
+
+    /// A socket in Linux's abstract namespace (unix(7)): `name` without the
+    /// leading zero byte (written `@name` by systemd and `ss`).
+    public init(abstractUnixName name: String) throws {
+        try self.init(unixBytes: [0] + Array(name.utf8), original: "@" + name)
+    }
+
+    private init(unixBytes bytes: [UInt8], original: String) throws {
+        var address = sockaddr_un()
+        guard bytes.count <= MemoryLayout.size(ofValue: address.sun_path) else { throw AddressError.unixPathTooLong(original) }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+        }
+        storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { raw in
+            raw.storeBytes(of: address, as: sockaddr_un.self)
+        }
+        length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+    }
+
     init(copying address: UnsafePointer<sockaddr>, length: socklen_t) {
         storage = sockaddr_storage()
         self.length = length
@@ -65,15 +94,38 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     public var family: Int32 { Int32(storage.ss_family) }
     public var isIPv6: Bool { family == AF_INET6 }
 
+    /// A Unix domain socket's address (`unix:PATH`).
+    public var isUnix: Bool { family == AF_UNIX }
+
+    /// The port; 0 for a Unix domain socket.
     public var port: UInt16 {
         withUnsafeBytes(of: storage) { raw in
-            isIPv6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
-                   : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
+            switch family {
+            case AF_INET6: UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
+            case AF_INET: UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
+            default: 0
+            }
         }
     }
 
-    /// The numeric host, without brackets (`127.0.0.1`, `::1`).
+    /// A Unix domain socket's path (`@name` in the abstract namespace); nil
+    /// for other addresses and for an unnamed socket (a client's end).
+    public var unixPath: String? {
+        guard isUnix else { return nil }
+        let pathOffset = MemoryLayout<sa_family_t>.size
+        guard Int(length) > pathOffset else { return nil }
+        return withUnsafeBytes(of: storage) { raw in
+            let path = raw[pathOffset..<Int(length)]
+            if path.first == 0 { return "@" + String(decoding: path.dropFirst(), as: UTF8.self) }
+            let bytes = path.prefix { $0 != 0 }
+            return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// The numeric host, without brackets (`127.0.0.1`, `::1`); `unix` for
+    /// a Unix domain socket.
     public var host: String {
+        if isUnix { return "unix" }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         withUnsafeBytes(of: storage) { raw in
             if isIPv6 {
@@ -87,9 +139,11 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// `host:port`, with brackets around IPv6 hosts.
+    /// `host:port`, with brackets around IPv6 hosts; `unix:PATH` for a Unix
+    /// domain socket.
     public var description: String {
-        isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if isUnix { return "unix:\(unixPath ?? "")" }
+        return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// Calls `body` with the address as a `sockaddr` pointer and its length.
@@ -109,9 +163,11 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 public enum AddressError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     case unresolvable(String)
+    case unixPathTooLong(String)
 
     public var description: String {
         switch self {
+        case .unixPathTooLong(let path): "Unix socket path '\(path)' is empty, contains a zero byte or is longer than 107 bytes"
         case .invalid(let text): "'\(text)' is not a numeric IPv4 or IPv6 address"
         case .unresolvable(let host): "cannot resolve host '\(host)'"
         }

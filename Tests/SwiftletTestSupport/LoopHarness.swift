@@ -79,8 +79,12 @@ public final class Box<T: Sendable>: Sendable {
 public final class TestClient {
     public let fd: Int32
 
-    public init(port: UInt16, host: String = "127.0.0.1") throws {
-        let address = try SocketAddress(ip: host, port: port)
+    public convenience init(port: UInt16, host: String = "127.0.0.1") throws {
+        try self.init(address: SocketAddress(ip: host, port: port))
+    }
+
+    /// Connects to any address, a Unix socket's too.
+    public init(address: SocketAddress) throws {
         fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError.last("socket") }
         let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
@@ -90,7 +94,7 @@ public final class TestClient {
             throw error
         }
         var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if !address.isUnix { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
     deinit { Glibc.close(fd) }
