@@ -26,7 +26,9 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     private struct State {
         var threads: [EventLoopThread] = []
         var contexts: [LoopContextBox] = []
-        var port: UInt16 = 0
+        var localAddresses: [SocketAddress] = []
+        /// Unix socket files this server created, removed when it stops.
+        var socketFiles: [UnixSocketFile] = []
         var backend: EventLoop.BackendKind = .epoll
         var backendReason = ""
     }
@@ -52,61 +54,86 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     /// Whether `start()` ran (and succeeded).
     public var isStarted: Bool { state.withLock { !$0.threads.isEmpty } }
 
-    /// The port listened on (the real one when 0 was asked for).
-    public var port: UInt16 { state.withLock { $0.port } }
+    /// The port of the first TCP address listened on (the real one when 0
+    /// was asked for); 0 when there is no TCP address.
+    public var port: UInt16 { state.withLock { $0.localAddresses.first { !$0.isUnix }?.port ?? 0 } }
+    /// Every address listened on, in the order of `configuration.listen`
+    /// (systemd's sockets where `.systemd` stands), with real ports.
+    public var localAddresses: [SocketAddress] { state.withLock { $0.localAddresses } }
     /// The backend the loops use.
     public var backend: EventLoop.BackendKind { state.withLock { $0.backend } }
     /// Why that backend (the `.auto` decision).
     public var backendReason: String { state.withLock { $0.backendReason } }
 
-    /// Starts the loops and listens. Throws if the address cannot be bound or
-    /// a handler cannot be made.
+    /// Starts the loops and listens on every address of
+    /// `configuration.listen`. Throws if an address cannot be bound (the
+    /// error names it) or a handler cannot be made.
     public func start() throws {
-        let address = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
+        let plan = try ListenPlan(configuration.listen, backlog: configuration.backlog)
+        var planned = plan.entries
+        defer { plan.closeSharedSockets() }
         var loopConfiguration = configuration.loop
         loopConfiguration.backend = configuration.backend
-        let reusePort = configuration.loops > 1
-        var port = configuration.port
-        for index in 0..<max(1, configuration.loops) {
-            let box = LoopContextBox()
-            let listenAddress = try SocketAddress(ip: address.host, port: port)
-            let configuration = self.configuration
-            let makeHandler = self.makeHandler
-            let accessLog = self.accessLog
-            let tls = self.tls
-            let logger = self.logger
-            let metrics = self.metrics
-            let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
-                let handler = try makeHandler(loop)
-                var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop, format: configuration.accessLogFormat) } ?? handler
-                let loopMetrics = metrics.map { LoopMetrics(metrics: $0, loop: loop, interval: configuration.metricsInterval) }
-                if let loopMetrics { served = MetricsHandler(wrapping: served, counts: loopMetrics) }
-                let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)
-                context.metrics = loopMetrics
-                loopMetrics?.context = context
-                try context.listen(on: listenAddress, options: ListenOptions(backlog: configuration.backlog, reusePort: reusePort))
-                box.context = context
-            }
-            if index == 0 {
-                port = box.port
-                state.withLock { state in
-                    state.port = box.port
-                    state.backend = thread.loop.backendKind
-                    state.backendReason = thread.loop.backendReason
+        let options = ListenOptions(backlog: configuration.backlog, reusePort: configuration.loops > 1)
+        do {
+            for index in 0..<max(1, configuration.loops) {
+                let box = LoopContextBox()
+                let configuration = self.configuration
+                let makeHandler = self.makeHandler
+                let accessLog = self.accessLog
+                let tls = self.tls
+                let logger = self.logger
+                let metrics = self.metrics
+                let entries = planned
+                let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
+                    let handler = try makeHandler(loop)
+                    var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop, format: configuration.accessLogFormat) } ?? handler
+                    let loopMetrics = metrics.map { LoopMetrics(metrics: $0, loop: loop, interval: configuration.metricsInterval) }
+                    if let loopMetrics { served = MetricsHandler(wrapping: served, counts: loopMetrics) }
+                    let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)
+                    context.metrics = loopMetrics
+                    loopMetrics?.context = context
+                    for entry in entries {
+                        switch entry {
+                        case .tcp(let address): try context.listen(on: address, options: options)
+                        case .shared(let socket): try context.listen(on: socket)
+                        }
+                    }
+                    box.context = context  // only a context that started leaves the loop thread
+                }
+                state.withLock {
+                    $0.threads.append(thread)
+                    $0.contexts.append(box)
+                }
+                if index == 0 {
+                    // Port 0 picked a port: the other loops join it there.
+                    let bound = box.localAddresses
+                    planned = plan.entries(boundAt: bound)
+                    state.withLock { state in
+                        state.localAddresses = bound
+                        state.backend = thread.loop.backendKind
+                        state.backendReason = thread.loop.backendReason
+                        state.socketFiles = plan.socketFiles
+                    }
                 }
             }
-            state.withLock {
-                $0.threads.append(thread)
-                $0.contexts.append(box)
-            }
+        } catch {
+            stop()
+            waitUntilStopped()
+            plan.removeSocketFiles()
+            throw error
         }
     }
 
     /// Stops accepting, sends every connection a graceful GOAWAY, lets
     /// in-flight responses finish within `gracefulTimeout`, then stops the
     /// loops. Returns at once; `waitUntilStopped` waits.
+    ///
+    /// Unix socket files are removed at once (a new instance may bind the
+    /// path while this one drains).
     public func beginGracefulShutdown() {
         let timeout = configuration.gracefulTimeout
+        removeSocketFiles()
         for box in state.withLock({ $0.contexts }) {
             box.loop?.execute { box.context?.drain(timeout: timeout) }
         }
@@ -114,6 +141,7 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
 
     /// Stops the loops now (open connections are closed).
     public func stop() {
+        removeSocketFiles()
         for thread in state.withLock({ $0.threads }) { thread.loop.stop() }
     }
 
@@ -122,6 +150,16 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
     public func waitUntilStopped() {
         for thread in state.withLock({ $0.threads }) { thread.join() }
         accessLog?.close()
+    }
+
+    /// Removes the Unix socket files this server created, if they are
+    /// still the ones it created.
+    private func removeSocketFiles() {
+        let files = state.withLock { state in
+            defer { state.socketFiles = [] }
+            return state.socketFiles
+        }
+        for file in files { file.remove() }
     }
 
     /// Reopens the access log file (call on SIGUSR1).
@@ -157,7 +195,7 @@ final class LoopContextBox: @unchecked Sendable {
     /// Set on the loop thread during set-up, then only read on it.
     var context: LoopContext?
     var loop: EventLoop? { context?.loop }
-    var port: UInt16 { context?.listener?.port ?? 0 }
+    var localAddresses: [SocketAddress] { context?.listeners.map(\.localAddress) ?? [] }
 }
 
 /// The per-loop side of a server: the listener, the handler, the open
@@ -175,7 +213,7 @@ final class LoopContext {
     let logger: Logger
     /// Connections closed before a protocol was chosen, by token.
     var transportRejections: [String: Int] = [:]
-    var listener: Listener?
+    var listeners: [Listener] = []
     /// Connections a protocol serves (HTTP/2 and HTTP/1.1 alike).
     var served: [ObjectIdentifier: any ServedConnection] = [:]
     /// Connections still choosing a protocol (TLS handshake, first bytes).
@@ -197,22 +235,28 @@ final class LoopContext {
     }
 
     func listen(on address: SocketAddress, options: ListenOptions) throws {
-        listener = try loop.listen(on: address, options: options) { [unowned self] connection in
-            metrics?.accepted += 1
-            guard let tls else {
-                connection.handler = ProtocolSelector(context: self, connection: connection, session: nil,
-                                                      timeout: configuration.http1.headTimeout)
-                return
-            }
-            guard let session = tls.makeSession() else {
-                countTransportRejection("tls_session_failed")
-                connection.close(.immediately)
-                return
-            }
-            connection.install(transport: session)
-            connection.handler = ProtocolSelector(context: self, connection: connection, session: session,
-                                                  timeout: tls.configuration.handshakeTimeout)
+        listeners.append(try loop.listen(on: address, options: options) { [unowned self] in accepted($0) })
+    }
+
+    func listen(on socket: ListeningSocket) throws {
+        listeners.append(try loop.listen(on: socket) { [unowned self] in accepted($0) })
+    }
+
+    private func accepted(_ connection: Connection) {
+        metrics?.accepted += 1
+        guard let tls else {
+            connection.handler = ProtocolSelector(context: self, connection: connection, session: nil,
+                                                  timeout: configuration.http1.headTimeout)
+            return
         }
+        guard let session = tls.makeSession() else {
+            countTransportRejection("tls_session_failed")
+            connection.close(.immediately)
+            return
+        }
+        connection.install(transport: session)
+        connection.handler = ProtocolSelector(context: self, connection: connection, session: session,
+                                              timeout: tls.configuration.handshakeTimeout)
     }
 
     func countTransportRejection(_ token: String) {
@@ -255,7 +299,7 @@ final class LoopContext {
     func drain(timeout: Duration) {
         guard !draining else { return }
         draining = true
-        listener?.close()
+        for listener in listeners { listener.close() }
         for connection in served.values { connection.shutDownGracefully() }
         if !stopIfDrained() {
             loop.timers.schedule(at: loop.now &+ timeout.nanoseconds) { [loop] in loop.stop() }

@@ -6,10 +6,22 @@ import SwiftletTLS
 
 /// Everything a `Server` needs to know. The `swiftlet` flags map onto it.
 public struct ServerConfiguration: Sendable {
-    /// Address to listen on: an IPv4 or IPv6 literal or a host name.
-    public var host = "0.0.0.0"
-    /// Port (0: any free port; `Server.port` says which).
-    public var port: UInt16 = 8080
+    /// Where to accept connections: TCP addresses, Unix sockets, systemd's
+    /// sockets, as many as needed (`Server.localAddresses` says where it
+    /// listens). `host` and `port` read and set the first TCP address.
+    public var listen: [ListenAddress] = [.tcp(host: "0.0.0.0", port: 8080)]
+    /// Address of the first TCP listener: an IPv4 or IPv6 literal or a host
+    /// name (setting it adds a TCP listener on port 8080 if there is none).
+    public var host: String {
+        get { firstTCP?.host ?? "0.0.0.0" }
+        set { setFirstTCP(host: newValue, port: port) }
+    }
+    /// Port of the first TCP listener (0: any free port; `Server.port` says
+    /// which).
+    public var port: UInt16 {
+        get { firstTCP?.port ?? 8080 }
+        set { setFirstTCP(host: host, port: newValue) }
+    }
     /// Loop threads sharing the port with SO_REUSEPORT, each a single-threaded loop.
     public var loops = 1
     /// io_uring, epoll, or whichever works.
@@ -38,4 +50,17 @@ public struct ServerConfiguration: Sendable {
     public var metricsInterval: Duration = .seconds(1)
 
     public init() {}
+
+    private var firstTCP: (host: String, port: UInt16)? {
+        for case .tcp(let host, let port) in listen { return (host, port) }
+        return nil
+    }
+
+    private mutating func setFirstTCP(host: String, port: UInt16) {
+        if let index = listen.firstIndex(where: { if case .tcp = $0 { true } else { false } }) {
+            listen[index] = .tcp(host: host, port: port)
+        } else {
+            listen.append(.tcp(host: host, port: port))
+        }
+    }
 }
