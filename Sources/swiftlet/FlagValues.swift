@@ -1,4 +1,6 @@
 import ArgumentParser
+import SwiftletLoop
+import SwiftletServer
 
 /// Parsing of flag values with messages that name the flag, the value and
 /// the allowed range (ArgumentParser prints them and exits with 64).
@@ -17,6 +19,32 @@ enum FlagValue {
         guard !host.isEmpty, !host.contains("[") else { throw problem }
         let port = try integer(portText, flag: flag, range: 0...65535)
         return (host, UInt16(port))
+    }
+
+    /// A `--listen` address: `HOST:PORT`, `[IPV6]:PORT`, `unix:PATH` or
+    /// `systemd`. The Unix socket's mode comes from `--unix-socket-mode`.
+    static func listenAddress(_ text: String, flag: String) throws -> ListenAddress {
+        if text == "systemd" { return .systemd }
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard (try? SocketAddress(unixPath: path)) != nil else {
+                throw FlagError(description: "\(flag): '\(text)': the Unix socket path must be 1 to 107 bytes")
+            }
+            return .unix(path: path)
+        }
+        guard text.contains(":") else {
+            throw FlagError(description: "\(flag): '\(text)' is not HOST:PORT, [IPV6]:PORT, unix:PATH or systemd")
+        }
+        let (host, port) = try hostPort(text, flag: flag)
+        return .tcp(host: host, port: port)
+    }
+
+    /// A file mode in octal, like 660 or 0660.
+    static func octalMode(_ text: String, flag: String) throws -> UInt32 {
+        guard let mode = UInt32(text, radix: 8), mode <= 0o777 else {
+            throw FlagError(description: "\(flag): '\(text)' is not an octal file mode like 660 (allowed: 0...777)")
+        }
+        return mode
     }
 
     /// One of an enumeration's raw values.

@@ -6,12 +6,39 @@ import SwiftletServer
 extension EventLoop.BackendChoice: ExpressibleByArgument {}
 
 struct ListeningOptions: ParsableArguments {
-    @Option(help: "Address to listen on: 0.0.0.0, :: (IPv6 and IPv4), 127.0.0.1, a host name.")
-    var host = "0.0.0.0"
+    @Option(help: "Address to listen on: 0.0.0.0, :: (IPv6 and IPv4), 127.0.0.1, a host name. (default: 0.0.0.0)")
+    var host: String?
 
     @Option(help: "Port, 0...65535; 0 picks a free port. (default: 8080, or 8443 with TLS)",
             transform: { try FlagValue.integer($0, flag: "--port", range: 0...65535) })
     var port: Int?
+
+    @Option(help: ArgumentHelp("Listen here instead of --host/--port; repeat for several: HOST:PORT, [IPV6]:PORT, unix:PATH (a Unix socket) or systemd (socket activation).",
+                               valueName: "address"),
+            transform: { try FlagValue.listenAddress($0, flag: "--listen") })
+    var listen: [ListenAddress] = []
+
+    @Option(help: "Mode of the --listen unix: socket files, octal, 0...777. (default: from the umask)",
+            transform: { try FlagValue.octalMode($0, flag: "--unix-socket-mode") })
+    var unixSocketMode: UInt32?
+
+    /// The addresses `--listen`, or `--host` and `--port`, name.
+    func addresses(defaultPort: UInt16) -> [ListenAddress] {
+        guard !listen.isEmpty else { return [.tcp(host: host ?? "0.0.0.0", port: port.map(UInt16.init) ?? defaultPort)] }
+        return listen.map { address in
+            if case .unix(let path, _) = address { return .unix(path: path, mode: unixSocketMode) }
+            return address
+        }
+    }
+
+    func validate() throws {
+        if !listen.isEmpty && (host != nil || port != nil) {
+            throw ValidationError("--listen replaces --host and --port: give every address as --listen HOST:PORT")
+        }
+        if unixSocketMode != nil && !listen.contains(where: { if case .unix = $0 { true } else { false } }) {
+            throw ValidationError("--unix-socket-mode applies to --listen unix:PATH addresses, and none is given")
+        }
+    }
 
     @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll.")
     var io: EventLoop.BackendChoice = .auto

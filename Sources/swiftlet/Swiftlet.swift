@@ -51,8 +51,7 @@ struct Swiftlet: ParsableCommand {
 
     func makeConfiguration() -> ServerConfiguration {
         var configuration = ServerConfiguration()
-        configuration.host = listening.host
-        configuration.port = UInt16(listening.port ?? (tls.certificates.isEmpty ? 8080 : 8443))
+        configuration.listen = listening.addresses(defaultPort: tls.certificates.isEmpty ? 8080 : 8443)
         if !tls.certificates.isEmpty {
             var settings = TLSConfiguration(certificates: zip(tls.certificates, tls.keys).map {
                 TLSConfiguration.Certificate(certificatePath: $0, keyPath: $1)
@@ -172,19 +171,21 @@ struct Swiftlet: ParsableCommand {
             FileHandleStderr.write("swiftlet: cannot start: \(error)\n")
             throw ExitCode(1)
         }
-        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
         let loops = configuration.loops == 1 ? "1 loop" : "\(configuration.loops) loops"
         let backend = server.backend == .uring ? "io_uring" : "epoll"
-        if let tls = server.tls {
-            FileHandleStderr.write("swiftlet \(swiftletVersion) listening on https://\(host):\(server.port) (h2, http/1.1 over TLS for \(tls.names); \(backend); \(loops))\n")
-        } else {
-            FileHandleStderr.write("swiftlet \(swiftletVersion) listening on http://\(host):\(server.port) (h2c, http/1.1; \(backend); \(loops))\n")
+        let protocols = server.tls.map { "h2, http/1.1 over TLS for \($0.names)" } ?? "h2c, http/1.1"
+        let scheme = server.tls == nil ? "http" : "https"
+        for address in server.localAddresses {
+            let location = address.isUnix ? address.description : "\(scheme)://\(address)"
+            FileHandleStderr.write("swiftlet \(swiftletVersion) listening on \(location) (\(protocols); \(backend); \(loops))\n")
         }
         if let metrics, let listen = logging.metricsListen {
             let metricsHost = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
             FileHandleStderr.write("swiftlet metrics at http://\(metricsHost):\(metrics.server.port)/metrics\n")
         }
-        waitForSignals(server)
+        let notifier = SystemdNotifier()
+        notify(notifier, "READY=1") { try notifier.ready(status: "serving \(root)") }
+        waitForSignals(server, notifier: notifier)
         server.waitUntilStopped()
         // The last counts reach the registry as the loops close; then the
         // endpoint stops too.
@@ -195,7 +196,7 @@ struct Swiftlet: ParsableCommand {
     /// The main thread waits for signals: SIGTERM/SIGINT shut down gracefully
     /// (a second one stops at once), SIGUSR1 reopens the access log, SIGHUP
     /// reloads the certificates.
-    private func waitForSignals(_ server: Server) {
+    private func waitForSignals(_ server: Server, notifier: SystemdNotifier) {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&set, signal) }
@@ -205,6 +206,7 @@ struct Swiftlet: ParsableCommand {
             guard sigwait(&set, &received) == 0 else { continue }
             switch received {
             case SIGTERM, SIGINT:
+                notify(notifier, "STOPPING=1") { try notifier.stopping() }
                 server.beginGracefulShutdown()
                 stopped.waitInBackground(server)
                 return
@@ -212,17 +214,26 @@ struct Swiftlet: ParsableCommand {
                 server.reopenAccessLog()
             case SIGHUP:
                 guard server.tls != nil else { continue }
+                notify(notifier, "RELOADING=1") { try notifier.reloading() }
                 do {
                     try server.reloadCertificates()
                     FileHandleStderr.write("swiftlet: SIGHUP: certificates reloaded for \(server.tls!.names)\n")
                 } catch {
                     FileHandleStderr.write("swiftlet: SIGHUP: certificates not reloaded, the old ones stay in use: \(error)\n")
                 }
+                notify(notifier, "READY=1") { try notifier.ready(status: "serving \(root)") }
             default:
                 continue
             }
         }
     }
+}
+
+/// Tells systemd (`NOTIFY_SOCKET`) about a state change; a failure is
+/// reported, not fatal.
+func notify(_ notifier: SystemdNotifier, _ what: String, _ send: () throws -> Void) {
+    guard notifier.isEnabled else { return }
+    do { try send() } catch { FileHandleStderr.write("swiftlet: cannot tell systemd \(what): \(error)\n") }
 }
 
 /// Lets the graceful shutdown be cut short by a second signal while

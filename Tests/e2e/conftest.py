@@ -20,12 +20,15 @@ import pytest
 BINARY = os.environ.get("SWIFTLET_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", ".build", "release", "swiftlet")
 LISTENING = re.compile(r"listening on (https?)://([^ ]+):(\d+) \(")
+LISTENING_ANY = re.compile(r"listening on (\S+) \(")
 
 
 class Server:
-    """A running swiftlet process."""
+    """A running swiftlet process. Without --listen among the arguments it
+    listens on 127.0.0.1, port 0; `listeners` is how many "listening on"
+    lines to wait for (one per address), collected in `addresses`."""
 
-    def __init__(self, root, *args, env=None, prefix=()):
+    def __init__(self, root, *args, env=None, prefix=(), listeners=1, pass_fds=()):
         self.root = root
         args = list(args)
         if os.environ.get("SWIFTLET_IO") and "--io" not in args:
@@ -33,10 +36,13 @@ class Server:
         if os.environ.get("SWIFTLET_LOOPS") and "--loops" not in args:
             args = ["--loops", os.environ["SWIFTLET_LOOPS"], *args]
         self.args = args
+        address = [] if "--listen" in args else ["--host", "127.0.0.1", "--port", "0"]
         self.process = subprocess.Popen(
-            [*prefix, BINARY, "--host", "127.0.0.1", "--port", "0", *args, str(root)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            [*prefix, BINARY, *address, *args, str(root)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, pass_fds=pass_fds)
         self.startup = ""
+        self.addresses = []
+        self.port = None
         deadline = time.time() + 20
         while time.time() < deadline:
             line = self.process.stderr.readline()
@@ -44,9 +50,13 @@ class Server:
                 break
             self.startup += line
             match = LISTENING.search(line)
-            if match:
+            if match and self.port is None:
                 self.scheme, self.host, self.port = match.group(1), match.group(2), int(match.group(3))
-                return
+            match = LISTENING_ANY.search(line)
+            if match:
+                self.addresses.append(match.group(1))
+                if len(self.addresses) == listeners:
+                    return
         self.process.kill()
         raise RuntimeError("swiftlet did not start: " + self.startup + (self.process.stderr.read() or ""))
 
