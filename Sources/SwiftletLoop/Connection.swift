@@ -40,8 +40,9 @@ public final class Connection {
     /// the call, `_withUnsafeGuaranteedRef` does not.
     private let loopReference: Unmanaged<EventLoop>
     public let fd: Int32
-    /// The peer's address, when known.
-    public let remoteAddress: SocketAddress?
+    /// The peer's address, when known; the client's, once a proxy in front
+    /// said whom it forwards (a PROXY protocol header).
+    public var remoteAddress: SocketAddress?
     var currentHandler: (any ConnectionHandler)?
     /// Receives this connection's events; cleared after `connectionDidClose`.
     public var handler: (any ConnectionHandler)? {
@@ -153,15 +154,33 @@ public final class Connection {
     /// The transport (TLS) between the socket and the handler, if any.
     public var transport: (any ConnectionTransport)? { transportStorage }
 
-    /// Installs a transport; call from the accept callback, before any byte
-    /// was received or written.
+    /// Installs a transport; call before anything was written, from the
+    /// accept callback or after a cleartext preamble (a PROXY protocol
+    /// header) was read and consumed: bytes received and not consumed are
+    /// then the transport's first wire bytes.
     public func install(transport: any ConnectionTransport) {
         loop.assertInLoop()
-        precondition(transportStorage == nil && ring == nil && sendQueue.isEmpty, "install a transport before any I/O")
+        precondition(transportStorage == nil && sendQueue.isEmpty, "install a transport before any output")
         let wire = SendQueue(pool: loop.bufferPool)
         wireQueue = wire
         transportStorage = transport
         transport.attach(wire: wire)
+        // The ring the socket receives into (a receive may be in flight into
+        // it) becomes the wire ring; plaintext gets a ring of its own.
+        if let ring {
+            wireRing = ring
+            self.ring = nil
+            if !ring.isEmpty { redeliverInput() }
+        }
+    }
+
+    /// Drops `count` wire bytes. A receive into the wire ring may be in
+    /// flight (the transport pumped outside a receive completion: input
+    /// redelivered, or received before the transport was installed): the
+    /// ring then keeps its position, where the kernel is writing.
+    private func consumeWire(_ count: Int) {
+        guard count > 0, let wireRing else { return }
+        wireRing.consume(count, keepingPosition: receiveInFlight && wireRing === socketRing)
     }
 
     /// The ring the backend receives into.
@@ -196,7 +215,7 @@ public final class Connection {
             guard let plain = ensureRing() else { return }
             if plain.isFull { break }  // the handler has to consume first
             let event = transport.receive(wireRing?.readable ?? UnsafeRawBufferPointer(start: nil, count: 0), into: plain)
-            if event.consumed > 0 { wireRing?.consume(event.consumed) }
+            if event.consumed > 0 { consumeWire(event.consumed) }
             switch event.status {
             case .failed(let reason):
                 if wireQueue.map({ !$0.isEmpty }) ?? false {
@@ -212,7 +231,7 @@ public final class Connection {
                 // The handler hears EOF after the plaintext before it
                 // (deliverInput calls notifyEOFIfDue once it was delivered).
                 if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
-                wireRing.map { $0.consume($0.readableCount) }
+                consumeWire(wireRing?.readableCount ?? 0)
                 eofReceived = true
                 return
             case .ok, .established:
@@ -443,7 +462,7 @@ public final class Connection {
         }
         lifecycle = .lingering
         ring.map { $0.consume($0.readableCount) }
-        wireRing.map { $0.consume($0.readableCount) }
+        consumeWire(wireRing?.readableCount ?? 0)
         lingerTimer = loop.timers.schedule(at: loop.now &+ loop.configuration.lingerTimeout.nanoseconds,
                                            target: self, tag: 0)
         loop.backendUpdateRead(self)
@@ -498,7 +517,7 @@ public final class Connection {
             deliverInput()
         case .draining, .lingering:
             ring.map { $0.consume($0.readableCount) }
-            wireRing.map { $0.consume($0.readableCount) }
+            consumeWire(wireRing?.readableCount ?? 0)
         case .connecting, .closed:
             break
         }

@@ -37,6 +37,42 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network order, and a
+    /// port; nil for any other length.
+    public init?(addressBytes bytes: some Collection<UInt8>, port: UInt16) {
+        storage = sockaddr_storage()
+        switch bytes.count {
+        case 4:
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case 16:
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        default:
+            return nil
+        }
+    }
+
+    /// The address bytes in network order (4 for IPv4, 16 for IPv6; empty
+    /// for a Unix socket).
+    public var addressBytes: [UInt8] {
+        withUnsafeBytes(of: storage) { raw in
+            switch family {
+            case AF_INET: withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) }
+            case AF_INET6: withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
+            default: []
+            }
+        }
+    }
+
     /// Resolves a host name or numeric address (blocking; for start-up, not
     /// for the loop's hot path). The first address returned wins.
     public static func resolve(host: String, port: UInt16) throws -> SocketAddress {

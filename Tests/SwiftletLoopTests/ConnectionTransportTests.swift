@@ -138,6 +138,23 @@ extension TestClient {
     }
 }
 
+/// Reads a cleartext preamble line ("HELLO\n"), consumes it, then installs
+/// the transport and hands over to the echo: as a PROXY protocol header
+/// comes before TLS.
+final class PreambleThenTransport: ConnectionHandler {
+    let echo: TransportEcho
+    init(_ observations: TransportObservations) { echo = TransportEcho(observations) }
+
+    func connectionDidReceive(_ connection: Connection) {
+        guard let end = connection.input.firstIndex(of: 0x0A) else { return }
+        connection.consume(end + 1)
+        connection.install(transport: echo.transport)
+        connection.handler = echo
+    }
+
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {}
+}
+
 @Suite("Connection with a transport", .serialized)
 struct ConnectionTransportTests {
     func start(_ backend: EventLoop.BackendChoice) throws -> (LoopHarness, UInt16, TransportObservations) {
@@ -176,6 +193,48 @@ struct ConnectionTransportTests {
         #expect(try harness.waitUntil { _ in handler.closes.get().count == 1 })
         #expect(handler.eofs.get() == 1)
         #expect(handler.heldPlaintext.get() > 0, "some plaintext waited in the transport for ring space")
+    }
+
+    @Test("a transport installed after a cleartext preamble gets the bytes received behind it, and every later byte once",
+          arguments: allBackends)
+    func transportAfterPreamble(backend: EventLoop.BackendChoice) throws {
+        let harness = try LoopHarness(backend: backend) { $0.receiveRingSize = 4096 }
+        defer { withExtendedLifetime(harness) {} }
+        let observations = TransportObservations()
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = PreambleThenTransport(observations) }.port
+        }
+        for together in [true, false] {
+            let client = try TestClient(port: port)
+            client.setReceiveTimeout(seconds: 5)  // a lost echo fails the test instead of hanging it
+            let first = XorTransport.encode(Pattern.bytes(500))
+            // The preamble with the first record in one segment, or alone.
+            try client.send(Array("HELLO\n".utf8) + (together ? first : []))
+            if !together {
+                usleep(20_000)
+                try client.send(first)
+            }
+            // Then records one at a time, each sent once its echo is back:
+            // a byte received twice or lost would garble the echo.
+            var expected: [UInt8] = Pattern.bytes(500).flatMap { [$0, $0] }
+            var echoed: [UInt8] = []
+            for round in 0..<20 {
+                while (XorTransport.decode(echoed)?.plaintext.count ?? 0) < expected.count {
+                    var buffer = [UInt8](repeating: 0, count: 65_536)
+                    let count = Glibc.recv(client.fd, &buffer, buffer.count, 0)
+                    guard count > 0 else { throw SystemError.last("recv: echo \(round) incomplete") }
+                    echoed += buffer[0..<count]
+                }
+                let payload = Pattern.bytes(100 + round)
+                expected += payload.flatMap { [$0, $0] }
+                try client.send(XorTransport.encode(payload))
+            }
+            try client.send([0, 0])
+            echoed += try client.receiveAll()
+            let decoded = try #require(XorTransport.decode(echoed))
+            #expect(decoded.plaintext == expected, "together: \(together)")
+        }
+        #expect(try harness.waitUntil { _ in observations.closes.get().count == 2 })
     }
 
     @Test("plaintext held in the transport is delivered without waiting for more wire bytes", arguments: allBackends)
