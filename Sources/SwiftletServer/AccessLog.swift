@@ -124,11 +124,16 @@ public final class AccessLogHandler: HTTPHandler {
     private var timeText = [UInt8]()
     let format: AccessLogFormat
 
-    public init(wrapping inner: any HTTPHandler, writer: AccessLogWriter, loop: EventLoop, format: AccessLogFormat = .combined) {
+    /// Proxies whose `x-forwarded-for` names the client logged.
+    let trustedProxies: TrustedProxies
+
+    public init(wrapping inner: any HTTPHandler, writer: AccessLogWriter, loop: EventLoop, format: AccessLogFormat = .combined,
+                trustedProxies: TrustedProxies = TrustedProxies()) {
         self.inner = inner
         self.writer = writer
         self.loop = loop
         self.format = format
+        self.trustedProxies = trustedProxies
         buffer.reserveCapacity(64 * 1024)
         // Lines of the last 100 ms (and of the exchanges the close ends)
         // are handed over when the loop closes, before the writer stops.
@@ -161,9 +166,19 @@ public final class AccessLogHandler: HTTPHandler {
         }
     }
 
+    /// The client: the peer (or whom a PROXY header named), or whom a
+    /// trusted proxy's `x-forwarded-for` names.
+    private func remoteAddress(_ exchange: any HTTPExchange) -> String {
+        let peer = exchange.remoteAddressDescription
+        if !trustedProxies.isEmpty, let client = trustedProxies.clientAddress(peer: peer, fields: exchange.request.fields) {
+            return client
+        }
+        return peer
+    }
+
     private func appendCombined(_ exchange: any HTTPExchange) {
         let request = exchange.request
-        buffer.append(contentsOf: exchange.remoteAddressDescription.utf8)
+        buffer.append(contentsOf: remoteAddress(exchange).utf8)
         buffer.append(contentsOf: " - - [".utf8)
         appendTime()
         buffer.append(contentsOf: "] \"".utf8)
@@ -205,7 +220,7 @@ public final class AccessLogHandler: HTTPHandler {
         buffer.append(contentsOf: "{\"time\":\"".utf8)
         logTime.append(to: &buffer)
         buffer.append(contentsOf: "\",\"remote\":".utf8)
-        appendJSONString(exchange.remoteAddressDescription)
+        appendJSONString(remoteAddress(exchange))
         buffer.append(contentsOf: ",\"protocol\":\"".utf8)
         buffer.append(contentsOf: UnsafeRawBufferPointer(start: exchange.protocolName.utf8Start, count: exchange.protocolName.utf8CodeUnitCount))
         buffer.append(contentsOf: "\",\"method\":".utf8)

@@ -87,7 +87,8 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
                 let entries = planned
                 let thread = try EventLoopThread(configuration: loopConfiguration, logger: logger, name: "swiftlet-loop-\(index)") { loop in
                     let handler = try makeHandler(loop)
-                    var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop, format: configuration.accessLogFormat) } ?? handler
+                    var served: any HTTPHandler = accessLog.map { AccessLogHandler(wrapping: handler, writer: $0, loop: loop, format: configuration.accessLogFormat,
+                                                                                     trustedProxies: configuration.trustedProxies) } ?? handler
                     let loopMetrics = metrics.map { LoopMetrics(metrics: $0, loop: loop, interval: configuration.metricsInterval) }
                     if let loopMetrics { served = MetricsHandler(wrapping: served, counts: loopMetrics) }
                     let context = LoopContext(loop: loop, handler: served, configuration: configuration, tls: tls, logger: logger)
@@ -242,11 +243,23 @@ final class LoopContext {
         listeners.append(try loop.listen(on: socket) { [unowned self] in accepted($0) })
     }
 
-    private func accepted(_ connection: Connection) {
-        metrics?.accepted += 1
+    /// A new connection: first its PROXY header, when the server expects
+    /// one (`ProxyHeaderReader` calls back with `afterPreamble`), then TLS,
+    /// then the protocol selector. Input already received after the
+    /// preamble is handed on.
+    func accepted(_ connection: Connection, afterPreamble: Bool = false) {
+        if !afterPreamble {
+            metrics?.accepted += 1
+            if configuration.proxyProtocol {
+                connection.handler = ProxyHeaderReader(context: self, connection: connection, timeout: configuration.http1.headTimeout)
+                return
+            }
+        }
         guard let tls else {
-            connection.handler = ProtocolSelector(context: self, connection: connection, session: nil,
-                                                  timeout: configuration.http1.headTimeout)
+            let selector = ProtocolSelector(context: self, connection: connection, session: nil,
+                                            timeout: configuration.http1.headTimeout)
+            connection.handler = selector
+            if afterPreamble && !connection.input.isEmpty { connection.redeliverInput() }
             return
         }
         guard let session = tls.makeSession() else {

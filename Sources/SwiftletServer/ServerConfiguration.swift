@@ -36,6 +36,15 @@ public struct ServerConfiguration: Sendable {
     public var http1 = HTTP1Configuration()
     /// How long a graceful shutdown lets in-flight responses run.
     public var gracefulTimeout: Duration = .seconds(10)
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from
+    /// the load balancer in front, naming the client; connections without a
+    /// valid one are closed (counted as `proxy_header_missing`,
+    /// `proxy_header_invalid`, `proxy_header_timeout`). Only for listeners
+    /// that nobody but the proxy can reach: the header is believed.
+    public var proxyProtocol = false
+    /// Proxies whose `x-forwarded-for` names the client in the access log
+    /// (see `TrustedProxies`).
+    public var trustedProxies = TrustedProxies()
     /// TLS (with ALPN h2 and http/1.1); nil serves cleartext (h2c and HTTP/1.1).
     public var tls: TLSConfiguration?
     /// Access log destination.

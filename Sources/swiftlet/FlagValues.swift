@@ -39,6 +39,11 @@ enum FlagValue {
         return .tcp(host: host, port: port)
     }
 
+    /// An address or CIDR range.
+    static func addressRange(_ text: String, flag: String) throws -> AddressRange {
+        do { return try AddressRange(cidr: text) } catch { throw FlagError(description: "\(flag): \(error)") }
+    }
+
     /// A file mode in octal, like 660 or 0660.
     static func octalMode(_ text: String, flag: String) throws -> UInt32 {
         guard let mode = UInt32(text, radix: 8), mode <= 0o777 else {

@@ -22,6 +22,14 @@ struct ListeningOptions: ParsableArguments {
             transform: { try FlagValue.octalMode($0, flag: "--unix-socket-mode") })
     var unixSocketMode: UInt32?
 
+    @Flag(help: "Every connection starts with a PROXY protocol header (v1 or v2) from the load balancer in front, naming the client; connections without a valid one are closed. Only where nothing but the proxy can connect.")
+    var proxyProtocol = false
+
+    @Option(help: ArgumentHelp("Believe x-forwarded-for from these proxies (CIDR, repeat for several): the access log names the client they forwarded for.",
+                               valueName: "cidr"),
+            transform: { try FlagValue.addressRange($0, flag: "--real-ip-from") })
+    var realIPFrom: [AddressRange] = []
+
     /// The addresses `--listen`, or `--host` and `--port`, name.
     func addresses(defaultPort: UInt16) -> [ListenAddress] {
         guard !listen.isEmpty else { return [.tcp(host: host ?? "0.0.0.0", port: port.map(UInt16.init) ?? defaultPort)] }

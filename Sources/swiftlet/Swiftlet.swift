@@ -52,6 +52,8 @@ struct Swiftlet: ParsableCommand {
     func makeConfiguration() -> ServerConfiguration {
         var configuration = ServerConfiguration()
         configuration.listen = listening.addresses(defaultPort: tls.certificates.isEmpty ? 8080 : 8443)
+        configuration.proxyProtocol = listening.proxyProtocol
+        configuration.trustedProxies = TrustedProxies(listening.realIPFrom)
         if !tls.certificates.isEmpty {
             var settings = TLSConfiguration(certificates: zip(tls.certificates, tls.keys).map {
                 TLSConfiguration.Certificate(certificatePath: $0, keyPath: $1)
