@@ -6,7 +6,7 @@ TLS_PORT   ?= 8443
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE    := .build/release
 SITE       := .build/site
-APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o nginx-light \
+APT_PACKAGES := liburing-dev libssl-dev curl nghttp2-client nghttp2-server h2o nginx-light haproxy \
                 chromium python3-pip xz-utils openssl procps valgrind linux-perf \
                 golang-go golang-github-fatih-color-dev golang-github-spf13-cobra-dev golang-golang-x-net-dev
 # h2spec's source, kept beside the repository in this setup (see test-e2e).
