@@ -222,6 +222,11 @@ let package = Package(
             exclude: ["hpack_crosscheck.py"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "SwiftletStaticTests",
+            dependencies: ["SwiftletStatic"],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -31,8 +31,18 @@ public final class CachedFile {
     var residentAt: UInt64 = 0
     /// Precompressed siblings, looked up on first use and revalidated with the entry.
     var siblingsCheckedAt: UInt64 = 0
+    /// Precompressed siblings (`.br`, `.zst`, `.gz`), by `ContentCoding`.
     var brotli: CachedFile?
+    var zstd: CachedFile?
     var gzip: CachedFile?
+
+    func sibling(_ coding: ContentCoding) -> CachedFile? {
+        switch coding {
+        case .brotli: brotli
+        case .zstd: zstd
+        case .gzip: gzip
+        }
+    }
     /// Files sent in slices (larger than `FileBodySource.slice`) keep their
     /// descriptor, so each slice can check that the file was not changed in
     /// place since the ETag was made (-1 for smaller files).

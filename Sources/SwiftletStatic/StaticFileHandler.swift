@@ -10,7 +10,9 @@ public struct StaticFileConfiguration: Sendable {
     public var index = "index.html"
     /// Value of a Cache-Control field sent with every file, if any.
     public var cacheControl: String?
-    /// Serve `file.br` / `file.gz` to clients that accept that coding.
+    /// Serve `file.br` / `file.zst` / `file.gz` to clients that accept that
+    /// coding (the highest `accept-encoding` quality; br, then zstd, then
+    /// gzip at equal quality).
     public var precompressed = true
     /// Follow symlinks inside the root (never ones leading outside it).
     public var followSymlinks = false
@@ -27,7 +29,7 @@ public struct StaticFileConfiguration: Sendable {
 /// root; index files and slash redirects for directories; content types;
 /// strong ETags and Last-Modified with If-None-Match / If-Modified-Since;
 /// byte ranges with If-Range (multipart/byteranges for several);
-/// precompressed `.br`/`.gz` siblings; `404.html` as the 404 body.
+/// precompressed `.br`/`.zst`/`.gz` siblings; `404.html` as the 404 body.
 ///
 /// File bytes reach the socket without a copy through user space: responses
 /// borrow regions of cached `mmap`s. Pages not in memory are read by a
@@ -192,14 +194,12 @@ public final class StaticFileHandler: HTTPHandler {
         var hasSiblings = false
         if configuration.precompressed {
             refreshSiblings(file)
-            hasSiblings = file.brotli != nil || file.gzip != nil
+            hasSiblings = file.brotli != nil || file.zstd != nil || file.gzip != nil
             if hasSiblings, let accept = requestFields.first("accept-encoding") {
-                if let brotli = file.brotli, Self.accepts(accept, "br") {
-                    variant = brotli
-                    encoding = "br"
-                } else if let gzip = file.gzip, Self.accepts(accept, "gzip") {
-                    variant = gzip
-                    encoding = "gzip"
+                let available = ContentCoding.preference.filter { file.sibling($0) != nil }
+                if let coding = AcceptEncoding(accept).preferred(among: available), let sibling = file.sibling(coding) {
+                    variant = sibling
+                    encoding = coding.token
                 }
             }
         }
@@ -344,19 +344,6 @@ public final class StaticFileHandler: HTTPHandler {
     }
 
     /// Whether an Accept-Encoding value accepts `coding` (q > 0).
-    static func accepts(_ header: UnsafeRawBufferPointer, _ coding: String) -> Bool {
-        for item in String(decoding: header, as: UTF8.self).split(separator: ",") {
-            let parts = item.split(separator: ";")
-            guard let name = parts.first?.trimmingCharacters(in: " \t"), name.lowercased() == coding || name == "*" else { continue }
-            for parameter in parts.dropFirst() {
-                let pair = parameter.trimmingCharacters(in: " \t")
-                if pair.hasPrefix("q="), let q = Double(pair.dropFirst(2)), q == 0 { return false }
-            }
-            return true
-        }
-        return false
-    }
-
     /// If-None-Match against `etag` with the weak comparison (§13.1.2).
     static func etagMatches(list: UnsafeRawBufferPointer, etag: UnsafeRawBufferPointer) -> Bool {
         let mine = String(decoding: etag, as: UTF8.self)
@@ -373,8 +360,9 @@ public final class StaticFileHandler: HTTPHandler {
         let now = loop.now
         guard file.siblingsCheckedAt == 0 || now &- file.siblingsCheckedAt >= 1_000_000_000 else { return }
         file.siblingsCheckedAt = now
-        file.brotli = sibling(of: file, suffix: ".br")
-        file.gzip = sibling(of: file, suffix: ".gz")
+        file.brotli = sibling(of: file, suffix: ContentCoding.brotli.suffix)
+        file.zstd = sibling(of: file, suffix: ContentCoding.zstd.suffix)
+        file.gzip = sibling(of: file, suffix: ContentCoding.gzip.suffix)
     }
 
     private func sibling(of file: CachedFile, suffix: String) -> CachedFile? {

@@ -241,7 +241,7 @@ struct FileOptions: ParsableArguments {
     @Option(help: "Cache-Control value sent with every file, e.g. \"public, max-age=3600\". (default: none)")
     var cacheControl: String?
 
-    @Flag(help: "Do not serve file.br / file.gz to clients that accept them.")
+    @Flag(help: "Do not serve file.br / file.zst / file.gz to clients that accept them.")
     var noPrecompressed = false
 
     @Flag(help: "Follow symlinks inside the root (ones leading outside it are refused either way).")

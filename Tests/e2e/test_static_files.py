@@ -164,6 +164,33 @@ def test_precompressed_siblings(running):
     assert body.startswith(b"hello text") and "content-encoding" not in fields and fields["vary"] == "accept-encoding"
 
 
+@pytest.mark.parametrize("accept,coding", [
+    ("gzip, deflate, br, zstd", "br"),          # equal quality: br, then zstd, then gzip
+    ("gzip, zstd", "zstd"),
+    ("br;q=0.5, zstd;q=0.8, gzip;q=0.9", "gzip"),  # the highest quality wins
+    ("*;q=0.5, br;q=0", "zstd"),                # the wildcard covers what is not named
+    ("identity, br;q=0.5", None),               # identity asked for with more
+    ("deflate", None),
+])
+def test_precompressed_sibling_chosen_by_quality(running, site, accept, coding):
+    (site / "text.txt.zst").write_bytes(b"ZSTD-CONTENT")
+    status, fields, body = fetch(running, "/text.txt", "Accept-Encoding: " + accept)
+    expected = {"br": b"BROTLI-CONTENT", "zstd": b"ZSTD-CONTENT", "gzip": b"GZIPPED-CONTENT", None: None}[coding]
+    assert status == 200 and fields.get("content-encoding") == coding
+    assert body == expected if coding else body.startswith(b"hello text")
+    assert fields["vary"] == "accept-encoding"
+
+
+def test_each_encoding_has_its_own_etag(running, site):
+    (site / "text.txt.zst").write_bytes(b"ZSTD-CONTENT")
+    etags = {accept: fetch(running, "/text.txt", "Accept-Encoding: " + accept)[1]["etag"] for accept in ("br", "zstd", "gzip", "identity")}
+    assert len(set(etags.values())) == 4, etags
+    status, _, _ = fetch(running, "/text.txt", "Accept-Encoding: zstd", "If-None-Match: " + etags["zstd"])
+    assert status == 304
+    status, _, _ = fetch(running, "/text.txt", "Accept-Encoding: zstd", "If-None-Match: " + etags["br"])
+    assert status == 200
+
+
 def test_no_precompressed_flag(server):
     plain = server("--no-precompressed")
     status, fields, body = fetch(plain, "/text.txt", "Accept-Encoding: br")

@@ -1,0 +1,152 @@
+import SwiftletHTTP
+
+/// A content coding a precompressed sibling file can have: `file.br`,
+/// `file.zst`, `file.gz` (RFC 9110 §8.4.1; zstd is RFC 8878).
+public enum ContentCoding: String, CaseIterable, Sendable {
+    case brotli = "br"
+    case zstd
+    case gzip
+
+    /// The sibling file's suffix.
+    var suffix: String {
+        switch self {
+        case .brotli: ".br"
+        case .zstd: ".zst"
+        case .gzip: ".gz"
+        }
+    }
+
+    /// The `content-encoding` value.
+    var token: StaticString {
+        switch self {
+        case .brotli: "br"
+        case .zstd: "zstd"
+        case .gzip: "gzip"
+        }
+    }
+
+    /// At equal quality: smallest output first.
+    public static let preference: [ContentCoding] = [.brotli, .zstd, .gzip]
+}
+
+/// What a request's `accept-encoding` allows (RFC 9110 §12.5.3):
+///
+///     accept-encoding: br;q=1.0, gzip;q=0.8, *;q=0.1, identity;q=0.5
+///
+/// A coding's quality is its own entry's, else the `*` entry's, else 0 (not
+/// acceptable). `identity` is acceptable unless given q=0, or `*;q=0`
+/// without an identity entry.
+public struct AcceptEncoding {
+    /// Qualities in thousandths (`q=0.8` is 800), per `ContentCoding` case.
+    private var quality: [Int] = [0, 0, 0]
+    /// `identity`'s quality when the header names it (or `*` covers it).
+    private var identity: Int?
+
+    public init(_ header: UnsafeRawBufferPointer) {
+        var wildcard: Int?
+        var named = [false, false, false]
+        var start = 0
+        while start <= header.count {
+            var end = start
+            while end < header.count && header[end] != UInt8(ascii: ",") { end += 1 }
+            let item = UnsafeRawBufferPointer(rebasing: header[start..<end])
+            if let (name, q) = Self.parseItem(item) {
+                if let index = ContentCoding.allCases.firstIndex(where: { Self.equalsIgnoringCase(name, $0.rawValue) }) {
+                    quality[index] = max(named[index] ? quality[index] : 0, q)
+                    named[index] = true
+                } else if Self.equalsIgnoringCase(name, "x-gzip") {
+                    // "A recipient SHOULD consider "x-gzip" to be equivalent to "gzip"" (§8.4.1.3)
+                    quality[2] = max(named[2] ? quality[2] : 0, q)
+                    named[2] = true
+                } else if Self.equalsIgnoringCase(name, "identity") {
+                    identity = q
+                } else if name.count == 1 && name[0] == UInt8(ascii: "*") {
+                    wildcard = q
+                }
+            }
+            start = end + 1
+        }
+        if let wildcard {
+            for index in quality.indices where !named[index] { quality[index] = wildcard }
+            if identity == nil && wildcard == 0 { identity = 0 }
+        }
+    }
+
+    /// The quality (0...1000) given to `coding`.
+    public func quality(of coding: ContentCoding) -> Int {
+        quality[ContentCoding.allCases.firstIndex(of: coding)!]
+    }
+
+    /// Whether the unencoded representation is acceptable.
+    public var acceptsIdentity: Bool { identity != 0 }
+
+    /// The coding to serve among `available`: the highest quality above 0,
+    /// ties broken by `preference`; nil serves the file as it is (nothing
+    /// acceptable, or identity asked for with a higher quality).
+    public func preferred(among available: [ContentCoding], preference: [ContentCoding] = ContentCoding.preference) -> ContentCoding? {
+        var best: ContentCoding?
+        var bestQuality = 0
+        for coding in preference where available.contains(coding) {
+            let q = quality(of: coding)
+            if q > bestQuality {
+                best = coding
+                bestQuality = q
+            }
+        }
+        if let identity, identity > bestQuality { return nil }
+        return best
+    }
+
+    /// `name;q=0.5;other=x` → (name, 500). Missing or malformed q is 1.
+    private static func parseItem(_ item: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, Int)? {
+        var parts = split(item, on: UInt8(ascii: ";"))
+        guard let first = parts.first else { return nil }
+        let name = trim(first)
+        guard !name.isEmpty else { return nil }
+        parts.removeFirst()
+        var q = 1000
+        for parameter in parts {
+            let pair = trim(parameter)
+            guard pair.count >= 2, pair[0] | 0x20 == UInt8(ascii: "q"), pair[1] == UInt8(ascii: "=") else { continue }
+            q = parseQuality(UnsafeRawBufferPointer(rebasing: pair[2...])) ?? 1000
+        }
+        return (name, q)
+    }
+
+    /// RFC 9110 §12.4.2: `0[.ddd]` or `1[.000]`, in thousandths.
+    static func parseQuality(_ text: UnsafeRawBufferPointer) -> Int? {
+        guard let first = text.first, first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        var value = Int(first - UInt8(ascii: "0")) * 1000
+        guard text.count > 1 else { return value }
+        guard text[1] == UInt8(ascii: "."), text.count <= 5 else { return nil }
+        var scale = 100
+        for digit in text.dropFirst(2) {
+            guard digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else { return nil }
+            value += Int(digit - UInt8(ascii: "0")) * scale
+            scale /= 10
+        }
+        return value <= 1000 ? value : nil
+    }
+
+    private static func split(_ bytes: UnsafeRawBufferPointer, on separator: UInt8) -> [UnsafeRawBufferPointer] {
+        var parts: [UnsafeRawBufferPointer] = []
+        var start = 0
+        for index in 0...bytes.count where index == bytes.count || bytes[index] == separator {
+            parts.append(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+            start = index + 1
+        }
+        return parts
+    }
+
+    private static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = 0
+        var end = bytes.count
+        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        bytes.count == text.utf8.count && zip(bytes, text.utf8).allSatisfy { ASCII.lowercased($0) == ASCII.lowercased($1) }
+    }
+}
