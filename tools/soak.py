@@ -15,8 +15,8 @@ descriptors, requests completed in the interval (counted in the server's
 access log, which is on) and the server's CPU time per request. With
 --check, it exits non-zero unless, comparing the second half of the
 samples after --warmup with the first half, peak RSS and anonymous memory
-grew by at most --drift (fraction, plus 2 MiB), CPU per request by at most
---cpu-drift, and open descriptors neither kept growing (the second half's
+grew by at most --drift (fraction, plus 2 MiB), CPU per request grew by at
+most --cpu-drift (getting cheaper is not a failure), and open descriptors neither kept growing (the second half's
 fewest at most 8 above the first half's most) nor stayed open after the
 load stopped (at most 2 more than before it).
 
@@ -280,8 +280,11 @@ def main():
         drift = (after - before) / before
         print("soak: CPU per request %.1f µs in the first half of the steady run, %.1f µs in the second (%+.1f%%)"
               % (before * 1e6, after * 1e6, drift * 100))
-        if abs(drift) > options.cpu_drift:
-            failures.append("CPU per request drifted %+.0f%%" % (drift * 100))
+        # Growth is what a soak looks for (structures that fill up, caches
+        # that stop working); a run that gets cheaper is the noisy machine
+        # (a fresh CI run got 13% cheaper from the first half to the second).
+        if drift > options.cpu_drift:
+            failures.append("CPU per request grew %+.0f%%" % (drift * 100))
     for failure in failures:
         print("soak: " + failure)
     print("soak: %s" % ("flat" if not failures else "DRIFT"))

@@ -610,8 +610,11 @@ public final class EventLoop: @unchecked Sendable {
         let named = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
         }
-        let isInternet = named == 0 && (Int32(storage.ss_family) == AF_INET || Int32(storage.ss_family) == AF_INET6)
-        let peer = isInternet ? SocketAddress(storage: storage, length: length) : nil
+        let family = Int32(storage.ss_family)
+        let isInternet = named == 0 && (family == AF_INET || family == AF_INET6)
+        // A Unix socket's client is usually unnamed: its address says only
+        // "unix" (`host`), which is what the access log shows.
+        let peer = isInternet || (named == 0 && family == AF_UNIX) ? SocketAddress(storage: storage, length: length) : nil
         let connection = Connection(loop: self, fd: fd, remoteAddress: peer, connecting: false)
         if isInternet { connection.setNoDelay() }
         register(connection)

@@ -6,6 +6,13 @@ import Glibc
 /// activation). `EventLoop.listen(on:)` serves a duplicate of its descriptor,
 /// so several loops can accept from one socket; `close()` then drops this
 /// copy, and the socket closes when the last loop's listener does.
+///
+/// Close the listeners of a shared socket together (as a server's graceful
+/// shutdown does): io_uring wakes one accept per new connection (an
+/// exclusive wait), so a connection that arrives while one loop is
+/// cancelling its accept and the others keep theirs can wait in the backlog
+/// until the next connection wakes another loop. The same window opens
+/// while a loop pauses accepting after running out of descriptors.
 public struct ListeningSocket: Sendable {
     /// The descriptor this value owns until `close()`.
     public let fd: Int32

@@ -119,8 +119,14 @@ public final class Server: @unchecked Sendable {  // mutable state behind `state
                 }
             }
         } catch {
+            // Loops that did start stop again: a failed start leaves nothing.
             stop()
             waitUntilStopped()
+            state.withLock { state in
+                state.threads = []
+                state.contexts = []
+                state.localAddresses = []
+            }
             plan.removeSocketFiles()
             throw error
         }

@@ -117,6 +117,7 @@ struct ListenTests {
         configuration.listen = [.unix(path: path), .tcp(host: "127.0.0.1", port: taken.localAddress.port)]
         let server = try Server(configuration: configuration) { _ in OKHandler() }
         #expect(throws: SystemError.self) { try server.start() }
+        #expect(!server.isStarted && server.localAddresses.isEmpty)
         var status = stat()
         #expect(lstat(path, &status) != 0, "the Unix socket bound first is removed again")
     }

@@ -1,6 +1,7 @@
 """Where swiftlet listens: several --listen addresses at once, Unix domain
 sockets (mode, stale files, removal at shutdown), systemd socket activation
 and sd_notify readiness."""
+import json
 import os
 import re
 import signal
@@ -42,6 +43,16 @@ def test_several_addresses_at_once(site, tmp_path):
     finally:
         assert server.stop() == 0
     assert not path.exists(), "the socket file is removed at shutdown"
+
+
+def test_unix_socket_client_is_logged_as_unix(site, tmp_path):
+    path, log = tmp_path / "s.sock", tmp_path / "access.log"
+    server = Server(site, "--listen", "unix:" + str(path), "--access-log", str(log), "--access-log-format", "json")
+    try:
+        assert curl_unix(path, "/style.css").stdout == b"200 2"
+    finally:
+        server.stop()
+    assert json.loads(log.read_text().splitlines()[0])["remote"] == "unix"
 
 
 def test_unix_socket_mode(site, tmp_path):
