@@ -17,10 +17,21 @@ final class ProxyHeaderReader: ConnectionHandler, TimerTarget {
     unowned(unsafe) let connection: Connection  // it owns the reader until the selector replaces it
     var timer: TimerID?
 
+    /// Whether the loop context still counts this connection as choosing
+    /// its protocol (a graceful drain waits for it, as for the selector).
+    private var counted = true
+
     init(context: LoopContext, connection: Connection, timeout: Duration) {
         self.context = context
         self.connection = connection
         timer = context.loop.timers.schedule(at: context.loop.now &+ timeout.nanoseconds, target: self)
+        context.selectorStarted()
+    }
+
+    private func stopCounting() {
+        guard counted else { return }
+        counted = false
+        context.selectorEnded()
     }
 
     func connectionDidReceive(_ connection: Connection) {
@@ -35,7 +46,8 @@ final class ProxyHeaderReader: ConnectionHandler, TimerTarget {
             cancelTimer()
             connection.consume(header.length)
             if let source = header.source { connection.remoteAddress = source }
-            context.accepted(connection, afterPreamble: true)
+            context.accepted(connection, afterPreamble: true)  // the selector counts it from here
+            stopCounting()
         }
     }
 
@@ -53,6 +65,7 @@ final class ProxyHeaderReader: ConnectionHandler, TimerTarget {
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         cancelTimer()
+        stopCounting()
     }
 
     func timerFired(_ id: TimerID, tag: UInt64) {

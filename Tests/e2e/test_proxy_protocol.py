@@ -156,6 +156,21 @@ def test_connections_without_a_valid_header_are_closed_and_counted(site, first, 
         running.stop()
 
 
+def test_graceful_shutdown_waits_for_a_header_in_progress(proxied):
+    """A connection still sending its PROXY header when SIGTERM comes is
+    served like one still choosing its protocol: the drain waits for it."""
+    running, _ = proxied("--graceful-timeout", "5s")
+    header = v2("203.0.113.10", 7)
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(header[:8])
+        time.sleep(0.2)
+        running.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        sock.sendall(header[8:])
+        assert http1_over(sock).startswith(b"HTTP/1.1 200")
+    assert running.stop() == 0
+
+
 def test_real_ip_from_trusted_proxies_only(site, tmp_path):
     log = tmp_path / "access.log"
     running = Server(site, "--real-ip-from", "127.0.0.0/8", "--real-ip-from", "10.0.0.0/8",
