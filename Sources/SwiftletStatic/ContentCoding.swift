@@ -84,9 +84,14 @@ public struct AcceptEncoding {
     /// ties broken by `preference`; nil serves the file as it is (nothing
     /// acceptable, or identity asked for with a higher quality).
     public func preferred(among available: [ContentCoding], preference: [ContentCoding] = ContentCoding.preference) -> ContentCoding? {
+        preferred(preference: preference) { available.contains($0) }
+    }
+
+    /// The same, asking `isAvailable` (no array per request).
+    public func preferred(preference: [ContentCoding] = ContentCoding.preference, isAvailable: (ContentCoding) -> Bool) -> ContentCoding? {
         var best: ContentCoding?
         var bestQuality = 0
-        for coding in preference where available.contains(coding) {
+        for coding in preference where isAvailable(coding) {
             let q = quality(of: coding)
             if q > bestQuality {
                 best = coding

@@ -196,8 +196,7 @@ public final class StaticFileHandler: HTTPHandler {
             refreshSiblings(file)
             hasSiblings = file.brotli != nil || file.zstd != nil || file.gzip != nil
             if hasSiblings, let accept = requestFields.first("accept-encoding") {
-                let available = ContentCoding.preference.filter { file.sibling($0) != nil }
-                if let coding = AcceptEncoding(accept).preferred(among: available), let sibling = file.sibling(coding) {
+                if let coding = AcceptEncoding(accept).preferred(isAvailable: { file.sibling($0) != nil }), let sibling = file.sibling(coding) {
                     variant = sibling
                     encoding = coding.token
                 }
