@@ -14,30 +14,15 @@ import SwiftletLoop
 /// memory (or fails with EFAULT if the file shrank), and posts the result
 /// back to the loop with `EventLoop.execute`. The waiting response is
 /// parked meanwhile: nothing polls for it.
-final class Prefetcher: @unchecked Sendable {  // state is a Locked queue and a semaphore
-    private struct Job: @unchecked Sendable {
+final class Prefetcher: Sendable {
+    /// A region of a mapping, handed to the helper thread (which only
+    /// reads its pages in; the caller keeps the mapping alive).
+    private struct Region: @unchecked Sendable {
         let start: UnsafeRawPointer
         let length: Int
-        let loop: EventLoop
-        let completion: @Sendable (Bool) -> Void
     }
 
-    private let queue = Locked<[Job]>([])
-    private let semaphore: UnsafeMutablePointer<sem_t>
-
-    init() {
-        semaphore = .allocate(capacity: 1)
-        sem_init(semaphore, 0, 0)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { raw in
-            let prefetcher = Unmanaged<Prefetcher>.fromOpaque(raw!).takeRetainedValue()
-            swiftlet_set_thread_name("swiftlet-prefet")
-            prefetcher.work()
-            return nil
-        }, context)
-        pthread_detach(thread)
-    }
+    private let thread = WorkerThread(name: "swiftlet-prefet")
 
     /// Whether every page of the range is in memory.
     static func isResident(_ region: UnsafeRawBufferPointer) -> Bool {
@@ -57,17 +42,10 @@ final class Prefetcher: @unchecked Sendable {  // state is a Locked queue and a 
             loop.execute { completion(true) }
             return
         }
-        queue.withLock { $0.append(Job(start: base, length: region.count, loop: loop, completion: completion)) }
-        sem_post(semaphore)
-    }
-
-    private func work() {
-        while true {
-            while sem_wait(semaphore) != 0 && errno == EINTR {}
-            guard let job = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
-            let populated = swiftlet_populate_read(job.start, job.length) == 0
-            let completion = job.completion
-            job.loop.execute { completion(populated) }
+        let pages = Region(start: base, length: region.count)
+        thread.submit {
+            let populated = swiftlet_populate_read(pages.start, pages.length) == 0
+            loop.execute { completion(populated) }
         }
     }
 }
