@@ -40,6 +40,17 @@ let package = Package(
                 .linkedLibrary("crypto"),
             ]
         ),
+        // zstd, brotli and gzip through their C libraries, for the static-file
+        // handler's compression on the fly.
+        .target(
+            name: "CSwiftletCompression",
+            linkerSettings: [
+                .linkedLibrary("zstd"),
+                .linkedLibrary("brotlienc"),
+                .linkedLibrary("brotlidec"),
+                .linkedLibrary("z"),
+            ]
+        ),
         // The event loop: io_uring and epoll backends, timers, listeners,
         // connections, receive rings, send queues, cross-thread tasks.
         .target(
@@ -82,7 +93,7 @@ let package = Package(
         // The static-file handler.
         .target(
             name: "SwiftletStatic",
-            dependencies: ["SwiftletHTTP", "SwiftletLoop", "CSwiftletSystem"],
+            dependencies: ["SwiftletHTTP", "SwiftletLoop", "CSwiftletSystem", "CSwiftletCompression"],
             swiftSettings: strict
         ),
         // What an embedding application uses: configuration, loops, protocol
