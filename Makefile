@@ -13,7 +13,7 @@ APT_PACKAGES := liburing-dev libssl-dev libzstd-dev libbrotli-dev zlib1g-dev cur
 H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest prometheus_client brotli zstandard
 
-.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean
+.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean
 
 all: build
 
@@ -123,7 +123,7 @@ run-tls: deps build site .build/tls/localhost.pem
 
 ## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd,
 ## and a 30-minute soak)
-bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-h1 bench-idle-memory bench-write-path bench-page-load bench-peers bench-soak
+bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-compress bench-h1 bench-idle-memory bench-write-path bench-page-load bench-peers bench-soak
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
@@ -139,6 +139,10 @@ bench-request-cost:
 ## bench-async: server CPU per request of an async handler against the same response from a callback handler
 bench-async: build
 	python3 tools/async-cost.py --bin $(RELEASE)
+
+## bench-compress: a 50 KiB script sent compressed (br, gzip), server CPU per request against h2o's compress: ON and nginx's gzip
+bench-compress: build
+	python3 tools/compress-bench.py --swiftlet $(RELEASE)/swiftlet
 
 ## bench-h1: HTTP/1.1 keep-alive, server CPU per 1 KiB request against h2o and nginx
 bench-h1: build

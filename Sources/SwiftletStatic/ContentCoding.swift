@@ -25,6 +25,15 @@ public enum ContentCoding: String, CaseIterable, Sendable {
         }
     }
 
+    /// The case's position in `allCases` (and in CSwiftletCompression).
+    var index: Int {
+        switch self {
+        case .brotli: 0
+        case .zstd: 1
+        case .gzip: 2
+        }
+    }
+
     /// At equal quality: smallest output first.
     public static let preference: [ContentCoding] = [.brotli, .zstd, .gzip]
 }
@@ -37,27 +46,25 @@ public enum ContentCoding: String, CaseIterable, Sendable {
 /// acceptable). `identity` is acceptable unless given q=0, or `*;q=0`
 /// without an identity entry.
 public struct AcceptEncoding {
-    /// Qualities in thousandths (`q=0.8` is 800), per `ContentCoding` case.
-    private var quality: [Int] = [0, 0, 0]
+    /// Qualities in thousandths (`q=0.8` is 800), per `ContentCoding` case
+    /// (by `index`; a SIMD value, so parsing a header allocates nothing).
+    private var quality = SIMD4<Int32>(repeating: 0)
     /// `identity`'s quality when the header names it (or `*` covers it).
     private var identity: Int?
 
     public init(_ header: UnsafeRawBufferPointer) {
         var wildcard: Int?
-        var named = [false, false, false]
+        var named = SIMDMask<SIMD4<Int32>>(repeating: false)
         var start = 0
         while start <= header.count {
             var end = start
             while end < header.count && header[end] != UInt8(ascii: ",") { end += 1 }
             let item = UnsafeRawBufferPointer(rebasing: header[start..<end])
             if let (name, q) = Self.parseItem(item) {
-                if let index = ContentCoding.allCases.firstIndex(where: { Self.equalsIgnoringCase(name, $0.rawValue) }) {
-                    quality[index] = max(named[index] ? quality[index] : 0, q)
-                    named[index] = true
-                } else if Self.equalsIgnoringCase(name, "x-gzip") {
-                    // "A recipient SHOULD consider "x-gzip" to be equivalent to "gzip"" (§8.4.1.3)
-                    quality[2] = max(named[2] ? quality[2] : 0, q)
-                    named[2] = true
+                if let coding = Self.coding(named: name) {
+                    // The highest quality if a coding is named twice.
+                    quality[coding.index] = max(named[coding.index] ? quality[coding.index] : 0, Int32(q))
+                    named[coding.index] = true
                 } else if Self.equalsIgnoringCase(name, "identity") {
                     identity = q
                 } else if name.count == 1 && name[0] == UInt8(ascii: "*") {
@@ -67,14 +74,22 @@ public struct AcceptEncoding {
             start = end + 1
         }
         if let wildcard {
-            for index in quality.indices where !named[index] { quality[index] = wildcard }
+            quality.replace(with: Int32(wildcard), where: .!named)
             if identity == nil && wildcard == 0 { identity = 0 }
         }
     }
 
+    private static func coding(named name: UnsafeRawBufferPointer) -> ContentCoding? {
+        if equalsIgnoringCase(name, "br") { return .brotli }
+        if equalsIgnoringCase(name, "zstd") { return .zstd }
+        // "A recipient SHOULD consider "x-gzip" to be equivalent to "gzip"" (§8.4.1.3)
+        if equalsIgnoringCase(name, "gzip") || equalsIgnoringCase(name, "x-gzip") { return .gzip }
+        return nil
+    }
+
     /// The quality (0...1000) given to `coding`.
     public func quality(of coding: ContentCoding) -> Int {
-        quality[ContentCoding.allCases.firstIndex(of: coding)!]
+        Int(quality[coding.index])
     }
 
     /// Whether the unencoded representation is acceptable.
@@ -104,14 +119,16 @@ public struct AcceptEncoding {
 
     /// `name;q=0.5;other=x` → (name, 500). Missing or malformed q is 1.
     private static func parseItem(_ item: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, Int)? {
-        var parts = split(item, on: UInt8(ascii: ";"))
-        guard let first = parts.first else { return nil }
-        let name = trim(first)
+        var end = 0
+        while end < item.count && item[end] != UInt8(ascii: ";") { end += 1 }
+        let name = trim(UnsafeRawBufferPointer(rebasing: item[0..<end]))
         guard !name.isEmpty else { return nil }
-        parts.removeFirst()
         var q = 1000
-        for parameter in parts {
-            let pair = trim(parameter)
+        while end < item.count {
+            let start = end + 1
+            end = start
+            while end < item.count && item[end] != UInt8(ascii: ";") { end += 1 }
+            let pair = trim(UnsafeRawBufferPointer(rebasing: item[start..<end]))
             guard pair.count >= 2, pair[0] | 0x20 == UInt8(ascii: "q"), pair[1] == UInt8(ascii: "=") else { continue }
             q = parseQuality(UnsafeRawBufferPointer(rebasing: pair[2...])) ?? 1000
         }
@@ -133,16 +150,6 @@ public struct AcceptEncoding {
         return value <= 1000 ? value : nil
     }
 
-    private static func split(_ bytes: UnsafeRawBufferPointer, on separator: UInt8) -> [UnsafeRawBufferPointer] {
-        var parts: [UnsafeRawBufferPointer] = []
-        var start = 0
-        for index in 0...bytes.count where index == bytes.count || bytes[index] == separator {
-            parts.append(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
-            start = index + 1
-        }
-        return parts
-    }
-
     private static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0
         var end = bytes.count
@@ -151,7 +158,9 @@ public struct AcceptEncoding {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
-        bytes.count == text.utf8.count && zip(bytes, text.utf8).allSatisfy { ASCII.lowercased($0) == ASCII.lowercased($1) }
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        for index in 0..<bytes.count where ASCII.lowercased(bytes[index]) != text.utf8Start[index] { return false }
+        return true
     }
 }

@@ -60,6 +60,31 @@ public final class CachedFile {
         let contentType: StaticString
     }
     var wholeHead: WholeHead?
+    /// Whether compression on the fly applies to the file's type (nil: not
+    /// asked yet).
+    var compressible: Bool?
+    /// The heads of 200s with the compressed file but for their date, by
+    /// coding index (`StaticFileHandler.compressedHead`), with the body
+    /// length; empty until the file is first sent compressed.
+    struct CompressedHead {
+        let fields: HTTPFieldList
+        let length: Int
+    }
+    var compressedHeads: [CompressedHead?] = []
+    /// Strong ETags of the compressed forms, by coding index (owned like `etag`).
+    private var compressedETags: [UnsafeRawBufferPointer?] = []
+
+    /// The ETag of the file compressed with `coding` at `level`: the file's,
+    /// with the coding and level before the closing quote (`"…-br5"`).
+    func compressedETag(_ coding: ContentCoding, level: Int) -> UnsafeRawBufferPointer {
+        if coding.index < compressedETags.count, let tag = compressedETags[coding.index] { return tag }
+        var tag = Array(etag.dropLast())
+        tag.append(contentsOf: "-\(coding.rawValue)\(level)\"".utf8)
+        let stored = Self.copy(tag)
+        if compressedETags.isEmpty { compressedETags = Array(repeating: nil, count: ContentCoding.allCases.count) }
+        compressedETags[coding.index] = stored
+        return stored
+    }
 
     init(path: [UInt8], hash: Int, fd: Int32, status: stat) throws {
         let directory = (status.st_mode & S_IFMT) == S_IFDIR
@@ -103,6 +128,7 @@ public final class CachedFile {
         if let bytes { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
         etag.deallocate()
         lastModified.deallocate()
+        for case let tag? in compressedETags { tag.deallocate() }
     }
 
     private static func copy(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {

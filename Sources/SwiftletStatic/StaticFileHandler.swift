@@ -14,6 +14,8 @@ public struct StaticFileConfiguration: Sendable {
     /// coding (the highest `accept-encoding` quality; br, then zstd, then
     /// gzip at equal quality).
     public var precompressed = true
+    /// Compression on the fly of files without precompressed siblings.
+    public var compression = CompressionSettings()
     /// Follow symlinks inside the root (never ones leading outside it).
     public var followSymlinks = false
     /// Bytes of mapped files the cache keeps.
@@ -29,7 +31,9 @@ public struct StaticFileConfiguration: Sendable {
 /// root; index files and slash redirects for directories; content types;
 /// strong ETags and Last-Modified with If-None-Match / If-Modified-Since;
 /// byte ranges with If-Range (multipart/byteranges for several);
-/// precompressed `.br`/`.zst`/`.gz` siblings; `404.html` as the 404 body.
+/// precompressed `.br`/`.zst`/`.gz` siblings, else compression on the fly
+/// (cached per file version; see `CompressionSettings`); `404.html` as the
+/// 404 body.
 ///
 /// File bytes reach the socket without a copy through user space: responses
 /// borrow regions of cached `mmap`s. Pages not in memory are read by a
@@ -40,11 +44,13 @@ public final class StaticFileHandler: HTTPHandler {
     public let configuration: StaticFileConfiguration
     let loop: EventLoop
     let cache: FileCache
+    let compression: CompressionSettings
     /// File lookups answered from this loop's cache of open files, and
     /// those that had to open the file (for metrics).
     public var fileCacheHits: Int { cache.hits }
     public var fileCacheMisses: Int { cache.misses }
     static let prefetcher = Prefetcher()
+    static let compressor = WorkerThread(name: "swiftlet-compr")
     // Scratch buffers and counters mutated in place on every request live in
     // `UncheckedCell`s (no run-time exclusivity checks). Invariant: nothing
     // that mutates them calls a handler, an exchange or a closure of ours.
@@ -71,16 +77,20 @@ public final class StaticFileHandler: HTTPHandler {
     }
     private let indexName: [UInt8]
     private let cacheControl: [UInt8]?
-    private let serverName: [UInt8]
+    let serverName: [UInt8]
     let responseCountsCell = UncheckedCell<[Int: Int]>([:])
     var responseCounts: [Int: Int] {
         unsafeAddress { responseCountsCell.address }
         unsafeMutableAddress { responseCountsCell.mutableAddress }
     }
     var prefetchCount = 0
+    var compressionCount = 0
     var prefetchReadCount = 0
     /// Responses by status, for statistics and tests.
     public var responses: [Int: Int] { responseCounts }
+    /// Files this handler compressed (or found incompressible): each file
+    /// version once per coding, however many requests.
+    public var compressions: Int { compressionCount }
     /// Times a response waited for pages to be prefetched.
     public var prefetches: Int { prefetchCount }
     /// Regions read in by the prefetcher (waits for a region already being
@@ -90,6 +100,7 @@ public final class StaticFileHandler: HTTPHandler {
     public init(configuration: StaticFileConfiguration, loop: EventLoop) throws {
         self.configuration = configuration
         self.loop = loop
+        compression = configuration.compression
         pathScratchCell = UncheckedCell([])
         decodeScratchCell = UncheckedCell([])
         lookupScratchCell = UncheckedCell([])
@@ -187,34 +198,44 @@ public final class StaticFileHandler: HTTPHandler {
         // One reference to the request's fields for all the lookups below
         // (each `exchange.request.fields` would cost a retain and a release).
         let requestFields = exchange.request.fields
-        let fields = exchange.responseFields
         // Precompressed siblings.
-        var variant = file
-        var encoding: StaticString?
-        var hasSiblings = false
         if configuration.precompressed {
             refreshSiblings(file)
-            hasSiblings = file.brotli != nil || file.zstd != nil || file.gzip != nil
-            if hasSiblings, let accept = requestFields.first("accept-encoding") {
-                if let coding = AcceptEncoding(accept).preferred(isAvailable: { file.sibling($0) != nil }), let sibling = file.sibling(coding) {
+            if file.brotli != nil || file.zstd != nil || file.gzip != nil {
+                var variant = file
+                var encoding: StaticString?
+                if let accept = requestFields.first("accept-encoding"),
+                   let coding = AcceptEncoding(accept).preferred(isAvailable: { file.sibling($0) != nil }),
+                   let sibling = file.sibling(coding) {
                     variant = sibling
                     encoding = coding.token
                 }
+                serveAsStored(file, variant: variant, encoding: encoding, vary: true, exchange, requestFields, isHead: isHead)
+                return
             }
         }
-        // Validators (RFC 9110 §13.2.2: If-None-Match is evaluated first and,
-        // when present, If-Modified-Since is ignored).
-        let notModified: Bool
-        if let noneMatch = requestFields.first("if-none-match") {
-            notModified = Self.etagMatches(list: noneMatch, etag: variant.etag)
-        } else if let since = requestFields.first("if-modified-since"), let date = HTTPDate.parse(since) {
-            notModified = variant.modified <= date
-        } else {
-            notModified = false
+        if compresses(file) {
+            // Ranges are served from the file as it is: offsets into a
+            // compressed form would depend on the level and the library.
+            if isHead || requestFields.first("range") == nil, let accept = requestFields.first("accept-encoding"),
+               let coding = AcceptEncoding(accept).preferred(preference: compression.codings, isAvailable: { _ in true }) {
+                serveCompressed(file, coding: coding, exchange, requestFields, isHead: isHead)
+            } else {
+                serveAsStored(file, variant: file, encoding: nil, vary: true, exchange, requestFields, isHead: isHead)
+            }
+            return
         }
-        if notModified {
+        serveAsStored(file, variant: file, encoding: nil, vary: false, exchange, requestFields, isHead: isHead)
+    }
+
+    /// Serves `variant`, the file itself or a precompressed sibling, whole
+    /// or in ranges, or a 304.
+    func serveAsStored(_ file: CachedFile, variant: CachedFile, encoding: StaticString?, vary: Bool,
+                       _ exchange: any HTTPExchange, _ requestFields: HTTPFieldList, isHead: Bool) {
+        let fields = exchange.responseFields
+        if Self.notModified(requestFields, etag: variant.etag, modified: variant.modified) {
             commonFields(fields)
-            validatorFields(fields, variant, vary: hasSiblings)
+            validatorFields(fields, etag: variant.etag, lastModified: variant.lastModified, vary: vary)
             count(304)
             exchange.sendHead(status: 304, endOfStream: true)
             return
@@ -236,18 +257,18 @@ public final class StaticFileHandler: HTTPHandler {
         case .whole:
             // The whole file's head is the same for every response but for
             // its date: built once per file version and shared, not copied.
-            fields.appendShared(wholeHead(variant, contentType: file.contentType, encoding: encoding, vary: hasSiblings))
+            fields.appendShared(wholeHead(variant, contentType: file.contentType, encoding: encoding, vary: vary))
             dateField(fields)
             count(200)
             exchange.sendHead(status: 200, endOfStream: isHead || variant.size == 0)
             if !isHead, let bytes = variant.bytes { sendRegion(bytes, owner: variant, exchange, endOfStream: true) }
         case .unsatisfiable:
-            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
+            partialHead(fields, variant, encoding: encoding, vary: vary)
             fields.append("content-range", "bytes */\(variant.size)")
             respondPlain(exchange, status: 416, text: "416 Range Not Satisfiable\n")
         case .ranges(let ranges) where ranges.count == 1:
             let range = ranges[0]
-            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
+            partialHead(fields, variant, encoding: encoding, vary: vary)
             fields.append("content-type", file.contentType)
             fields.append("content-range", "bytes \(range.lowerBound)-\(range.upperBound)/\(variant.size)")
             fields.append("content-length", integer: range.count)
@@ -256,7 +277,7 @@ public final class StaticFileHandler: HTTPHandler {
             let region = UnsafeRawBufferPointer(rebasing: variant.bytes![range.lowerBound...range.upperBound])
             sendRegion(region, owner: variant, exchange, endOfStream: true)
         case .ranges(let ranges):
-            partialHead(fields, variant, encoding: encoding, vary: hasSiblings)
+            partialHead(fields, variant, encoding: encoding, vary: vary)
             sendMultipart(variant, ranges: ranges, contentType: file.contentType, exchange)
         }
     }
@@ -297,7 +318,7 @@ public final class StaticFileHandler: HTTPHandler {
 
     /// Sends a region of a mapped file: at once if its pages are in memory,
     /// after a prefetch if not; large regions are pulled slice by slice.
-    private func sendRegion(_ region: UnsafeRawBufferPointer, owner: CachedFile, _ exchange: any HTTPExchange, endOfStream: Bool) {
+    func sendRegion(_ region: UnsafeRawBufferPointer, owner: CachedFile, _ exchange: any HTTPExchange, endOfStream: Bool) {
         if region.count > FileBodySource.slice {
             exchange.sendBody(from: FileBodySource(region: region, owner: owner, handler: self))
             return
@@ -342,7 +363,19 @@ public final class StaticFileHandler: HTTPHandler {
         Self.prefetcher.prefetch(region, loop: loop) { populated in completion.run(populated: populated) }
     }
 
-    /// Whether an Accept-Encoding value accepts `coding` (q > 0).
+    /// Whether a conditional GET or HEAD is answered with 304: RFC 9110
+    /// §13.2.2, If-None-Match is evaluated first and, when present,
+    /// If-Modified-Since is ignored.
+    static func notModified(_ requestFields: HTTPFieldList, etag: UnsafeRawBufferPointer, modified: Int) -> Bool {
+        if let noneMatch = requestFields.first("if-none-match") {
+            return etagMatches(list: noneMatch, etag: etag)
+        }
+        if let since = requestFields.first("if-modified-since"), let date = HTTPDate.parse(since) {
+            return modified <= date
+        }
+        return false
+    }
+
     /// If-None-Match against `etag` with the weak comparison (§13.1.2).
     static func etagMatches(list: UnsafeRawBufferPointer, etag: UnsafeRawBufferPointer) -> Bool {
         let mine = String(decoding: etag, as: UTF8.self)
@@ -374,12 +407,12 @@ public final class StaticFileHandler: HTTPHandler {
 
     // MARK: responses
 
-    private func commonFields(_ fields: HTTPFieldList) {
+    func commonFields(_ fields: HTTPFieldList) {
         serverName.withUnsafeBytes { fields.append(name: HTTPFieldList.span("server"), value: $0) }
         dateField(fields)
     }
 
-    private func dateField(_ fields: HTTPFieldList) {
+    func dateField(_ fields: HTTPFieldList) {
         var now = time_t()
         time(&now)
         if Int(now) != dateSecond {
@@ -390,9 +423,9 @@ public final class StaticFileHandler: HTTPHandler {
     }
 
     /// What a 304 repeats of the 200 it stands for (RFC 9110 §15.4.5).
-    private func validatorFields(_ fields: HTTPFieldList, _ variant: CachedFile, vary: Bool) {
-        fields.append(name: HTTPFieldList.span("etag"), value: variant.etag)
-        fields.append(name: HTTPFieldList.span("last-modified"), value: variant.lastModified)
+    func validatorFields(_ fields: HTTPFieldList, etag: UnsafeRawBufferPointer, lastModified: UnsafeRawBufferPointer, vary: Bool) {
+        fields.append(name: HTTPFieldList.span("etag"), value: etag)
+        fields.append(name: HTTPFieldList.span("last-modified"), value: lastModified)
         if let cacheControl { cacheControl.withUnsafeBytes { fields.append(name: HTTPFieldList.span("cache-control"), value: $0) } }
         if vary { fields.append("vary", "accept-encoding") }
     }
@@ -400,7 +433,7 @@ public final class StaticFileHandler: HTTPHandler {
     /// The fields of every 200 and 206 of `variant`, before its content type
     /// and length.
     private func representationFields(_ fields: HTTPFieldList, _ variant: CachedFile, encoding: StaticString?, vary: Bool) {
-        validatorFields(fields, variant, vary: vary)
+        validatorFields(fields, etag: variant.etag, lastModified: variant.lastModified, vary: vary)
         if let encoding { fields.append("content-encoding", encoding) }
         fields.append("accept-ranges", "bytes")
     }
@@ -442,7 +475,7 @@ public final class StaticFileHandler: HTTPHandler {
         }
     }
 
-    private func count(_ status: Int) { responseCounts[status, default: 0] += 1 }
+    func count(_ status: Int) { responseCounts[status, default: 0] += 1 }
 }
 
 /// Marks a response waiting for a prefetch; set when the exchange closes.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SwiftletLoop
 import SwiftletServer
+import SwiftletStatic
 
 /// Parsing of flag values with messages that name the flag, the value and
 /// the allowed range (ArgumentParser prints them and exits with 64).
@@ -60,6 +61,54 @@ enum FlagValue {
             throw FlagError(description: "\(flag): '\(text)' is not one of \(allowed)")
         }
         return value
+    }
+
+    /// Content codings, comma-separated, each once: "br,zstd,gzip".
+    static func codings(_ text: String, flag: String) throws -> [ContentCoding] {
+        var codings: [ContentCoding] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = String(item)
+            guard let coding = ContentCoding(rawValue: name) else {
+                throw FlagError(description: "\(flag): '\(name)' is not one of br, zstd, gzip")
+            }
+            guard !codings.contains(coding) else {
+                throw FlagError(description: "\(flag): \(name) is given twice")
+            }
+            codings.append(coding)
+        }
+        return codings
+    }
+
+    /// Levels by coding: "br=5,zstd=6,gzip=6" (any of them).
+    static func codingLevels(_ text: String, flag: String) throws -> [ContentCoding: Int] {
+        var levels: [ContentCoding: Int] = [:]
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(pair[0])
+            guard pair.count == 2, let coding = ContentCoding(rawValue: name) else {
+                throw FlagError(description: "\(flag): '\(item)' is not CODING=LEVEL with CODING one of br, zstd, gzip (for example br=5,gzip=9)")
+            }
+            let range = Compressor.levels(coding)
+            guard let level = Int(pair[1]), range.contains(level) else {
+                throw FlagError(description: "\(flag): \(name) level '\(pair[1])' is out of range (allowed: \(range.lowerBound)...\(range.upperBound))")
+            }
+            levels[coding] = level
+        }
+        return levels
+    }
+
+    /// Media types, comma-separated: "text/*,application/json".
+    static func mediaTypes(_ text: String, flag: String) throws -> [MediaTypePattern] {
+        guard !text.split(separator: ",").isEmpty else {
+            throw FlagError(description: "\(flag): give at least one media type like text/css or text/* (or turn compression off with --compress off)")
+        }
+        return try text.split(separator: ",").map { item in
+            let name = String(item)
+            guard let pattern = MediaTypePattern(name) else {
+                throw FlagError(description: "\(flag): '\(name)' is not a media type like text/css or text/*")
+            }
+            return pattern
+        }
     }
 
     static func integer(_ text: String, flag: String, range: ClosedRange<Int>) throws -> Int {

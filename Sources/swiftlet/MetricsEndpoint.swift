@@ -16,23 +16,32 @@ struct MetricsEndpoint {
     /// The factory the site's server reports to.
     var factory: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
-    init(host: String, port: UInt16, backend: EventLoop.BackendChoice) throws {
+    /// `compression`: the site's compressed-file cache, reported at each scrape.
+    init(host: String, port: UInt16, backend: EventLoop.BackendChoice, compression: CompressionCache?) throws {
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
         configuration.loops = 1
         configuration.backend = backend
         let registry = self.registry
-        server = try Server(configuration: configuration) { _ in MetricsPage(registry: registry) }
+        server = try Server(configuration: configuration) { _ in
+            MetricsPage(registry: registry, compression: compression.map {
+                CompressionMetrics(cache: $0, factory: PrometheusMetricsFactory(registry: registry))
+            })
+        }
     }
 }
 
 /// GET /metrics: the registry in Prometheus text format 0.0.4; 404 elsewhere.
 final class MetricsPage: HTTPHandler {
     let registry: PrometheusCollectorRegistry
+    let compression: CompressionMetrics?
     private var text: [UInt8] = []
 
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    init(registry: PrometheusCollectorRegistry, compression: CompressionMetrics?) {
+        self.registry = registry
+        self.compression = compression
+    }
 
     func exchangeDidStart(_ exchange: any HTTPExchange) {
         guard exchange.request.pathBytes.elementsEqual("/metrics".utf8) else {
@@ -41,6 +50,7 @@ final class MetricsPage: HTTPHandler {
             return
         }
         text.removeAll(keepingCapacity: true)
+        compression?.report()
         registry.emit(into: &text)
         exchange.responseFields.append("content-type", "text/plain; version=0.0.4; charset=utf-8")
         exchange.responseFields.append("content-length", integer: text.count)
@@ -89,5 +99,45 @@ final class FileCacheMetrics {
             misses.increment(by: Int64(handler.fileCacheMisses - reportedMisses))
             reportedMisses = handler.fileCacheMisses
         }
+    }
+}
+
+/// The compressed-file cache (shared by the site's loops), read at each
+/// scrape: `swiftlet_compressions_total{outcome}` (compressed,
+/// incompressible, failed), `swiftlet_compression_cache_hits_total`,
+/// `swiftlet_compression_cache_evictions_total`, and the gauges
+/// `swiftlet_compression_cache_bytes` and `swiftlet_compression_cache_entries`.
+/// Confined to the metrics loop.
+final class CompressionMetrics {
+    let cache: CompressionCache
+    let compressed, incompressible, failed, hits, evictions: CoreMetrics.Counter
+    let bytes, entries: CoreMetrics.Gauge
+    private var reported = CompressionCache.Statistics()
+
+    init(cache: CompressionCache, factory: any MetricsFactory) {
+        self.cache = cache
+        func outcome(_ name: String) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: "swiftlet_compressions_total", dimensions: [("outcome", name)], factory: factory)
+        }
+        compressed = outcome("compressed")
+        incompressible = outcome("incompressible")
+        failed = outcome("failed")
+        hits = CoreMetrics.Counter(label: "swiftlet_compression_cache_hits_total", factory: factory)
+        evictions = CoreMetrics.Counter(label: "swiftlet_compression_cache_evictions_total", factory: factory)
+        bytes = CoreMetrics.Gauge(label: "swiftlet_compression_cache_bytes", factory: factory)
+        entries = CoreMetrics.Gauge(label: "swiftlet_compression_cache_entries", factory: factory)
+        report()
+    }
+
+    func report() {
+        let now = cache.statistics
+        compressed.increment(by: Int64(now.compressions - reported.compressions))
+        incompressible.increment(by: Int64(now.incompressible - reported.incompressible))
+        failed.increment(by: Int64(now.failures - reported.failures))
+        hits.increment(by: Int64(now.hits - reported.hits))
+        evictions.increment(by: Int64(now.evictions - reported.evictions))
+        bytes.record(now.bytes)
+        entries.record(now.entries)
+        reported = now
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import SwiftletHTTP2
 import SwiftletLoop
 import SwiftletServer
+import SwiftletStatic
 
 extension EventLoop.BackendChoice: ExpressibleByArgument {}
 
@@ -250,6 +251,49 @@ struct FileOptions: ParsableArguments {
     @Option(help: "Bytes of open, mapped files kept per loop, 0...64G. (default: 256M)",
             transform: { try FlagValue.size($0, flag: "--file-cache-size", range: 0...(64 << 30)) })
     var fileCacheSize = 256 << 20
+}
+
+/// Compression on the fly (`CompressionSettings`).
+struct CompressionOptions: ParsableArguments {
+    @Option(help: "Compress files of compressible types on the fly for clients that accept it: on or off. Precompressed siblings are served either way. (default: on)",
+            transform: { try FlagValue.choice($0, flag: "--compress", Switch.self) })
+    var compress = Switch.on
+
+    @Option(help: ArgumentHelp("Codings offered, most preferred first (the tie-break at equal accept-encoding quality), from br, zstd, gzip. (default: br,zstd,gzip)", valueName: "list"),
+            transform: { try FlagValue.codings($0, flag: "--compress-codings") })
+    var compressCodings = ContentCoding.preference
+
+    @Option(help: ArgumentHelp("Levels as CODING=LEVEL pairs, e.g. br=7,gzip=9: br 0...11, zstd 1...19, gzip 1...9. (default: br=5,zstd=6,gzip=6)", valueName: "list"),
+            transform: { try FlagValue.codingLevels($0, flag: "--compress-levels") })
+    var compressLevels: [ContentCoding: Int] = [:]
+
+    @Option(help: "Smaller files are sent as they are, 0...1G. (default: 512)",
+            transform: { try FlagValue.size($0, flag: "--compress-min-size", range: 0...(1 << 30)) })
+    var compressMinSize = 512
+
+    @Option(help: ArgumentHelp("Media types compressed, as type/subtype or type/*, comma-separated; replaces the default list (text/*, JavaScript, JSON, XML, SVG, WASM, fonts without their own compression).", valueName: "list"),
+            transform: { try FlagValue.mediaTypes($0, flag: "--compress-types") })
+    var compressTypes = MediaTypePattern.compressible
+
+    @Option(help: "Bytes of compressed files kept, shared by all loops (least recently used goes first); larger files are not compressed, 0...64G. (default: 64M)",
+            transform: { try FlagValue.size($0, flag: "--compress-cache-size", range: 0...(64 << 30)) })
+    var compressCacheSize = 64 << 20
+
+    var settings: CompressionSettings {
+        var settings = CompressionSettings(cacheSize: compressCacheSize)
+        settings.enabled = compress == .on
+        settings.codings = compressCodings
+        settings.levels = compressLevels
+        settings.minimumSize = compressMinSize
+        settings.types = compressTypes
+        return settings
+    }
+}
+
+/// A feature turned on or off by a flag's value.
+enum Switch: String, CaseIterable {
+    case on
+    case off
 }
 
 struct LoggingOptions: ParsableArguments {

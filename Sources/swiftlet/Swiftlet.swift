@@ -28,6 +28,7 @@ struct Swiftlet: ParsableCommand {
     @OptionGroup(title: "Flood and abuse limits") var floods: FloodOptions
     @OptionGroup(title: "Timeouts") var timeouts: TimeoutOptions
     @OptionGroup(title: "Files") var files: FileOptions
+    @OptionGroup(title: "Compression") var compression: CompressionOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func validate() throws {
@@ -140,11 +141,19 @@ struct Swiftlet: ParsableCommand {
                 return handler
             }
         }
+        var files = StaticFileConfiguration(root: root)
+        files.index = self.files.index
+        files.cacheControl = self.files.cacheControl
+        files.precompressed = !self.files.noPrecompressed
+        files.followSymlinks = self.files.followSymlinks
+        files.fileCacheSize = self.files.fileCacheSize
+        files.compression = compression.settings
         var configuration = makeConfiguration()
         var metrics: MetricsEndpoint?
         if let listen = logging.metricsListen {
             do {
-                let endpoint = try MetricsEndpoint(host: listen.host, port: listen.port, backend: configuration.backend)
+                let endpoint = try MetricsEndpoint(host: listen.host, port: listen.port, backend: configuration.backend,
+                                                compression: files.compression.enabled ? files.compression.cache : nil)
                 try endpoint.server.start()
                 configuration.metricsFactory = endpoint.factory
                 metrics = endpoint
@@ -153,12 +162,6 @@ struct Swiftlet: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        var files = StaticFileConfiguration(root: root)
-        files.index = self.files.index
-        files.cacheControl = self.files.cacheControl
-        files.precompressed = !self.files.noPrecompressed
-        files.followSymlinks = self.files.followSymlinks
-        files.fileCacheSize = self.files.fileCacheSize
         let fileConfiguration = files
         let server: Server
         do {

@@ -2,6 +2,7 @@
 import os
 import socket
 
+import brotli
 import pytest
 
 from conftest import curl
@@ -191,10 +192,15 @@ def test_each_encoding_has_its_own_etag(running, site):
     assert status == 200
 
 
-def test_no_precompressed_flag(server):
-    plain = server("--no-precompressed")
+def test_no_precompressed_flag(server, site):
+    plain = server("--no-precompressed", "--compress", "off")
     status, fields, body = fetch(plain, "/text.txt", "Accept-Encoding: br")
     assert body.startswith(b"hello text") and "content-encoding" not in fields
+    # Compression on the fly stands in for the sibling it ignores.
+    on_the_fly = server("--no-precompressed")
+    status, fields, body = fetch(on_the_fly, "/text.txt", "Accept-Encoding: br")
+    assert fields["content-encoding"] == "br" and body != b"BROTLI-CONTENT"
+    assert brotli.decompress(body) == (site / "text.txt").read_bytes()
 
 
 def test_404_page(server, site):
