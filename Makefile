@@ -81,21 +81,21 @@ test-asan:
 	$(ASAN_ENV) $(SWIFT) test --skip-build --build-path .build-asan --no-parallel || { cat .build-asan/report* 2>/dev/null; exit 1; }
 	$(SWIFT) build -c release --build-path .build-asan --product swiftlet -Xswiftc -sanitize=address
 	$(ASAN_ENV) SWIFTLET_BIN=$(CURDIR)/.build-asan/release/swiftlet python3 -m pytest -q \
-	  Tests/e2e/test_real_clients.py Tests/e2e/test_python_h2.py Tests/e2e/test_file_changes.py Tests/e2e/test_tls.py \
+	  Tests/e2e/test_real_clients.py Tests/e2e/test_python_h2.py Tests/e2e/test_file_changes.py Tests/e2e/test_tls.py Tests/e2e/test_compression.py \
 	  -k "not chromium"; status=$$?; \
 	if ls .build-asan/report* >/dev/null 2>&1; then cat .build-asan/report*; echo "AddressSanitizer reported errors"; exit 1; fi; \
 	exit $$status
 
 ## test-tsan: the unit suites, then a short end-to-end run with two loops and cold files, under
 ## ThreadSanitizer (cross-thread execute, the prefetcher, multi-loop servers)
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:log_path=$(CURDIR)/.build-tsan/report
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:log_path=$(CURDIR)/.build-tsan/report:suppressions=$(CURDIR)/tools/tsan-suppressions.txt
 test-tsan:
 	$(SWIFT) build --build-tests --build-path .build-tsan -Xswiftc -sanitize=thread
 	rm -f .build-tsan/report*
 	$(TSAN_ENV) $(SWIFT) test --skip-build --build-path .build-tsan --no-parallel || { cat .build-tsan/report* 2>/dev/null; exit 1; }
 	$(SWIFT) build -c release --build-path .build-tsan --product swiftlet -Xswiftc -sanitize=thread
 	$(TSAN_ENV) SWIFTLET_LOOPS=2 SWIFTLET_BIN=$(CURDIR)/.build-tsan/release/swiftlet python3 -m pytest -q \
-	  Tests/e2e/test_real_clients.py Tests/e2e/test_file_changes.py Tests/e2e/test_lifecycle.py; status=$$?; \
+	  Tests/e2e/test_real_clients.py Tests/e2e/test_file_changes.py Tests/e2e/test_lifecycle.py Tests/e2e/test_compression.py; status=$$?; \
 	if ls .build-tsan/report* >/dev/null 2>&1; then cat .build-tsan/report*; echo "ThreadSanitizer reported races"; exit 1; fi; \
 	exit $$status
 
