@@ -60,6 +60,10 @@ public final class CachedFile {
         let contentType: StaticString
     }
     var wholeHead: WholeHead?
+    /// 103 Early Hints: whether the page was scanned for links, and the
+    /// `link` fields found (nil: none).
+    var earlyHintsScanned = false
+    var earlyHints: HTTPFieldList?
     /// Whether compression on the fly applies to the file's type (nil: not
     /// asked yet).
     var compressible: Bool?

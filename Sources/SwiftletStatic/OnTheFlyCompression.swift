@@ -88,6 +88,7 @@ extension StaticFileHandler {
             exchange.sendHead(status: 304, endOfStream: true)
             return
         }
+        if !isHead { sendEarlyHints(file, exchange) }
         fields.appendShared(compressedHead(file, body, etag: etag))
         dateField(fields)
         count(200)

@@ -16,6 +16,9 @@ public struct StaticFileConfiguration: Sendable {
     public var precompressed = true
     /// Compression on the fly of files without precompressed siblings.
     public var compression = CompressionSettings()
+    /// Send a 103 Early Hints with preload links for an HTML page's
+    /// stylesheets and scripts before its 200 (see `EarlyHints`).
+    public var earlyHints = EarlyHints.Policy.off
     /// Follow symlinks inside the root (never ones leading outside it).
     public var followSymlinks = false
     /// Bytes of mapped files the cache keeps.
@@ -32,8 +35,8 @@ public struct StaticFileConfiguration: Sendable {
 /// strong ETags and Last-Modified with If-None-Match / If-Modified-Since;
 /// byte ranges with If-Range (multipart/byteranges for several);
 /// precompressed `.br`/`.zst`/`.gz` siblings, else compression on the fly
-/// (cached per file version; see `CompressionSettings`); `404.html` as the
-/// 404 body.
+/// (cached per file version; see `CompressionSettings`); 103 Early Hints
+/// for HTML pages (`EarlyHints`); `404.html` as the 404 body.
 ///
 /// File bytes reach the socket without a copy through user space: responses
 /// borrow regions of cached `mmap`s. Pages not in memory are read by a
@@ -255,6 +258,7 @@ public final class StaticFileHandler: HTTPHandler {
         }
         switch outcome {
         case .whole:
+            if !isHead { sendEarlyHints(file, exchange) }
             // The whole file's head is the same for every response but for
             // its date: built once per file version and shared, not copied.
             fields.appendShared(wholeHead(variant, contentType: file.contentType, encoding: encoding, vary: vary))
@@ -280,6 +284,44 @@ public final class StaticFileHandler: HTTPHandler {
             partialHead(fields, variant, encoding: encoding, vary: vary)
             sendMultipart(variant, ranges: ranges, contentType: file.contentType, exchange)
         }
+    }
+
+    /// Sends a 103 with the preload links of `file`, an HTML page, before
+    /// its 200 (RFC 8297), when the policy covers the exchange's protocol.
+    /// The links are found once per file version and kept with the entry.
+    /// A page whose pages are not in memory is not scanned on the loop: it
+    /// is read in by the prefetcher, and hinted from the next request on.
+    func sendEarlyHints(_ file: CachedFile, _ exchange: any HTTPExchange) {
+        let policy = configuration.earlyHints
+        guard policy != .off, let bytes = file.bytes, Self.isHTML(file.contentType) else { return }
+        if policy == .h2 {
+            let name = exchange.protocolName
+            guard name.utf8CodeUnitCount == 2, name.utf8Start[1] == UInt8(ascii: "2") else { return }
+        }
+        if !file.earlyHintsScanned {
+            let region = UnsafeRawBufferPointer(rebasing: bytes.prefix(EarlyHints.scanLimit))
+            guard Prefetcher.isResident(region) else {
+                if file.prefetches.isEmpty { prefetch(region, of: file, pending: PendingBody()) { _ in } }
+                return
+            }
+            file.earlyHintsScanned = true
+            let directory = Array(file.path[..<(file.path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0)])
+            let links = EarlyHints.links(in: region, directory: directory)
+            if !links.isEmpty {
+                let fields = HTTPFieldList(byteCapacity: 64 * links.count, fieldCapacity: links.count)
+                for link in links { fields.append("link", link) }
+                file.earlyHints = fields
+            }
+        }
+        guard let hints = file.earlyHints else { return }
+        exchange.responseFields.appendShared(hints)
+        exchange.sendHead(status: 103, endOfStream: false)
+    }
+
+    static func isHTML(_ contentType: StaticString) -> Bool {
+        let prefix = "text/html".utf8
+        return contentType.utf8CodeUnitCount >= prefix.count
+            && zip(UnsafeRawBufferPointer(start: contentType.utf8Start, count: prefix.count), prefix).allSatisfy { $0 == $1 }
     }
 
     /// RFC 9110 §14.6: several ranges as multipart/byteranges.

@@ -248,6 +248,10 @@ struct FileOptions: ParsableArguments {
     @Flag(help: "Follow symlinks inside the root (ones leading outside it are refused either way).")
     var followSymlinks = false
 
+    @Option(help: "Send a 103 Early Hints with preload links for an HTML page's stylesheets and scripts before its 200: off, h2 (HTTP/2 only) or all (HTTP/1.1 too). (default: off)",
+            transform: { try FlagValue.choice($0, flag: "--early-hints", EarlyHints.Policy.self) })
+    var earlyHints = EarlyHints.Policy.off
+
     @Option(help: "Bytes of open, mapped files kept per loop, 0...64G. (default: 256M)",
             transform: { try FlagValue.size($0, flag: "--file-cache-size", range: 0...(64 << 30)) })
     var fileCacheSize = 256 << 20

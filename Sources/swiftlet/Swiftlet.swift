@@ -148,6 +148,7 @@ struct Swiftlet: ParsableCommand {
         files.followSymlinks = self.files.followSymlinks
         files.fileCacheSize = self.files.fileCacheSize
         files.compression = compression.settings
+        files.earlyHints = self.files.earlyHints
         var configuration = makeConfiguration()
         var metrics: MetricsEndpoint?
         if let listen = logging.metricsListen {
