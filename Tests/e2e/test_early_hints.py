@@ -117,7 +117,7 @@ def test_a_compressed_page_and_a_changed_page(page, server):
 
 
 def test_chromium_reads_the_103_and_loads_the_page(page, tls_server, tmp_path):  # noqa: F811
-    """Chromium over TLS and HTTP/2 reads the 103 (its net log records the
+    """Chromium over TLS and HTTP/2 receives the 103 (its net log records the
     informational head with our links) and still loads the page and every
     resource. (Whether it preloads from the hint is its own choice: this
     build fetched them as the page asked, the 200 following at once.)"""
@@ -141,9 +141,15 @@ def test_chromium_reads_the_103_and_loads_the_page(page, tls_server, tmp_path): 
     assert entries == {"/a.css": ["h2", "200"], "/js/b.js": ["h2", "200"]}, entries
     log = json.loads(net_log.read_text())
     kinds = {number: name for name, number in log["constants"]["logEventTypes"].items()}
-    hints = [event["params"]["headers"] for event in log["events"]
-             if kinds.get(event["type"]) == "HTTP_TRANSACTION_READ_EARLY_HINTS_RESPONSE_HEADERS"]
-    assert hints == [["HTTP/1.1 103"] + ["link: " + link for link in LINKS]], hints
+    # What its HTTP/2 session received (its transaction layer passes the 103
+    # on only when the 200 is not already there: in about one run in four
+    # here both arrive in one read and only the 200 is logged above it).
+    heads = [event["params"]["headers"] for event in log["events"]
+             if kinds.get(event["type"]) == "HTTP2_SESSION_RECV_HEADERS"]
+    informational = [head for head in heads if head[0] == ":status: 103"]
+    assert len(informational) == 1, heads
+    # Repeated fields are joined with NUL in this log.
+    assert informational[0] == [":status: 103", "link: " + "\0".join(LINKS)], informational
 
 
 def test_flag_validation(site):
