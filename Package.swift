@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SwiftletTLS", targets: ["SwiftletTLS"]),
         .library(name: "SwiftletStatic", targets: ["SwiftletStatic"]),
         .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
+        .library(name: "SwiftletWebSocket", targets: ["SwiftletWebSocket"]),
         .executable(name: "swiftlet", targets: ["swiftlet"]),
     ],
     dependencies: [
@@ -88,6 +89,13 @@ let package = Package(
         .target(
             name: "SwiftletTLS",
             dependencies: ["SwiftletLoop", "CSwiftletSystem"],
+            swiftSettings: strict
+        ),
+        // WebSockets (RFC 6455): frames, masking, reassembly, UTF-8 and close
+        // rules, the opening handshake's accept value; without I/O.
+        .target(
+            name: "SwiftletWebSocket",
+            dependencies: ["CSwiftletSystem"],
             swiftSettings: strict
         ),
         // The static-file handler.
@@ -236,6 +244,11 @@ let package = Package(
         .testTarget(
             name: "SwiftletStaticTests",
             dependencies: ["SwiftletStatic"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwiftletWebSocketTests",
+            dependencies: ["SwiftletWebSocket"],
             swiftSettings: strict
         ),
     ],
