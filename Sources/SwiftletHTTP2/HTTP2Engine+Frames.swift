@@ -216,7 +216,7 @@ extension HTTP2Engine {
         }
         highestStreamID = id
         let stream = makeStream(id: id)
-        var validator = RequestValidator(request: stream.request)
+        var validator = RequestValidator(request: stream.request, extendedConnect: limits.enableConnectProtocol)
         do {
             try decoder.decode(block, into: &validator)
         } catch {

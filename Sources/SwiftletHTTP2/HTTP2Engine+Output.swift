@@ -37,6 +37,7 @@ extension HTTP2Engine {
         if limits.initialStreamWindowSize != 65_535 { parameters.append((.initialWindowSize, UInt32(limits.initialStreamWindowSize))) }
         if limits.maxFrameSize != 16_384 { parameters.append((.maxFrameSize, UInt32(limits.maxFrameSize))) }
         if limits.headerTableSize != 4096 { parameters.append((.headerTableSize, UInt32(limits.headerTableSize))) }
+        if limits.enableConnectProtocol { parameters.append((.enableConnectProtocol, 1)) }
         let header = FrameHeader(length: 6 * parameters.count, type: .settings, flags: [], streamID: 0)
         writeSmallFrame(header) { payload in
             for (index, (parameter, value)) in parameters.enumerated() {

@@ -26,6 +26,11 @@ public struct Limits: Sendable, Equatable {
     public var maxHeaderListSize = 64 * 1024
     /// Fields per header block (many tiny fields cost per field).
     public var maxHeaderFieldCount = 256
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3): advertise extended
+    /// CONNECT, so clients may open a stream with `:protocol` (WebSockets
+    /// over HTTP/2). Off unless a handler serves such streams; each is an
+    /// ordinary stream, bounded by `maxConcurrentStreams` and the windows.
+    public var enableConnectProtocol = false
 
     // MARK: floods
 

@@ -17,6 +17,9 @@ struct RequestValidator: HPACKSink {
     private var sawRegularField = false
     private var hasMethod = false, hasScheme = false, hasPath = false, hasAuthority = false
     private var isConnect = false
+    /// Whether `:protocol` may appear (we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL).
+    private let extendedConnect: Bool
+    private var hasProtocol = false
     private var isOptions = false
     private var pathIsAsterisk = false
     private var pathStartsWithSlash = false
@@ -24,16 +27,18 @@ struct RequestValidator: HPACKSink {
     /// The `content-length` value, if any (§8.1.1).
     private(set) var contentLength: Int?
 
-    init(request: HTTPRequestHead) {
+    init(request: HTTPRequestHead, extendedConnect: Bool = false) {
         self.request = request
         self.trailers = nil
         mode = .request
+        self.extendedConnect = extendedConnect
     }
 
     init(trailers: HTTPFieldList) {
         self.request = HTTPRequestHead()
         self.trailers = trailers
         mode = .trailers
+        extendedConnect = false
     }
 
     private mutating func fail(_ kind: Violation, _ reason: String) {
@@ -128,10 +133,17 @@ struct RequestValidator: HPACKSink {
             guard !hasAuthority else { return repeated(name) }
             hasAuthority = true
             request.setPseudo(.authority, value)
+        } else if extendedConnect && HTTPFieldList.equal(name, HTTPFieldList.span(":protocol")) {
+            // RFC 8441 §4: "A new pseudo-header field :protocol MAY be included
+            // on request HEADERS indicating the desired protocol to be spoken
+            // on the tunnel created by CONNECT."
+            guard !hasProtocol else { return repeated(name) }
+            hasProtocol = true
+            request.setPseudo(.protocol, value)
         } else {
             // §8.3: a pseudo-header "that is not defined or is invalid" makes
-            // the request malformed (":protocol" needs SETTINGS_ENABLE_CONNECT_PROTOCOL,
-            // which this server does not send).
+            // the request malformed (":protocol" is defined only once we sent
+            // SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3).
             fail(.unknownPseudoHeader, "pseudo-header field '\(String(decoding: name, as: UTF8.self))' is not defined for requests")
         }
     }
@@ -162,6 +174,23 @@ struct RequestValidator: HPACKSink {
     /// Checks what can only be checked once the block is complete (§8.3.1).
     mutating func finish() {
         guard mode == .request, violation == nil else { return }
+        if hasProtocol {
+            // RFC 8441 §4: ":protocol" is a CONNECT's ("the desired protocol
+            // to be spoken on the tunnel created by CONNECT"), and "On
+            // requests that contain the :protocol pseudo-header field, the
+            // :scheme and :path pseudo-header fields of the target URI MUST
+            // also be included." The :authority names the origin (RFC 9113
+            // §8.3.1), not a host to tunnel to.
+            guard isConnect else {
+                fail(.protocolWithoutConnect, ":protocol on a request that is not CONNECT")
+                return
+            }
+            guard hasScheme, hasPath, hasAuthority, pathStartsWithSlash || !schemeIsHTTP else {
+                fail(.extendedConnectIncomplete, "extended CONNECT without :scheme, :path (starting with '/') and :authority")
+                return
+            }
+            return
+        }
         if isConnect {
             // "The :scheme and :path pseudo-header fields MUST be omitted. The
             // :authority pseudo-header field MUST contain the host and port."

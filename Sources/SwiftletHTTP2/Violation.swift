@@ -99,6 +99,8 @@ public enum Violation: String, CaseIterable, Sendable {
     case missingPseudoHeader = "missing_pseudo_header"
     case connectWithPath = "connect_with_path"
     case connectWithoutAuthority = "connect_without_authority"
+    case protocolWithoutConnect = "protocol_without_connect"
+    case extendedConnectIncomplete = "extended_connect_incomplete"
     case missingAuthority = "missing_authority"
     case emptyAuthority = "empty_authority"
     case authorityHostMismatch = "authority_host_mismatch"
@@ -139,7 +141,7 @@ public enum Violation: String, CaseIterable, Sendable {
              .connectionSpecificHeader, .teNotTrailers, .pseudoHeaderAfterRegular, .pseudoHeaderInTrailers,
              .unknownPseudoHeader, .duplicatePseudoHeader, .emptyMethod, .emptyScheme, .emptyPath, .invalidPath,
              .missingPseudoHeader, .connectWithPath, .connectWithoutAuthority, .missingAuthority, .emptyAuthority,
-             .authorityHostMismatch:
+             .authorityHostMismatch, .protocolWithoutConnect, .extendedConnectIncomplete:
             .protocolError
         case .settingsTimeout:
             .settingsTimeout
@@ -208,6 +210,7 @@ public enum Violation: String, CaseIterable, Sendable {
              .emptyAuthority, .authorityHostMismatch:
             "RFC 9113 §8.3.1"
         case .connectWithPath, .connectWithoutAuthority: "RFC 9113 §8.5"
+        case .protocolWithoutConnect, .extendedConnectIncomplete: "RFC 8441 §4"
         case .rapidReset: "RFC 9113 §10.5 (CVE-2023-44487, CVE-2025-8671)"
         case .tooManyGlitches: "RFC 9113 §10.5"
         case .emptyDataFlood: "RFC 9113 §10.5 (CVE-2019-9518)"
@@ -238,7 +241,7 @@ public enum Violation: String, CaseIterable, Sendable {
              .connectionSpecificHeader, .teNotTrailers, .pseudoHeaderAfterRegular, .pseudoHeaderInTrailers,
              .unknownPseudoHeader, .duplicatePseudoHeader, .emptyMethod, .emptyScheme, .emptyPath, .invalidPath,
              .missingPseudoHeader, .connectWithPath, .connectWithoutAuthority, .missingAuthority, .emptyAuthority,
-             .authorityHostMismatch, .sendOnIdleStream, .sendAfterEndStream:
+             .authorityHostMismatch, .protocolWithoutConnect, .extendedConnectIncomplete, .sendOnIdleStream, .sendAfterEndStream:
             .stream
         case .windowUpdateZero, .windowOverflow:
             .streamOrConnection
