@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
         .library(name: "SwiftletWebSocket", targets: ["SwiftletWebSocket"]),
         .executable(name: "swiftlet", targets: ["swiftlet"]),
+        .executable(name: "swiftlet-websocket-echo", targets: ["swiftlet-websocket-echo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -95,7 +96,7 @@ let package = Package(
         // rules, the opening handshake's accept value; without I/O.
         .target(
             name: "SwiftletWebSocket",
-            dependencies: ["CSwiftletSystem"],
+            dependencies: ["CSwiftletSystem", "SwiftletHTTP"],
             swiftSettings: strict
         ),
         // The static-file handler.
@@ -134,6 +135,14 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "examples/async",
+            swiftSettings: strict
+        ),
+        // WebSockets over HTTP/2: files plus an echo at /echo (docs/embedding.md).
+        .executableTarget(
+            name: "swiftlet-websocket-echo",
+            dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletWebSocket", "SwiftletHTTP", "SwiftletLoop", "SwiftletTLS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/websocket-echo",
             swiftSettings: strict
         ),
         // The embedding guide's example (docs/embedding.md), built so it stays true.

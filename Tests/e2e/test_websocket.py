@@ -1,0 +1,238 @@
+"""WebSockets over HTTP/2 (RFC 8441) with swiftlet-websocket-echo: a raw
+HTTP/2 client opening extended CONNECT streams and speaking RFC 6455
+frames on them, the failures a server must answer with a Close code, and
+headless Chromium opening a WebSocket on its HTTP/2 connection."""
+import os
+import re
+import struct
+import subprocess
+import time
+
+import pytest
+
+import rawh2
+from conftest import BINARY, require
+from test_tls import certs, make_certificate  # noqa: F401 (fixture)
+
+ECHO = os.path.join(os.path.dirname(BINARY), "swiftlet-websocket-echo")
+ENABLE_CONNECT_PROTOCOL = 0x8
+
+
+class EchoServer:
+    def __init__(self, root, *args):
+        self.process = subprocess.Popen([ECHO, "--port", "0", *args, str(root)], stderr=subprocess.PIPE, text=True)
+        seen = ""
+        for line in self.process.stderr:  # the loop's log line comes first
+            seen += line
+            match = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
+            if match:
+                self.scheme, self.port = match.group(1), int(match.group(2))
+                return
+        raise RuntimeError("swiftlet-websocket-echo did not start: " + seen)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def echo(site):
+    server = EchoServer(site)
+    yield server
+    server.stop()
+
+
+def masked(opcode, payload, fin=True, mask=b"\x12\x34\x56\x78", rsv=0):
+    """A client frame (RFC 6455 §5.2), masked unless mask is None."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    length = len(payload)
+    bit = 0x80 if mask is not None else 0
+    if length < 126:
+        head += bytes([bit | length])
+    elif length < 65536:
+        head += bytes([bit | 126]) + struct.pack(">H", length)
+    else:
+        head += bytes([bit | 127]) + struct.pack(">Q", length)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def parse_frames(data):
+    """The whole server frames (never masked) in `data`: [(fin, opcode, payload)]."""
+    frames = []
+    while len(data) >= 2:
+        length, offset = data[1] & 0x7F, 2
+        if length == 126:
+            length, offset = struct.unpack(">H", data[2:4])[0], 4
+        elif length == 127:
+            length, offset = struct.unpack(">Q", data[2:10])[0], 10
+        assert data[1] & 0x80 == 0, "a server frame is never masked"
+        if len(data) < offset + length:
+            break  # not all here yet
+        frames.append((bool(data[0] & 0x80), data[0] & 0x0F, data[offset:offset + length]))
+        data = data[offset + length:]
+    return frames
+
+
+class Socket:
+    """One WebSocket on an extended CONNECT stream of a raw HTTP/2 client."""
+
+    def __init__(self, port, path="/echo", stream=1, version="13"):
+        self.client = rawh2.Client(port)
+        self.stream = stream
+        self.server_settings = None
+        while self.server_settings is None:
+            kind, flags, _, payload = self.client.read_frame()
+            if kind == rawh2.SETTINGS and not flags & rawh2.ACK:
+                self.server_settings = dict(struct.unpack(">HI", payload[i:i + 6]) for i in range(0, len(payload), 6))
+        block = self.client.encoder.encode([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+                                            (":path", path), (":authority", "localhost"),
+                                            ("sec-websocket-version", version)])
+        self.client.send(rawh2.frame(rawh2.HEADERS, rawh2.END_HEADERS, stream, block))
+        self.status, self.fields, self.ended = None, {}, False
+        while self.status is None:
+            kind, flags, got, payload = self.client.read_frame()
+            if kind == rawh2.HEADERS and got == stream:
+                self.fields = {name.decode() if isinstance(name, bytes) else name: value for name, value in payload}
+                self.status = self.fields[":status"]
+                self.ended = bool(flags & rawh2.END_STREAM)
+        self.received = b""
+
+    def send(self, data, end_stream=False):
+        """As DATA frames of at most 16 KiB (the default SETTINGS_MAX_FRAME_SIZE)."""
+        for start in range(0, max(len(data), 1), 16384):
+            last = start + 16384 >= len(data)
+            self.client.send(rawh2.frame(rawh2.DATA, rawh2.END_STREAM if end_stream and last else 0, self.stream,
+                                         data[start:start + 16384]))
+
+    def frames(self, count):
+        """Reads until `count` whole frames came back on the stream."""
+        deadline = time.time() + 10
+        while len(parse_frames(self.received)) < count and not self.ended and time.time() < deadline:
+            frame = self.client.read_frame()
+            if frame is None:
+                break
+            kind, flags, stream, payload = frame
+            if kind == rawh2.DATA and stream == self.stream:
+                self.received += payload
+                self.ended = bool(flags & rawh2.END_STREAM)
+                if payload:
+                    self.client.send(rawh2.window_update(0, len(payload)) + rawh2.window_update(stream, len(payload)))
+            elif kind == rawh2.RST_STREAM and stream == self.stream:
+                self.ended = True
+        return parse_frames(self.received)
+
+    def until_end(self):
+        deadline = time.time() + 10
+        while not self.ended and time.time() < deadline:
+            frame = self.client.read_frame()
+            if frame is None:
+                break
+            kind, flags, stream, payload = frame
+            if stream == self.stream and kind == rawh2.DATA:
+                self.received += payload
+                self.ended = bool(flags & rawh2.END_STREAM)
+            elif stream == self.stream and kind == rawh2.RST_STREAM:
+                self.ended = True
+        return parse_frames(self.received)
+
+
+def close_code(frame):
+    fin, opcode, payload = frame
+    assert opcode == 0x8, frame
+    return struct.unpack(">H", payload[:2])[0], payload[2:].decode()
+
+
+def test_settings_and_the_opening_handshake(echo):
+    socket = Socket(echo.port)
+    assert socket.server_settings.get(ENABLE_CONNECT_PROTOCOL) == 1
+    assert socket.status == "200" and not socket.ended
+    assert "sec-websocket-accept" not in socket.fields, "RFC 8441 §5: no accept value over HTTP/2"
+
+
+def test_messages_come_back(echo):
+    socket = Socket(echo.port)
+    socket.send(masked(0x1, "héllo".encode()) + masked(0x2, bytes(range(256))))
+    frames = socket.frames(2)
+    assert frames == [(True, 0x1, "héllo".encode()), (True, 0x2, bytes(range(256)))]
+    # Fragmented, with a ping between the fragments: the pong first, then the message whole.
+    socket.send(masked(0x1, b"frag", fin=False) + masked(0x9, b"are you there") + masked(0x0, b"mented"))
+    frames = socket.frames(4)
+    assert frames[2:] == [(True, 0xA, b"are you there"), (True, 0x1, b"fragmented")]
+    # A 40 KiB message, in several DATA frames (within the stream's first window).
+    big = os.urandom(40 << 10)
+    socket.send(masked(0x2, big))
+    assert socket.frames(5)[4] == (True, 0x2, big)
+    # The closing handshake: our Close comes back with the code, and the stream ends.
+    socket.send(masked(0x8, struct.pack(">H", 1000) + b"done"))
+    frames = socket.until_end()
+    assert close_code(frames[5]) == (1000, "") and socket.ended
+
+
+@pytest.mark.parametrize("frame,code", [
+    (masked(0x1, b"x", mask=None), 1002),                  # §5.1: unmasked client frame
+    (masked(0x1, b"\xc0\x80"), 1007),                       # §8.1: overlong NUL is not UTF-8
+    (masked(0x1, b"x", rsv=0x40), 1002),                    # §5.2: RSV1 without an extension
+    (masked(0x3, b""), 1002),                               # §5.2: reserved opcode
+    (masked(0x9, b"p" * 126), 1002),                        # §5.5: control frame over 125 bytes
+    (masked(0x0, b"x"), 1002),                              # §5.4: continuation with nothing to continue
+    (masked(0x8, b"\x03"), 1002),                           # §5.5.1: one-byte close payload
+    (masked(0x8, struct.pack(">H", 1005)), 1002),           # §7.4.1: 1005 is never sent
+    (b"\x82\xff" + struct.pack(">Q", 2 << 20) + b"\x00\x00\x00\x00", 1009),  # over the 1 MiB limit, refused from its header
+])
+def test_violations_close_with_the_rfc_code(echo, frame, code):
+    socket = Socket(echo.port)
+    socket.send(frame)
+    frames = socket.until_end()
+    assert frames and close_code(frames[-1])[0] == code, frames
+    assert socket.ended
+
+
+def test_other_requests(echo, site):
+    # A version it does not speak: 400 naming the one it does (RFC 6455 §4.4).
+    socket = Socket(echo.port, version="8")
+    assert socket.status == "400" and socket.fields.get("sec-websocket-version") == "13"
+    # A WebSocket where none is served: 404.
+    assert Socket(echo.port, path="/elsewhere").status == "404"
+    # Files are served as by swiftlet.
+    result = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "http://127.0.0.1:%d/style.css" % echo.port],
+                            capture_output=True)
+    assert result.stdout == (site / "style.css").read_bytes()
+
+
+def test_chromium_opens_a_websocket_over_its_h2_connection(tmp_path, certs):  # noqa: F811
+    """Headless Chromium loads a page over TLS and HTTP/2, opens
+    wss://…/echo (on the same connection: the server advertises RFC 8441
+    and has no HTTP/1.1 WebSockets), exchanges text and binary messages and
+    closes cleanly."""
+    require("chromium")
+    root = tmp_path / "page"
+    root.mkdir()
+    (root / "index.html").write_text(
+        "<!doctype html><pre id=report>pending</pre><script>"
+        "const log = [];"
+        "const ws = new WebSocket('wss://' + location.host + '/echo');"
+        "ws.binaryType = 'arraybuffer';"
+        "ws.onopen = () => { ws.send('héllo'); ws.send(new Uint8Array([1, 2, 255]).buffer); };"
+        "ws.onmessage = (e) => {"
+        "  log.push(typeof e.data === 'string' ? 'text:' + e.data : 'binary:' + Array.from(new Uint8Array(e.data)).join(','));"
+        "  if (log.length === 2) ws.close(1000, 'bye');"
+        "};"
+        "ws.onclose = (e) => { log.push('close:' + e.code + ':' + e.wasClean);"
+        "  document.getElementById('report').textContent = log.join(';'); };"
+        "ws.onerror = () => { log.push('error'); };"
+        "</script>\n")
+    cert, key = certs["ec"]
+    server = EchoServer(root, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        result = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
+             "--user-data-dir=%s" % (tmp_path / "profile"), "--virtual-time-budget=10000",
+             "--dump-dom", "https://localhost:%d/" % server.port],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        server.stop()
+    report = re.search(r'<pre id="report">(.*?)</pre>', result.stdout)
+    assert report, result.stdout[-2000:] + result.stderr[-2000:]
+    assert report.group(1) == "text:héllo;binary:1,2,255;close:1000:true", report.group(1)
