@@ -93,15 +93,9 @@ def measure(name, swiftlet, root, coding, requests, levels):
         served = re.search(r"content-encoding: (\S+)", check)
         served = served.group(1) if served else "identity"
         subprocess.run(load + ["-n", "2000", url], capture_output=True)
-        before = h1.group_cpu_seconds(process.pid)
-        out = subprocess.run(load + ["-n", str(requests), url], capture_output=True, text=True).stdout
-        after = h1.group_cpu_seconds(process.pid)
-        done = int(re.search(r"(\d+) succeeded", out).group(1))
-        if done < requests:
-            sys.exit(f"compress-bench: {name} served {done} of {requests} requests:\n{out}")
-        rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+        cpu, rate, out = h1.load(process, load, url, requests, "compress-bench: " + name)
         data = int(re.search(r"traffic: .*\((\d+)\) data", out).group(1))
-        return (after - before) / done * 1e6, rate, data / done, served
+        return cpu, rate, data / requests, served
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)

@@ -81,6 +81,20 @@ def wait_for_port(port, timeout=10):
     sys.exit(f"h1-bench: nothing listens on port {port}")
 
 
+def load(process, h2load, url, requests, label):
+    """Runs `h2load` (a command prefix) for `requests` against `url`; returns
+    the server's CPU microseconds per request, requests/s and h2load's
+    output. Exits naming `label` if any request failed."""
+    before = group_cpu_seconds(process.pid)
+    out = subprocess.run(h2load + ["-n", str(requests), url], capture_output=True, text=True).stdout
+    after = group_cpu_seconds(process.pid)
+    done = int(re.search(r"(\d+) succeeded", out).group(1))
+    if done < requests:
+        sys.exit(f"{label} served {done} of {requests} requests:\n{out}")
+    rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    return (after - before) / done * 1e6, rate, out
+
+
 def measure(name, swiftlet, root, requests):
     port = free_port()
     rundir = tempfile.mkdtemp(prefix="h1-bench-")
@@ -90,15 +104,8 @@ def measure(name, swiftlet, root, requests):
         wait_for_port(port)
         url = f"http://127.0.0.1:{port}/small.bin"
         subprocess.run(["taskset", "-c", "1", "h2load", "--h1", "-n", "3000", "-c", "8", url], capture_output=True)
-        before = group_cpu_seconds(process.pid)
-        out = subprocess.run(["taskset", "-c", "1", "h2load", "--h1", "-n", str(requests), "-c", "32", url],
-                             capture_output=True, text=True).stdout
-        after = group_cpu_seconds(process.pid)
-        done = int(re.search(r"(\d+) succeeded", out).group(1))
-        if done < requests:
-            sys.exit(f"h1-bench: {name} served {done} of {requests} requests:\n{out}")
-        rate = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
-        return (after - before) / done * 1e6, rate
+        cpu, rate, _ = load(process, ["taskset", "-c", "1", "h2load", "--h1", "-c", "32"], url, requests, "h1-bench: " + name)
+        return cpu, rate
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)

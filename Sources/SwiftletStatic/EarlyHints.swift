@@ -153,7 +153,7 @@ struct TagScanner {
             guard let attributes = readAttributes() else { return nil }
             if name == "script" || name == "style" {
                 // Raw text: no tags inside until the matching end tag.
-                guard let end = findIgnoringCase("</" + name, from: position) else {
+                guard let end = find("</" + name, from: position, ignoringCase: true) else {
                     position = bytes.count
                     return Tag(name: name, attributes: attributes)
                 }
@@ -216,21 +216,15 @@ struct TagScanner {
         return nil
     }
 
-    private func find(_ text: String, from start: Int) -> Int? {
+    /// Where `text` next starts, from `start` (ASCII letters in any case
+    /// when `ignoringCase`, for `text` given lowercased).
+    private func find(_ text: String, from start: Int, ignoringCase: Bool = false) -> Int? {
         let needle = Array(text.utf8)
         var index = start
         while index + needle.count <= bytes.count {
-            if startsWith(needle, at: index) { return index }
-            index += 1
-        }
-        return nil
-    }
-
-    private func findIgnoringCase(_ text: String, from start: Int) -> Int? {
-        let needle = Array(text.utf8)
-        var index = start
-        while index + needle.count <= bytes.count {
-            if (0..<needle.count).allSatisfy({ ASCII.lowercased(bytes[index + $0]) == needle[$0] }) { return index }
+            if (0..<needle.count).allSatisfy({ (ignoringCase ? ASCII.lowercased(bytes[index + $0]) : bytes[index + $0]) == needle[$0] }) {
+                return index
+            }
             index += 1
         }
         return nil
