@@ -115,12 +115,10 @@ public final class WebSocket {
     /// The client's side of the stream ended.
     func peerEnded() {
         guard !decoder.isFinished else { return }
-        // Ended without a Close frame: 1006 to the application, which is
-        // never sent on the wire (§7.1.5); our side ends too.
-        if closeSent { exchange?.finish(trailers: nil) } else {
-            closeSent = true
-            exchange?.finish(trailers: nil)
-        }
+        // Ended without a Close frame (1006 to the application, a code never
+        // sent on the wire, §7.1.5): our side ends too, with no Close of ours.
+        closeSent = true
+        exchange?.finish(trailers: nil)
         report(code: nil, reason: "")
     }
 

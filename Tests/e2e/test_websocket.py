@@ -170,6 +170,15 @@ def test_messages_come_back(echo):
     assert close_code(frames[5]) == (1000, "") and socket.ended
 
 
+def test_a_stream_ended_without_a_close(echo):
+    """The client's side ends with no Close frame (an abnormal closure,
+    1006 to the application): its last message is still answered, then the
+    server's side ends too, with no Close of its own."""
+    socket = Socket(echo.port)
+    socket.send(masked(0x1, b"last"), end_stream=True)
+    assert socket.until_end() == [(True, 0x1, b"last")] and socket.ended
+
+
 @pytest.mark.parametrize("frame,code", [
     (masked(0x1, b"x", mask=None), 1002),                  # §5.1: unmasked client frame
     (masked(0x1, b"\xc0\x80"), 1007),                       # §8.1: overlong NUL is not UTF-8
