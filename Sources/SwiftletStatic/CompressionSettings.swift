@@ -1,3 +1,5 @@
+import SwiftletHTTP
+
 /// How `StaticFileHandler` compresses files on the fly: files of a
 /// compressible type, at least `minimumSize` bytes, with no precompressed
 /// sibling, requested by a client whose `accept-encoding` prefers one of
@@ -65,7 +67,8 @@ public struct MediaTypePattern: Sendable, Hashable, CustomStringConvertible {
     /// Parses `type/subtype` or `type/*`; nil for anything else.
     public init?(_ text: String) {
         let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0] != "*", Self.isToken(parts[0]), parts[1] == "*" || Self.isToken(parts[1]) else { return nil }
+        func isToken(_ text: Substring) -> Bool { !text.isEmpty && text.utf8.allSatisfy(ASCII.isTokenCharacter) }
+        guard parts.count == 2, parts[0] != "*", isToken(parts[0]), parts[1] == "*" || isToken(parts[1]) else { return nil }
         type = String(parts[0])
         subtype = parts[1] == "*" ? nil : String(parts[1])
     }
@@ -90,16 +93,8 @@ public struct MediaTypePattern: Sendable, Hashable, CustomStringConvertible {
         "application/vnd.ms-fontobject",
     ].map { MediaTypePattern($0)! }
 
-    private static func isToken(_ text: Substring) -> Bool {
-        // RFC 9110 §5.6.2 tchar.
-        !text.isEmpty && text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A)
-                || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
     private static func equal(_ bytes: UnsafeRawBufferPointer, _ lowercased: String) -> Bool {
         bytes.count == lowercased.utf8.count
-            && zip(bytes, lowercased.utf8).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0) == $1 }
+            && zip(bytes, lowercased.utf8).allSatisfy { ASCII.lowercased($0) == $1 }
     }
 }

@@ -55,23 +55,17 @@ public struct AcceptEncoding {
     public init(_ header: UnsafeRawBufferPointer) {
         var wildcard: Int?
         var named = SIMDMask<SIMD4<Int32>>(repeating: false)
-        var start = 0
-        while start <= header.count {
-            var end = start
-            while end < header.count && header[end] != UInt8(ascii: ",") { end += 1 }
-            let item = UnsafeRawBufferPointer(rebasing: header[start..<end])
-            if let (name, q) = Self.parseItem(item) {
-                if let coding = Self.coding(named: name) {
-                    // The highest quality if a coding is named twice.
-                    quality[coding.index] = max(named[coding.index] ? quality[coding.index] : 0, Int32(q))
-                    named[coding.index] = true
-                } else if Self.equalsIgnoringCase(name, "identity") {
-                    identity = q
-                } else if name.count == 1 && name[0] == UInt8(ascii: "*") {
-                    wildcard = q
-                }
+        ASCII.forEachListElement(header) { item in
+            guard let (name, q) = Self.parseItem(item) else { return }
+            if let coding = Self.coding(named: name) {
+                // The highest quality if a coding is named twice.
+                quality[coding.index] = max(named[coding.index] ? quality[coding.index] : 0, Int32(q))
+                named[coding.index] = true
+            } else if ASCII.equalIgnoringCase(name, "identity") {
+                identity = q
+            } else if name.count == 1 && name[0] == UInt8(ascii: "*") {
+                wildcard = q
             }
-            start = end + 1
         }
         if let wildcard {
             quality.replace(with: Int32(wildcard), where: .!named)
@@ -80,10 +74,10 @@ public struct AcceptEncoding {
     }
 
     private static func coding(named name: UnsafeRawBufferPointer) -> ContentCoding? {
-        if equalsIgnoringCase(name, "br") { return .brotli }
-        if equalsIgnoringCase(name, "zstd") { return .zstd }
+        if ASCII.equalIgnoringCase(name, "br") { return .brotli }
+        if ASCII.equalIgnoringCase(name, "zstd") { return .zstd }
         // "A recipient SHOULD consider "x-gzip" to be equivalent to "gzip"" (§8.4.1.3)
-        if equalsIgnoringCase(name, "gzip") || equalsIgnoringCase(name, "x-gzip") { return .gzip }
+        if ASCII.equalIgnoringCase(name, "gzip") || ASCII.equalIgnoringCase(name, "x-gzip") { return .gzip }
         return nil
     }
 
@@ -153,14 +147,8 @@ public struct AcceptEncoding {
     private static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0
         var end = bytes.count
-        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
-        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        while start < end && ASCII.isWhitespace(bytes[start]) { start += 1 }
+        while end > start && ASCII.isWhitespace(bytes[end - 1]) { end -= 1 }
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-    }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count == text.utf8CodeUnitCount else { return false }
-        for index in 0..<bytes.count where ASCII.lowercased(bytes[index]) != text.utf8Start[index] { return false }
-        return true
     }
 }

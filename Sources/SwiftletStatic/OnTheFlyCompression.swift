@@ -28,7 +28,7 @@ extension StaticFileHandler {
 
     func serveCompressed(_ file: CachedFile, coding: ContentCoding, _ exchange: any HTTPExchange,
                          _ requestFields: HTTPFieldList, isHead: Bool) {
-        let key = CompressionKey(file, coding: coding, level: compression.level(coding))
+        let key = CompressionKey(file, coding: coding, level: compressionLevels[coding.index])
         switch compression.cache.lookup(key) {
         case .ready(let body):
             send(body, of: file, exchange, requestFields, isHead: isHead)

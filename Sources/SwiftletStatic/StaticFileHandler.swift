@@ -48,6 +48,8 @@ public final class StaticFileHandler: HTTPHandler {
     let loop: EventLoop
     let cache: FileCache
     let compression: CompressionSettings
+    /// `compression.level` of each coding, by `ContentCoding.index`.
+    let compressionLevels: [Int]
     /// File lookups answered from this loop's cache of open files, and
     /// those that had to open the file (for metrics).
     public var fileCacheHits: Int { cache.hits }
@@ -104,6 +106,7 @@ public final class StaticFileHandler: HTTPHandler {
         self.configuration = configuration
         self.loop = loop
         compression = configuration.compression
+        compressionLevels = ContentCoding.allCases.map { configuration.compression.level($0) }
         pathScratchCell = UncheckedCell([])
         decodeScratchCell = UncheckedCell([])
         lookupScratchCell = UncheckedCell([])
@@ -220,8 +223,9 @@ public final class StaticFileHandler: HTTPHandler {
         if compresses(file) {
             // Ranges are served from the file as it is: offsets into a
             // compressed form would depend on the level and the library.
-            if isHead || requestFields.first("range") == nil, let accept = requestFields.first("accept-encoding"),
-               let coding = AcceptEncoding(accept).preferred(preference: compression.codings, isAvailable: { _ in true }) {
+            if let accept = requestFields.first("accept-encoding"),
+               let coding = AcceptEncoding(accept).preferred(preference: compression.codings, isAvailable: { _ in true }),
+               isHead || requestFields.first("range") == nil {
                 serveCompressed(file, coding: coding, exchange, requestFields, isHead: isHead)
             } else {
                 serveAsStored(file, variant: file, encoding: nil, vary: true, exchange, requestFields, isHead: isHead)
@@ -294,10 +298,7 @@ public final class StaticFileHandler: HTTPHandler {
     func sendEarlyHints(_ file: CachedFile, _ exchange: any HTTPExchange) {
         let policy = configuration.earlyHints
         guard policy != .off, let bytes = file.bytes, Self.isHTML(file.contentType) else { return }
-        if policy == .h2 {
-            let name = exchange.protocolName
-            guard name.utf8CodeUnitCount == 2, name.utf8Start[1] == UInt8(ascii: "2") else { return }
-        }
+        if policy == .h2 && !HTTPFieldList.equal(HTTPFieldList.span(exchange.protocolName), HTTPFieldList.span("h2")) { return }
         if !file.earlyHintsScanned {
             let region = UnsafeRawBufferPointer(rebasing: bytes.prefix(EarlyHints.scanLimit))
             guard Prefetcher.isResident(region) else {

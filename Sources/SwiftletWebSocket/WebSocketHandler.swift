@@ -163,7 +163,7 @@ public final class WebSocketHandler: HTTPHandler {
     /// RFC 8441 §4–§5: CONNECT with `:protocol` websocket.
     static func isWebSocket(_ request: HTTPRequestHead) -> Bool {
         guard request.methodIs("CONNECT"), let name = request.protocolBytes else { return false }
-        return name.count == 9 && zip(name, "websocket".utf8).allSatisfy { ASCII.lowercased($0) == $1 }
+        return ASCII.equalIgnoringCase(name, "websocket")
     }
 
     public func exchangeDidStart(_ exchange: any HTTPExchange) {
