@@ -3,13 +3,13 @@ stylesheets and scripts before its 200, seen by curl, nghttp, a raw
 HTTP/1.1 client and headless Chromium."""
 import json
 import re
-import socket
 import subprocess
 
 import brotli
 import pytest
 
 from conftest import BINARY, curl, require
+from test_static_files import raw_http1
 from test_tls import certs, tls_server  # noqa: F401 (fixtures)
 
 PAGE = ('<!doctype html><html><head><title>t</title><link rel="stylesheet" href="/a.css">'
@@ -62,24 +62,12 @@ def test_nghttp_shows_the_103(page, server):
     assert re.findall(r"recv \(stream_id=\d+\) link: (.*)", out) == LINKS
 
 
-def raw_http1(port, request):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(request)
-        data = b""
-        while b"page</p>" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data
-
-
 def test_all_sends_it_over_http11_but_never_to_http10(page, server):
     running = server("--early-hints", "all")
-    data = raw_http1(running.port, b"GET /page.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = raw_http1(running, b"GET /page.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload; as=style\r\n"
                            b"link: </js/b.js>; rel=preload; as=script\r\n\r\nHTTP/1.1 200 OK\r\n"), data[:300]
-    data = raw_http1(running.port, b"GET /page.html HTTP/1.0\r\n\r\n")
+    data = raw_http1(running, b"GET /page.html HTTP/1.0\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:100]  # RFC 9110 §15.2
 
 
