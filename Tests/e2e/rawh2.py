@@ -42,7 +42,11 @@ class Client:
         self.sock = sock
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()
-        self.buffer = b""
+        # Received bytes not yet returned as frames start at `self.start`
+        # (slicing the front off for every frame would copy the rest each
+        # time: quadratic in a buffer of thousands of small frames).
+        self.buffer = bytearray()
+        self.start = 0
         self.sock.sendall(PREFACE + settings(*settings_pairs) + settings(ack=True))
 
     def headers(self, stream, path, end_stream=True, method="GET"):
@@ -56,13 +60,15 @@ class Client:
         """(type, flags, stream, payload), or None at EOF. Header blocks are
         decoded (the HPACK context must follow every block)."""
         while True:
-            if len(self.buffer) >= 9:
-                length = int.from_bytes(self.buffer[:3], "big")
-                if len(self.buffer) >= 9 + length:
-                    kind, flags = self.buffer[3], self.buffer[4]
-                    stream = int.from_bytes(self.buffer[5:9], "big") & 0x7FFFFFFF
-                    payload = self.buffer[9:9 + length]
-                    self.buffer = self.buffer[9 + length:]
+            available = len(self.buffer) - self.start
+            if available >= 9:
+                at = self.start
+                length = int.from_bytes(self.buffer[at:at + 3], "big")
+                if available >= 9 + length:
+                    kind, flags = self.buffer[at + 3], self.buffer[at + 4]
+                    stream = int.from_bytes(self.buffer[at + 5:at + 9], "big") & 0x7FFFFFFF
+                    payload = bytes(self.buffer[at + 9:at + 9 + length])
+                    self.start = at + 9 + length
                     if kind == HEADERS:
                         payload = self.decoder.decode(payload)
                     return kind, flags, stream, payload
@@ -72,6 +78,8 @@ class Client:
                 return None
             if not chunk:
                 return None
+            del self.buffer[:self.start]
+            self.start = 0
             self.buffer += chunk
 
     def close(self):
