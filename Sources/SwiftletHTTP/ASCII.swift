@@ -10,6 +10,15 @@ public enum ASCII {
         return true
     }
 
+    /// `a` equals `b`, ASCII letters compared without case.
+    public static func equalIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for index in 0..<a.count where lowercased(a[index]) != lowercased(b[index]) {
+            return false
+        }
+        return true
+    }
+
     @inline(__always)
     public static func lowercased(_ byte: UInt8) -> UInt8 {
         byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte

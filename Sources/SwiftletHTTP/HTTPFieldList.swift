@@ -182,6 +182,20 @@ public final class HTTPFieldList {
         return nil
     }
 
+    /// Whether any field named `name` lists `element` (RFC 9110 §5.6.1 list
+    /// elements, compared without case: connection options, upgrade
+    /// protocols, codings). Several lines of one field are one list (§5.3).
+    public func listContains(_ name: StaticString, element: UnsafeRawBufferPointer) -> Bool {
+        let name = Self.span(name)
+        var found = false
+        for index in 0..<count where !found {
+            let field = self[index]
+            guard Self.equal(field.name, name) else { continue }
+            ASCII.forEachListElement(field.value) { if ASCII.equalIgnoringCase($0, element) { found = true } }
+        }
+        return found
+    }
+
     /// The first value of `name` as a String (allocates; for convenience).
     public func value(of name: String) -> String? {
         var name = name.lowercased()

@@ -22,6 +22,7 @@ public protocol HTTPHandler: AnyObject {
 
 extension HTTPExchange {
     public var tlsDescription: (version: String, cipher: String)? { nil }
+    public var canSwitchProtocols: Bool { false }
 }
 
 extension HTTPHandler {
@@ -126,6 +127,17 @@ public protocol HTTPExchange: AnyObject {
     var isWritable: Bool { get }
     /// Bytes of response body queued and not yet handed to the connection.
     var queuedBodyBytes: Int { get }
+    /// Whether `sendHead(status: 101, ...)` can switch the connection to
+    /// another protocol now (RFC 9110 §7.8): only an HTTP/1.1 request
+    /// without a body, answered from `exchangeDidStart`. The request must
+    /// ask to upgrade (an `Upgrade` field and `Connection: upgrade`), and
+    /// the response's `upgrade` field must name a protocol it offered; a
+    /// 101 that breaks these is answered 500 (logged). After the 101 the
+    /// exchange is a byte stream both ways: the peer's bytes arrive as
+    /// request body and its FIN as the request's end; response body goes
+    /// out as it is, and `finish` closes the connection. HTTP/2 has no 101
+    /// (RFC 9113 §8.6).
+    var canSwitchProtocols: Bool { get }
     /// Abandons the exchange (HTTP/2: RST_STREAM INTERNAL_ERROR; HTTP/1.1:
     /// the connection closes).
     func cancel()

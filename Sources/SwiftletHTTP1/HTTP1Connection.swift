@@ -39,11 +39,19 @@ public final class HTTP1Counters {
 /// responses are framed by the handler's `content-length` if given, else
 /// chunked (close-delimited for HTTP/1.0 clients). Pipelined requests wait
 /// in the receive ring until the response before them is complete.
+///
+/// A request that asks to upgrade (RFC 9110 §7.8, a WebSocket handshake,
+/// say) may be answered with 101 from `exchangeDidStart`; the connection
+/// then carries the new protocol as the exchange's byte stream both ways
+/// (see `switchProtocols`).
 public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     enum Phase: Equatable {
         case awaitingHead
         case readingBody
         case awaitingResponse
+        /// After a 101: the connection is a byte stream both ways, the
+        /// exchange open until the handler finishes it.
+        case tunnel
         case closed
     }
 
@@ -69,6 +77,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     enum ChunkState { case size, data(Int), dataEnd, trailers }
     var chunkState: ChunkState = .size
     var requestComplete = false
+    /// The handler heard `didFinishRequest` for this exchange.
+    var requestEndDelivered = false
     var bodyPaused = false
     /// The request asked for `100 Continue` (RFC 9110 §10.1.1) and has not had it.
     var continuePending = false
@@ -148,14 +158,14 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     /// otherwise fill with body the handler does not want yet).
     func pauseRequestBody() {
         bodyPaused = true
-        if phase == .readingBody { connection.pauseReading() }
+        if phase == .readingBody || phase == .tunnel { connection.pauseReading() }
     }
 
     func resumeRequestBody() {
         guard bodyPaused else { return }
         bodyPaused = false
         sendContinueIfPending()
-        guard phase == .readingBody else { return }  // pipelined bytes wait for the response
+        guard phase == .readingBody || phase == .tunnel else { return }  // pipelined bytes wait for the response
         // Body bytes that arrived before the pause are in the ring already:
         // they are delivered again rather than waiting for more to arrive
         // (which may never come).
@@ -210,6 +220,12 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
                 // Pipelined bytes wait in the ring until this response is done.
                 connection.pauseReading()
                 return
+            case .tunnel:
+                guard !bodyPaused, input.count > 0 else { return }
+                deliver(input)
+                guard phase != .closed else { return }
+                connection.consume(input.count)
+                return
             case .closed:
                 return
             }
@@ -228,6 +244,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         }
         framing = head.framing
         requestComplete = false
+        requestEndDelivered = false
         requestTrailers.removeAll()
         switch head.framing {
         case .none: requestComplete = true
@@ -358,6 +375,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         // A handler that answered inside `exchangeDidStart` has already been
         // told the exchange closed; nothing may follow that.
         guard exchangeOpen else { return }
+        requestEndDelivered = true
         handler.exchange(exchange, didFinishRequestWith: requestTrailers.isEmpty ? nil : requestTrailers)
         if responseEnded { completeExchange() }
     }
@@ -376,7 +394,12 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     func sendHead(status: Int, endOfStream: Bool) {
         guard exchangeOpen, !responseStarted, phase != .closed else { return }
         let status = HTTPStatus.checked(status)
-        let informational = status >= 100 && status < 200
+        if status == 101, let refusal = switchProtocolsRefusal() {
+            logger.error("a handler's 101 answered with 500 instead: \(refusal)")
+            responseFields.removeAll()
+            return sendHead(status: 500, endOfStream: true)
+        }
+        let informational = status >= 100 && status < 200 && status != 101
         // RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an
         // HTTP/1.0 client."
         if informational && self.head?.http10 == true {
@@ -398,10 +421,18 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         head.append(contentsOf: Self.reasonPhrase(status).utf8)
         head.append(contentsOf: "\r\n".utf8)
         var hasLength = false
+        var listsUpgrade = false
         for index in 0..<responseFields.count {
             let field = responseFields[index]
-            // The connection decides these (RFC 9110 §7.6.1); a handler's are dropped.
-            if HTTPFieldList.isConnectionSpecific(field.name) { continue }
+            // The connection decides these (RFC 9110 §7.6.1); a handler's are
+            // dropped, but for the upgrade field of a 426: "A server that
+            // sends a 426 (Upgrade Required) response MUST send an Upgrade
+            // header field to indicate the acceptable protocols." (§7.8; a
+            // 101's is written by `switchProtocols`.)
+            if HTTPFieldList.isConnectionSpecific(field.name) {
+                guard status == 426, HTTPFieldList.equal(field.name, HTTPFieldList.span("upgrade")) else { continue }
+                listsUpgrade = true
+            }
             if HTTPFieldList.equal(field.name, HTTPFieldList.span("content-length")) { hasLength = true }
             head.append(contentsOf: field.name)
             head.append(contentsOf: ": ".utf8)
@@ -412,6 +443,10 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             head.append(contentsOf: "\r\n".utf8)
             connection.write(head)
             responseFields.removeAll()
+            return
+        }
+        if status == 101 {
+            switchProtocols(head: &head)
             return
         }
         responseStarted = true
@@ -430,10 +465,14 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         }
         // An unread request body cannot be skipped safely: close afterwards.
         if !requestComplete && endOfStream { closeAfterResponse = true }
+        // §7.8: "When Upgrade is sent, the sender MUST also send a Connection
+        // header field [...] that contains an "upgrade" connection option".
         if closeAfterResponse {
-            head.append(contentsOf: "connection: close\r\n".utf8)
+            head.append(contentsOf: (listsUpgrade ? "connection: upgrade, close\r\n" : "connection: close\r\n").utf8)
         } else if self.head?.http10 == true {
-            head.append(contentsOf: "connection: keep-alive\r\n".utf8)
+            head.append(contentsOf: (listsUpgrade ? "connection: upgrade, keep-alive\r\n" : "connection: keep-alive\r\n").utf8)
+        } else if listsUpgrade {
+            head.append(contentsOf: "connection: upgrade\r\n".utf8)
         }
         head.append(contentsOf: "\r\n".utf8)
         connection.write(head)
@@ -448,6 +487,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             writeChunkEnd()
             bodyBytes += bytes.count
         }
+        if phase == .tunnel { armWriteTimer() }
         if endOfStream { finish(trailers: nil) }
     }
 
@@ -464,6 +504,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         } else {
             release?()
         }
+        if phase == .tunnel { armWriteTimer() }
         if endOfStream { finish(trailers: nil) }
     }
 
@@ -516,6 +557,60 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
 
     func cancel() {
         closeNow(reason: .reset(errorCode: 0))
+    }
+
+    /// See `HTTPExchange.canSwitchProtocols`.
+    var canSwitchProtocols: Bool {
+        head?.http10 == false && phase == .awaitingResponse && !responseStarted && requestComplete && !requestEndDelivered
+    }
+
+    /// Why a handler's 101 cannot be sent, or nil if it can.
+    private func switchProtocolsRefusal() -> String? {
+        guard canSwitchProtocols else {
+            return "a 101 answers an HTTP/1.1 request without a body, from exchangeDidStart"
+        }
+        guard head?.upgrade == true else { return "the request did not ask to upgrade (Upgrade and Connection: upgrade)" }
+        // §7.8: "A server that sends a 101 (Switching Protocols) response MUST
+        // send an Upgrade header field to indicate the new protocol(s) to
+        // which the connection is being switched" and "MUST NOT switch to a
+        // protocol that was not indicated by the client in the corresponding
+        // request's Upgrade header field."
+        guard let chosen = responseFields.first("upgrade") else { return "the 101 has no upgrade field" }
+        var protocols = 0
+        var offered = true
+        ASCII.forEachListElement(chosen) { name in
+            protocols += 1
+            if !request.fields.listContains("upgrade", element: name) { offered = false }
+        }
+        guard protocols > 0, offered else { return "the 101's upgrade field names a protocol the request did not offer" }
+        return nil
+    }
+
+    /// RFC 9110 §15.2.2: "the server understands and is willing to comply
+    /// with the client's request, via the Upgrade header field, for a change
+    /// in the application protocol being used on this connection"; the new
+    /// protocol starts right after the 101's empty line (§7.8). `head` holds
+    /// the status line and the handler's own fields; the upgrade and
+    /// connection fields are the connection's to write.
+    ///
+    /// From here the exchange is a byte stream both ways: the peer's bytes
+    /// (those already read after the request head first) arrive as request
+    /// body and its FIN as the request's end; response body goes out as it
+    /// is; `finish` closes the connection once its output is written.
+    private func switchProtocols(head: inout [UInt8]) {
+        if let chosen = responseFields.first("upgrade") {
+            head.append(contentsOf: "upgrade: ".utf8)
+            head.append(contentsOf: chosen)
+            head.append(contentsOf: "\r\n".utf8)
+        }
+        head.append(contentsOf: "connection: upgrade\r\n\r\n".utf8)
+        connection.write(head)
+        responseStarted = true
+        continuePending = false
+        status = 101
+        phase = .tunnel
+        requestComplete = false  // now it ends with the peer's FIN
+        closeAfterResponse = true
     }
 
     private var canSendBody: Bool { exchangeOpen && responseStarted && !responseEnded && phase != .closed }
@@ -605,6 +700,11 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     }
 
     public func connectionDidReceiveEOF(_ connection: Connection) {
+        if phase == .tunnel {
+            requestComplete = true
+            deliverRequestEnd()  // and the exchange completes if the response ended
+            return
+        }
         if exchangeOpen && !requestComplete {
             closeNow(reason: .connectionClosed)
             return
@@ -674,6 +774,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         case 413: "Content Too Large"
         case 414: "URI Too Long"
         case 416: "Range Not Satisfiable"
+        case 426: "Upgrade Required"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 501: "Not Implemented"

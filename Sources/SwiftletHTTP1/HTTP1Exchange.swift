@@ -50,6 +50,7 @@ public final class HTTP1Exchange: HTTPExchange {
     public var startTime: UInt64 { connection.started }
     public var isWritable: Bool { connection.connection.isWritable }
     public var queuedBodyBytes: Int { connection.connection.pendingOutputBytes }
+    public var canSwitchProtocols: Bool { !closed && connection.canSwitchProtocols }
 
     public func pauseRequestBody() {
         guard isUsable() else { return }

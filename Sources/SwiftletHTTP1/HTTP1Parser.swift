@@ -26,6 +26,9 @@ enum HTTP1Parser {
         var keepAlive: Bool
         var http10: Bool
         var expectsContinue: Bool
+        /// The request asks to switch protocols (RFC 9110 §7.8): an
+        /// `Upgrade` field and the `upgrade` connection option, in HTTP/1.1.
+        var upgrade: Bool
     }
 
     /// Returns nil while the head is incomplete.
@@ -102,6 +105,8 @@ enum HTTP1Parser {
         var connectionClose = false
         var connectionKeepAlive = false
         var expectsContinue = false
+        var connectionUpgrade = false
+        var upgradeField = false
         var lowered = [UInt8]()
         while let field = lines.next() {
             if field.count == 0 { break }
@@ -149,7 +154,10 @@ enum HTTP1Parser {
                     ASCII.forEachListElement(value) { option in
                         if ASCII.equalIgnoringCase(option, "close") { connectionClose = true }
                         if ASCII.equalIgnoringCase(option, "keep-alive") { connectionKeepAlive = true }
+                        if ASCII.equalIgnoringCase(option, "upgrade") { connectionUpgrade = true }
                     }
+                case 7 where HTTPFieldList.equal(name, HTTPFieldList.span("upgrade")):
+                    upgradeField = true
                 case 6 where HTTPFieldList.equal(name, HTTPFieldList.span("expect")):
                     if ASCII.equalIgnoringCase(value, "100-continue") { expectsContinue = true }
                 default:
@@ -177,7 +185,13 @@ enum HTTP1Parser {
         }
         let framing: BodyFraming = chunked ? .chunked : (contentLength.map { $0 > 0 ? .length($0) : .none } ?? .none)
         let keepAlive = http10 ? connectionKeepAlive && !connectionClose : !connectionClose
-        return Head(length: end, framing: framing, keepAlive: keepAlive, http10: http10, expectsContinue: expectsContinue)
+        // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is
+        // received in an HTTP/1.0 request." and "When Upgrade is sent, the
+        // sender MUST also send a Connection header field [...] that contains
+        // an "upgrade" connection option".
+        let upgrade = !http10 && upgradeField && connectionUpgrade
+        return Head(length: end, framing: framing, keepAlive: keepAlive, http10: http10, expectsContinue: expectsContinue,
+                    upgrade: upgrade)
     }
 
     static func firstIndex(of pattern: StaticString, in bytes: UnsafeRawBufferPointer) -> Int? {

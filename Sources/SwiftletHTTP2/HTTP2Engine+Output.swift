@@ -198,6 +198,14 @@ extension HTTP2Engine {
     func sendHead(_ stream: HTTP2Stream, status: Int, endOfStream: Bool) {
         guard stream.isLive, !stream.headSent, stream.state.canSend else { return }
         let status = HTTPStatus.checked(status)
+        // RFC 9113 §8.6: "HTTP/2 removes support for the 101 (Switching
+        // Protocols) informational status code." (A WebSocket over HTTP/2 is
+        // answered 200, RFC 8441 §5.)
+        if status == 101 {
+            logger.error("a handler's 101 on stream \(stream.id) answered with 500 instead: HTTP/2 has no 101")
+            stream.responseFields.removeAll()
+            return sendHead(stream, status: 500, endOfStream: true)
+        }
         encodeBlock(status: status, fields: stream.responseFields)
         let informational = status < 200
         writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: endOfStream && !informational)

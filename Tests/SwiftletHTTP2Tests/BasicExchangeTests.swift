@@ -41,6 +41,16 @@ struct BasicExchangeTests {
         #expect(response.fields == [Frame.Field(name: "x-kept", value: "yes"), Frame.Field(name: "x-mixed", value: "Case")])
     }
 
+    @Test("§8.6: a handler's 101 is answered 500: \"HTTP/2 removes support for the 101 (Switching Protocols) informational status code\"")
+    func noSwitchingProtocols() throws {
+        let server = try TestServer()
+        let client = try server.client()
+        try client.send(client.headers(stream: 1, FrameClient.get("/switch"), endStream: true))
+        let response = try client.response(stream: 1)
+        #expect(response.status == "500")
+        #expect(response.fields.isEmpty && response.body.isEmpty)
+    }
+
     @Test("a loop's connections share spare streams: one a connection is done with serves the next connection")
     func streamsSharedAcrossConnections() throws {
         let server = try TestServer()

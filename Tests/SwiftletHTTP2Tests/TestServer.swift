@@ -60,6 +60,10 @@ final class TestHandler: HTTPHandler {
             exchange.responseFields.append("x-kept", "yes")
             exchange.responseFields.append("X-Mixed", "Case")
             exchange.sendHead(status: 200, endOfStream: true)
+        } else if path == "/switch" {
+            // A handler written for HTTP/1.1's Upgrade.
+            exchange.responseFields.append("upgrade", "websocket")
+            exchange.sendHead(status: 101, endOfStream: false)
         } else if path == "/shared" {
             exchange.responseFields.appendShared(sharedHead)
             exchange.responseFields.append("x-own", "1")

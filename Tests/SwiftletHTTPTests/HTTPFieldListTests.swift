@@ -67,4 +67,19 @@ struct HTTPFieldListTests {
         head.removeAll()
         #expect(head.encodingCache == nil)
     }
+
+    @Test("listContains: elements of every line of a field, compared without case (RFC 9110 §5.3, §5.6.1)")
+    func listElements() {
+        let request = HTTPFieldList()
+        request.append("connection", "keep-alive , Upgrade")
+        request.append("upgrade", "h2c")
+        request.append("upgrade", "WebSocket, foo/2")
+        #expect(request.listContains("connection", element: HTTPFieldList.span("upgrade")))
+        #expect(request.listContains("upgrade", element: HTTPFieldList.span("websocket")))
+        #expect(request.listContains("upgrade", element: HTTPFieldList.span("FOO/2")))
+        #expect(!request.listContains("upgrade", element: HTTPFieldList.span("foo")))
+        #expect(!request.listContains("upgrade", element: HTTPFieldList.span("web")))
+        #expect(!request.listContains("connection", element: HTTPFieldList.span("close")))
+        #expect(!request.listContains("te", element: HTTPFieldList.span("trailers")))
+    }
 }
