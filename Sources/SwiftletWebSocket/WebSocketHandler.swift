@@ -137,16 +137,25 @@ public final class WebSocket {
     }
 }
 
-/// Serves WebSockets over HTTP/2 (RFC 8441): an extended CONNECT with
-/// `:protocol websocket` and `sec-websocket-version: 13` is offered to
-/// `accept`, which returns the socket's delegate (or nil: 404). The answer
-/// is a 200 with no `sec-websocket-accept` (RFC 8441 §5: the stream is the
-/// proof), then frames both ways on the stream. Any other request goes to
-/// `fallback` (404 without one). The server must advertise
-/// SETTINGS_ENABLE_CONNECT_PROTOCOL (`Limits.enableConnectProtocol`).
+/// Serves WebSockets over HTTP/1.1 (RFC 6455 §4) and HTTP/2 (RFC 8441).
+/// A WebSocket handshake is offered to `accept`, which returns the socket's
+/// delegate (or nil: 404); any other request goes to `fallback` (404
+/// without one).
 ///
-/// Not yet served: RFC 6455's HTTP/1.1 `Upgrade: websocket`, subprotocols
-/// and extensions (none is negotiated, so reserved bits stay 0).
+/// - HTTP/1.1: a GET with `Upgrade: websocket`, `Connection: upgrade`, a
+///   `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` is answered 101
+///   with `Sec-WebSocket-Accept`; the connection then carries frames both
+///   ways and closes after the closing handshake (the server closes TCP
+///   first, §7.1.1).
+/// - HTTP/2: an extended CONNECT with `:protocol websocket` and
+///   `sec-websocket-version: 13` is answered 200 with no
+///   `sec-websocket-accept` (RFC 8441 §5: the stream is the proof); frames
+///   go both ways on the stream, which ends after the closing handshake.
+///   The server must advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
+///   (`Limits.enableConnectProtocol`).
+///
+/// Not served: subprotocols and extensions (none is negotiated, so
+/// reserved bits stay 0).
 public final class WebSocketHandler: HTTPHandler {
     public typealias Acceptor = (HTTPRequestHead) -> (any WebSocketDelegate)?
 
@@ -161,28 +170,75 @@ public final class WebSocketHandler: HTTPHandler {
     }
 
     /// RFC 8441 §4–§5: CONNECT with `:protocol` websocket.
-    static func isWebSocket(_ request: HTTPRequestHead) -> Bool {
+    static func isExtendedConnect(_ request: HTTPRequestHead) -> Bool {
         guard request.methodIs("CONNECT"), let name = request.protocolBytes else { return false }
         return ASCII.equalIgnoringCase(name, "websocket")
     }
 
+    /// RFC 6455 §4.2.1: "An |Upgrade| header field containing the value
+    /// "websocket", treated as an ASCII case-insensitive value."
+    static func asksForUpgrade(_ request: HTTPRequestHead) -> Bool {
+        request.fields.listContains("upgrade", element: HTTPFieldList.span("websocket"))
+    }
+
     public func exchangeDidStart(_ exchange: any HTTPExchange) {
         let request = exchange.request
-        guard Self.isWebSocket(request) else {
-            if let fallback { return fallback.exchangeDidStart(exchange) }
-            return Self.respond(exchange, status: 404)
+        if Self.isExtendedConnect(request) {
+            guard Self.checkVersion(exchange) else { return }
+            guard let delegate = accept(request) else { return Self.respond(exchange, status: 404) }
+            open(exchange, delegate)
+            exchange.sendHead(status: 200, endOfStream: false)
+        } else if exchange.canSwitchProtocols && Self.asksForUpgrade(request) {
+            // §4.2.1: "If the server, while reading the handshake, finds that
+            // the client did not send a handshake that matches the description
+            // below [...], the server MUST stop processing the client's
+            // handshake and return an HTTP response with an appropriate error
+            // code (such as 400 Bad Request)."
+            guard request.methodIs("GET"),
+                  request.fields.listContains("connection", element: HTTPFieldList.span("upgrade")) else {
+                return Self.respond(exchange, status: 400)
+            }
+            guard Self.checkVersion(exchange) else { return }
+            guard let key = request.fields.first("sec-websocket-key").map({ String(decoding: $0, as: UTF8.self) }),
+                  WebSocketHandshake.isValidKey(key) else {
+                return Self.respond(exchange, status: 400)
+            }
+            guard let delegate = accept(request) else { return Self.respond(exchange, status: 404) }
+            open(exchange, delegate)
+            // §4.2.2: the answer to a handshake the server accepts.
+            exchange.responseFields.append("upgrade", "websocket")
+            exchange.responseFields.append("sec-websocket-accept", WebSocketHandshake.accept(key: key))
+            exchange.sendHead(status: 101, endOfStream: false)
+        } else if let fallback {
+            fallback.exchangeDidStart(exchange)
+        } else {
+            Self.respond(exchange, status: 404)
         }
-        // RFC 6455 §4.4 (RFC 8441 §5 keeps it): a version the server does not
-        // speak gets 400 naming the ones it does.
-        guard let version = request.fields.first("sec-websocket-version"),
-              version.elementsEqual(WebSocketHandshake.version.utf8) else {
-            exchange.responseFields.append("sec-websocket-version", WebSocketHandshake.version)
-            return Self.respond(exchange, status: 400)
+    }
+
+    private func open(_ exchange: any HTTPExchange, _ delegate: any WebSocketDelegate) {
+        exchange.context = WebSocket(exchange: exchange, delegate: delegate, limits: limits)
+    }
+
+    /// §4.2.2: "If this version does not match a version understood by the
+    /// server, the server MUST abort the WebSocket handshake described in
+    /// this section and instead send an appropriate HTTP error code (such
+    /// as 426 Upgrade Required) and a |Sec-WebSocket-Version| header field
+    /// indicating the version(s) the server is capable of understanding."
+    /// (RFC 8441 §5 keeps the field; HTTP/2 has no Upgrade, so 400.)
+    private static func checkVersion(_ exchange: any HTTPExchange) -> Bool {
+        if let version = exchange.request.fields.first("sec-websocket-version"),
+           version.elementsEqual(WebSocketHandshake.version.utf8) {
+            return true
         }
-        guard let delegate = accept(request) else { return Self.respond(exchange, status: 404) }
-        let socket = WebSocket(exchange: exchange, delegate: delegate, limits: limits)
-        exchange.context = socket
-        exchange.sendHead(status: 200, endOfStream: false)
+        exchange.responseFields.append("sec-websocket-version", WebSocketHandshake.version)
+        guard exchange.streamID == 0 else {
+            respond(exchange, status: 400)
+            return false
+        }
+        exchange.responseFields.append("upgrade", "websocket")
+        respond(exchange, status: 426)
+        return false
     }
 
     public func exchange(_ exchange: any HTTPExchange, didReceiveBody bytes: UnsafeRawBufferPointer) {

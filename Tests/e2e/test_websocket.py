@@ -1,14 +1,19 @@
-"""WebSockets over HTTP/2 (RFC 8441) with swiftlet-websocket-echo: a raw
+"""WebSockets with swiftlet-websocket-echo. Over HTTP/2 (RFC 8441): a raw
 HTTP/2 client opening extended CONNECT streams and speaking RFC 6455
-frames on them, the failures a server must answer with a Close code, and
-headless Chromium opening a WebSocket on its HTTP/2 connection."""
+frames on them, and the failures a server must answer with a Close code.
+Over HTTP/1.1 (RFC 6455 §4): raw handshakes (good and bad) and the python
+`websockets` client. Headless Chromium opens one each way."""
+import json
 import os
 import re
+import socket as socket_module
 import struct
 import subprocess
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 import rawh2
 from conftest import BINARY, require
@@ -210,18 +215,159 @@ def test_other_requests(echo, site):
     assert result.stdout == (site / "style.css").read_bytes()
 
 
-def test_chromium_opens_a_websocket_over_its_h2_connection(tmp_path, certs):  # noqa: F811
-    """Headless Chromium loads a page over TLS and HTTP/2, opens
-    wss://…/echo (on the same connection: the server advertises RFC 8441
-    and has no HTTP/1.1 WebSockets), exchanges text and binary messages and
-    closes cleanly."""
+# RFC 6455 over HTTP/1.1: the Upgrade handshake, then frames on the connection.
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example, and its accept value:
+ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def handshake(port, *lines, version="HTTP/1.1", then=b""):
+    """Sends an upgrade request (the default fields, overridden or extended
+    by `lines`, "Name:" alone to drop one) and `then` in the same write;
+    returns the socket, the response head and what followed it."""
+    fields = {"host": "Host: localhost", "upgrade": "Upgrade: websocket", "connection": "Connection: Upgrade",
+              "sec-websocket-key": "Sec-WebSocket-Key: " + KEY, "sec-websocket-version": "Sec-WebSocket-Version: 13"}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if value.strip():
+            fields[name.lower()] = line
+        else:
+            fields.pop(name.lower(), None)
+    request = "GET /echo %s\r\n%s\r\n\r\n" % (version, "\r\n".join(fields.values()))
+    sock = socket_module.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(request.encode() + then)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return sock, head.decode(), rest
+
+
+def read_until_eof(sock, received=b""):
+    """Everything the server sends until it closes the connection."""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+
+
+def test_http11_handshake_and_frames(echo):
+    """RFC 6455 §4.2.2: 101 with the accept value of §1.3's example key; a
+    message sent in the same write as the handshake is answered; after the
+    closing handshake the server closes the TCP connection (§7.1.1)."""
+    sock, head, rest = handshake(echo.port, then=masked(0x1, b"right away"))
+    lines = head.split("\r\n")
+    assert lines[0] == "HTTP/1.1 101 Switching Protocols", head
+    fields = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert fields["upgrade"] == "websocket" and fields["connection"] == "upgrade"
+    assert fields["sec-websocket-accept"] == ACCEPT.lower()
+    assert "content-length" not in fields and "transfer-encoding" not in fields
+    sock.sendall(masked(0x2, bytes(range(256))) + masked(0x8, struct.pack(">H", 1000)))
+    frames = parse_frames(read_until_eof(sock, rest))
+    assert frames[:2] == [(True, 0x1, b"right away"), (True, 0x2, bytes(range(256)))]
+    assert close_code(frames[2]) == (1000, "") and len(frames) == 3
+    sock.close()
+
+
+def test_http11_with_the_websockets_client(echo):
+    """The python `websockets` client: text, binary, a fragmented message,
+    a 1 MiB message (the limit), ping, 1000 messages in a row, a clean close."""
+    with connect("ws://127.0.0.1:%d/echo" % echo.port, max_size=None) as ws:
+        assert ws.response.status_code == 101
+        ws.send("héllo")
+        assert ws.recv(timeout=10) == "héllo"
+        ws.send(b"\x01\x02\xff")
+        assert ws.recv(timeout=10) == b"\x01\x02\xff"
+        ws.send(["frag", "men", "ted"])
+        assert ws.recv(timeout=10) == "fragmented"
+        big = os.urandom(1 << 20)
+        ws.send(big)
+        assert ws.recv(timeout=10) == big
+        assert ws.ping(b"are you there").wait(10)
+        for number in range(1000):
+            ws.send(str(number))
+        assert [ws.recv(timeout=10) for _ in range(1000)] == [str(number) for number in range(1000)]
+        started = time.time()
+    # The client's Close was answered and the server closed TCP first
+    # (the client waits up to its close_timeout, 10 s, otherwise).
+    assert ws.protocol.close_rcvd.code == 1000
+    assert time.time() - started < 2
+
+
+def test_http11_server_close_and_message_limit(echo):
+    """A message over the 1 MiB limit: the server fails the connection with
+    1009 (§7.4.1) and closes it."""
+    with connect("ws://127.0.0.1:%d/echo" % echo.port, max_size=None) as ws:
+        ws.send(b"x" * ((1 << 20) + 1))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    assert ws.protocol.close_rcvd.code == 1009
+
+
+@pytest.mark.parametrize("frame,code", [
+    (masked(0x1, b"x", mask=None), 1002),      # §5.1: unmasked client frame
+    (masked(0x1, b"\xc0\x80"), 1007),          # §8.1: not UTF-8
+    (masked(0x1, b"frag", fin=False) + masked(0x2, b"x"), 1002),  # §5.4: a new message inside a fragmented one
+])
+def test_http11_violations(echo, frame, code):
+    sock, head, rest = handshake(echo.port)
+    assert head.startswith("HTTP/1.1 101 ")
+    sock.sendall(frame)
+    frames = parse_frames(read_until_eof(sock, rest))
+    assert frames and close_code(frames[-1])[0] == code, frames
+    sock.close()
+
+
+@pytest.mark.parametrize("lines,status", [
+    # §4.2.2 / §4.4: a version it does not speak: 426 naming the one it does.
+    (["Sec-WebSocket-Version: 8"], "426 Upgrade Required"),
+    # §4.2.1: a handshake that does not match: 400.
+    (["Sec-WebSocket-Key:"], "400 Bad Request"),
+    (["Sec-WebSocket-Key: short"], "400 Bad Request"),
+    (["Connection: keep-alive"], "400 Bad Request"),
+])
+def test_http11_bad_handshakes(echo, lines, status):
+    sock, head, _ = handshake(echo.port, *lines)
+    assert head.startswith("HTTP/1.1 " + status), head
+    if status.startswith("426"):
+        fields = dict(line.lower().split(": ", 1) for line in head.split("\r\n")[1:])
+        assert fields["sec-websocket-version"] == "13" and fields["upgrade"] == "websocket"
+        assert "upgrade" in fields["connection"]
+    sock.close()
+
+
+def test_http11_requests_that_do_not_switch(echo, site):
+    """RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is
+    received in an HTTP/1.0 request" (so /echo is looked up as a file: 404);
+    another protocol asked for (curl's h2c upgrade) gets the file over
+    HTTP/1.1."""
+    sock, head, _ = handshake(echo.port, version="HTTP/1.0")
+    assert head.startswith("HTTP/1.1 404 "), head
+    sock.close()
+    result = subprocess.run(["curl", "-s", "--http2", "-w", "%{http_version}", "http://127.0.0.1:%d/style.css" % echo.port],
+                            capture_output=True)
+    assert result.stdout == (site / "style.css").read_bytes() + b"1.1"
+
+
+@pytest.mark.parametrize("over", ["h2", "http/1.1"])
+def test_chromium_websocket(tmp_path, certs, over):  # noqa: F811
+    """Headless Chromium loads a page and opens a WebSocket to /echo,
+    exchanges text and binary messages and closes cleanly. Over TLS it
+    loads the page over HTTP/2 and opens wss:// on the same connection
+    (RFC 8441, the server advertises it: the net log shows the extended
+    CONNECT); over cleartext it speaks HTTP/1.1 and opens ws:// with
+    the Upgrade handshake."""
     require("chromium")
     root = tmp_path / "page"
     root.mkdir()
     (root / "index.html").write_text(
         "<!doctype html><pre id=report>pending</pre><script>"
         "const log = [];"
-        "const ws = new WebSocket('wss://' + location.host + '/echo');"
+        "const ws = new WebSocket(location.origin.replace('http', 'ws') + '/echo');"
         "ws.binaryType = 'arraybuffer';"
         "ws.onopen = () => { ws.send('héllo'); ws.send(new Uint8Array([1, 2, 255]).buffer); };"
         "ws.onmessage = (e) => {"
@@ -231,17 +377,32 @@ def test_chromium_opens_a_websocket_over_its_h2_connection(tmp_path, certs):  # 
         "ws.onclose = (e) => { log.push('close:' + e.code + ':' + e.wasClean);"
         "  document.getElementById('report').textContent = log.join(';'); };"
         "ws.onerror = () => { log.push('error'); };"
+        # Virtual time stands still while a fetch is in flight, not while a
+        # WebSocket is open: without a fetch the budget could run out (and
+        # the page be dumped) before the socket even sent its messages.
+        "const poll = () => { if (!log.some((entry) => entry.startsWith('close'))) "
+        "  fetch('/poll.txt', {cache: 'no-store'}).then(poll, poll); };"
+        "poll();"
         "</script>\n")
+    (root / "poll.txt").write_text("poll\n")
     cert, key = certs["ec"]
-    server = EchoServer(root, "--tls-cert", str(cert), "--tls-key", str(key))
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key)] if over == "h2" else []
+    server = EchoServer(root, *tls)
+    net_log = tmp_path / "net-log.json"
     try:
         result = subprocess.run(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
              "--user-data-dir=%s" % (tmp_path / "profile"), "--virtual-time-budget=10000",
-             "--dump-dom", "https://localhost:%d/" % server.port],
+             "--log-net-log=%s" % net_log, "--dump-dom", "%s://localhost:%d/" % (server.scheme, server.port)],
             capture_output=True, text=True, timeout=120)
     finally:
         server.stop()
     report = re.search(r'<pre id="report">(.*?)</pre>', result.stdout)
     assert report, result.stdout[-2000:] + result.stderr[-2000:]
     assert report.group(1) == "text:héllo;binary:1,2,255;close:1000:true", report.group(1)
+    log = json.loads(net_log.read_text())
+    kinds = {number: name for name, number in log["constants"]["logEventTypes"].items()}
+    sent = [event["params"]["headers"] for event in log["events"]
+            if kinds.get(event["type"]) == "HTTP2_SESSION_SEND_HEADERS"]
+    extended_connect = [head for head in sent if ":protocol: websocket" in head]
+    assert len(extended_connect) == (1 if over == "h2" else 0), sent

@@ -1,7 +1,9 @@
-// WebSockets over HTTP/2 (RFC 8441): serves the files under <root> like
-// `swiftlet` and echoes every WebSocket message, text and binary, sent to
-// /echo. A browser that loaded a page from this server over HTTP/2 opens
-// its WebSockets on the same connection.
+// WebSockets over HTTP/1.1 (RFC 6455) and HTTP/2 (RFC 8441): serves the
+// files under <root> like `swiftlet` and echoes every WebSocket message,
+// text and binary, sent to /echo. A browser that loaded a page from this
+// server over HTTP/2 opens its WebSockets on the same connection; over
+// HTTP/1.1 (cleartext, say) it opens a connection with the Upgrade
+// handshake.
 //
 //   swift run swiftlet-websocket-echo --port 8443 --tls-cert cert.pem --tls-key key.pem ./public
 import ArgumentParser
