@@ -93,10 +93,12 @@ let package = Package(
             swiftSettings: strict
         ),
         // WebSockets (RFC 6455): frames, masking, reassembly, UTF-8 and close
-        // rules, the opening handshake's accept value; without I/O.
+        // rules, the opening handshake's accept value, without I/O; and the
+        // handler that serves them on exchanges (callback and async).
         .target(
             name: "SwiftletWebSocket",
-            dependencies: ["CSwiftletSystem", "SwiftletHTTP"],
+            dependencies: ["CSwiftletSystem", "SwiftletHTTP", "SwiftletLoop",
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         // The static-file handler.
@@ -137,7 +139,8 @@ let package = Package(
             path: "examples/async",
             swiftSettings: strict
         ),
-        // WebSockets over HTTP/2: files plus an echo at /echo (docs/embedding.md).
+        // WebSockets over HTTP/1.1 and HTTP/2: files plus an echo at /echo, with
+        // either handler API (docs/embedding.md).
         .executableTarget(
             name: "swiftlet-websocket-echo",
             dependencies: ["SwiftletServer", "SwiftletStatic", "SwiftletWebSocket", "SwiftletHTTP", "SwiftletLoop", "SwiftletTLS",

@@ -66,6 +66,17 @@ public final class LoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     }
 }
 
+extension EventLoop {
+    /// Runs `operation` on this loop for a caller that is not on it (a task
+    /// of its own, an actor elsewhere): as a task that prefers the loop's
+    /// task executor, cancelled with the caller. How the async APIs built on
+    /// loop-confined state stay correct when called from another thread.
+    public func hop<T: Sendable>(_ operation: sending @escaping @isolated(any) () async throws -> T) async throws -> T {
+        let task = Task(executorPreference: taskExecutor, operation: operation)
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+}
+
 /// A job waiting in a loop's queue, and which of the loop's executors it
 /// was enqueued on.
 struct LoopJob: Sendable {

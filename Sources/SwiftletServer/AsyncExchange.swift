@@ -56,11 +56,9 @@ final class AsyncExchange: @unchecked Sendable {
     }
 
     /// Runs `operation` on the loop for a caller that is not on it (a task
-    /// the handler started, an actor elsewhere): as a task of its own that
-    /// prefers the loop, cancelled with the caller.
+    /// the handler started, an actor elsewhere).
     func hop<T: Sendable>(_ operation: sending @escaping @isolated(any) () async throws -> T) async throws -> T {
-        let task = Task(executorPreference: loop.taskExecutor, operation: operation)
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        try await loop.hop(operation)
     }
 
     private func closedError() -> HTTPExchangeClosedError {

@@ -8,10 +8,19 @@ public enum WebSocketMessage: Equatable, Sendable {
 
 /// What an application does with one WebSocket. Called on the loop's thread.
 public protocol WebSocketDelegate: AnyObject {
+    /// The handshake's answer went out: the socket can send.
+    func webSocketDidOpen(_ socket: WebSocket)
     /// A whole message arrived (fragments reassembled, text validated).
     func webSocket(_ socket: WebSocket, didReceive message: WebSocketMessage)
     /// Queued output fell back below the exchange's low watermark.
     func webSocketDidBecomeWritable(_ socket: WebSocket)
+    /// The client's Close arrived: whether the answer should wait because
+    /// messages that came before it are still unread (a delegate that reads
+    /// later than messages arrive); it then calls `answerClose()` once they
+    /// were read. RFC 6455 §5.5.1 lets it: "An endpoint MAY delay sending a
+    /// Close frame until its current message is sent". By default the
+    /// answer goes at once.
+    func webSocketHoldsCloseAnswer(_ socket: WebSocket) -> Bool
     /// The socket closed: `code` is what the peer's Close frame said (nil
     /// if it gave none or the stream ended without one), or the code this
     /// side failed the connection with.
@@ -19,7 +28,9 @@ public protocol WebSocketDelegate: AnyObject {
 }
 
 extension WebSocketDelegate {
+    public func webSocketDidOpen(_ socket: WebSocket) {}
     public func webSocketDidBecomeWritable(_ socket: WebSocket) {}
+    public func webSocketHoldsCloseAnswer(_ socket: WebSocket) -> Bool { false }
     public func webSocketDidClose(_ socket: WebSocket, code: WebSocketCloseCode?, reason: String) {}
 }
 
@@ -35,6 +46,8 @@ public final class WebSocket {
     /// A Close frame went out: nothing more may be sent (§5.5.1).
     public private(set) var closeSent = false
     private var closeReported = false
+    /// The client's Close, while the delegate holds the answer.
+    private var heldClose: (code: WebSocketCloseCode?, reason: String)?
 
     init(exchange: any HTTPExchange, delegate: any WebSocketDelegate, limits: WebSocketDecoder.Limits) {
         self.exchange = exchange
@@ -47,6 +60,12 @@ public final class WebSocket {
 
     /// Whether more can be sent without queueing past the high watermark.
     public var isWritable: Bool { exchange?.isWritable ?? false }
+
+    /// Stops reading the client's frames (back-pressure: the protocol holds
+    /// what it sends, bounded by the flow-control window or the socket)
+    /// until `resumeReceiving`.
+    public func pauseReceiving() { exchange?.pauseRequestBody() }
+    public func resumeReceiving() { exchange?.resumeRequestBody() }
 
     /// Sends a message as one frame (does nothing after `close`).
     public func send(_ message: WebSocketMessage) {
@@ -64,6 +83,18 @@ public final class WebSocket {
         output.removeAll(keepingCapacity: true)
         WebSocketEncoder.close(code, reason: reason, into: &output)
         output.withUnsafeBytes { exchange.sendBody(copying: $0, endOfStream: decoder.isFinished) }
+        if let held = heldClose {
+            heldClose = nil
+            report(code: held.code, reason: held.reason)
+        }
+    }
+
+    /// Sends the answer to a client's Close the delegate held (see
+    /// `WebSocketDelegate.webSocketHoldsCloseAnswer`), echoing its code;
+    /// does nothing when no Close is held.
+    public func answerClose() {
+        guard let held = heldClose else { return }
+        close(held.code ?? .normalClosure)
     }
 
     private func write(_ opcode: WebSocketOpcode, _ payload: [UInt8]) {
@@ -91,6 +122,9 @@ public final class WebSocket {
                 // response." (§5.5.1) It echoes the code; then the stream ends.
                 if closeSent {
                     exchange?.finish(trailers: nil)
+                } else if delegate?.webSocketHoldsCloseAnswer(self) == true {
+                    heldClose = (code, reason)
+                    continue
                 } else {
                     close(code ?? .normalClosure, reason: "")
                 }
@@ -186,8 +220,9 @@ public final class WebSocketHandler: HTTPHandler {
         if Self.isExtendedConnect(request) {
             guard Self.checkVersion(exchange) else { return }
             guard let delegate = accept(request) else { return Self.respond(exchange, status: 404) }
-            open(exchange, delegate)
+            let socket = open(exchange, delegate)
             exchange.sendHead(status: 200, endOfStream: false)
+            delegate.webSocketDidOpen(socket)
         } else if exchange.canSwitchProtocols && Self.asksForUpgrade(request) {
             // §4.2.1: "If the server, while reading the handshake, finds that
             // the client did not send a handshake that matches the description
@@ -204,11 +239,12 @@ public final class WebSocketHandler: HTTPHandler {
                 return Self.respond(exchange, status: 400)
             }
             guard let delegate = accept(request) else { return Self.respond(exchange, status: 404) }
-            open(exchange, delegate)
+            let socket = open(exchange, delegate)
             // §4.2.2: the answer to a handshake the server accepts.
             exchange.responseFields.append("upgrade", "websocket")
             exchange.responseFields.append("sec-websocket-accept", WebSocketHandshake.accept(key: key))
             exchange.sendHead(status: 101, endOfStream: false)
+            delegate.webSocketDidOpen(socket)
         } else if let fallback {
             fallback.exchangeDidStart(exchange)
         } else {
@@ -216,8 +252,10 @@ public final class WebSocketHandler: HTTPHandler {
         }
     }
 
-    private func open(_ exchange: any HTTPExchange, _ delegate: any WebSocketDelegate) {
-        exchange.context = WebSocket(exchange: exchange, delegate: delegate, limits: limits)
+    private func open(_ exchange: any HTTPExchange, _ delegate: any WebSocketDelegate) -> WebSocket {
+        let socket = WebSocket(exchange: exchange, delegate: delegate, limits: limits)
+        exchange.context = socket
+        return socket
     }
 
     /// §4.2.2: "If this version does not match a version understood by the

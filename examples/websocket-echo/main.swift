@@ -5,6 +5,9 @@
 // HTTP/1.1 (cleartext, say) it opens a connection with the Upgrade
 // handshake.
 //
+// `--api callback` (the default) echoes with a `WebSocketDelegate` on the
+// loop; `--api async` with an async function on the loop (`AsyncWebSocket`).
+//
 //   swift run swiftlet-websocket-echo --port 8443 --tls-cert cert.pem --tls-key key.pem ./public
 import ArgumentParser
 import Glibc
@@ -21,18 +24,29 @@ func printError(_ line: String) {
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Sends every message back as it came.
+/// Sends every message back as it came (the callback API).
 final class Echo: WebSocketDelegate {
     func webSocket(_ socket: WebSocket, didReceive message: WebSocketMessage) {
         socket.send(message)
     }
 }
 
+/// The same with the async API: one task per socket, on the loop.
+@Sendable func echo(_ socket: AsyncWebSocket) async throws {
+    for try await message in socket.messages {
+        try await socket.send(message)
+    }
+}
+
+enum API: String, ExpressibleByArgument, CaseIterable {
+    case callback, async
+}
+
 @main
 struct WebSocketEcho: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet-websocket-echo",
-        abstract: "Serve files and echo WebSocket messages sent to /echo (RFC 8441, WebSockets over HTTP/2).")
+        abstract: "Serve files and echo WebSocket messages sent to /echo (over HTTP/1.1, RFC 6455, and HTTP/2, RFC 8441).")
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -45,6 +59,9 @@ struct WebSocketEcho: ParsableCommand {
 
     @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "path"))
     var tlsKey: String?
+
+    @Option(help: "The handler API that echoes: callback or async.")
+    var api: API = .callback
 
     @Argument(help: "The directory to serve.")
     var root: String
@@ -66,10 +83,18 @@ struct WebSocketEcho: ParsableCommand {
         let files = StaticFileConfiguration(root: root)
         let server: Server
         do {
-            server = try Server(configuration: configuration) { loop in
-                let echo = Echo()
-                return WebSocketHandler(fallback: try StaticFileHandler(configuration: files, loop: loop)) { request in
-                    request.pathBytes.elementsEqual("/echo".utf8) ? echo : nil
+            server = try Server(configuration: configuration) { [api] loop in
+                let fallback = try StaticFileHandler(configuration: files, loop: loop)
+                switch api {
+                case .callback:
+                    let delegate = Echo()
+                    return WebSocketHandler(fallback: fallback) { request in
+                        request.pathBytes.elementsEqual("/echo".utf8) ? delegate : nil
+                    }
+                case .async:
+                    return WebSocketHandler(loop: loop, fallback: fallback) { request in
+                        request.pathBytes.elementsEqual("/echo".utf8) ? echo : nil
+                    }
                 }
             }
             try server.start()
