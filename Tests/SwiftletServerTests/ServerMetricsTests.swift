@@ -83,7 +83,7 @@ struct ServerMetricsTests {
         let refused = "GET / HTTP/1.7\r\nhost: x\r\n\r\n"
         _ = try Self.exchange(port: server.port, refused, responses: 1)
 
-        let settled = try Self.waitFor {
+        let settled = Self.waitFor {
             metrics.counterTotal(label: "swiftlet_connections_closed_total") == 2
                 && metrics.counterTotal(label: "swiftlet_requests_total", dimensions: [("status", "4xx"), ("method", "GET")]) == 1
         }
