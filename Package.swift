@@ -260,7 +260,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftletWebSocketTests",
-            dependencies: ["SwiftletWebSocket"],
+            dependencies: ["SwiftletWebSocket", "SwiftletHTTP"],
             swiftSettings: strict
         ),
     ],
