@@ -21,8 +21,11 @@ let package = Package(
         .library(name: "SwiftletStatic", targets: ["SwiftletStatic"]),
         .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
         .library(name: "SwiftletWebSocket", targets: ["SwiftletWebSocket"]),
+        // gRPC (grpc-swift 2) on Swiftlet; the other libraries do not depend on it.
+        .library(name: "SwiftletGRPC", targets: ["SwiftletGRPC"]),
         .executable(name: "swiftlet", targets: ["swiftlet"]),
         .executable(name: "swiftlet-websocket-echo", targets: ["swiftlet-websocket-echo"]),
+        .executable(name: "swiftlet-grpc-echo", targets: ["swiftlet-grpc-echo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -31,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // liburing, OpenSSL and Linux headers, plus tiny C wrappers.
@@ -148,6 +154,28 @@ let package = Package(
             path: "examples/websocket-echo",
             swiftSettings: strict
         ),
+        // grpc-swift 2's ServerTransport on Swiftlet's loops (h2c and TLS).
+        .target(
+            name: "SwiftletGRPC",
+            dependencies: ["SwiftletServer", "SwiftletHTTP", "SwiftletLoop",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // grpc-swift's echo.Echo service on SwiftletGRPC (its protobuf code is
+        // generated and committed: examples/grpc-echo/Generated).
+        .executableTarget(
+            name: "swiftlet-grpc-echo",
+            dependencies: ["SwiftletGRPC", "SwiftletServer", "SwiftletTLS",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/grpc-echo",
+            exclude: ["echo.proto"],
+            swiftSettings: strict
+        ),
         // The embedding guide's example (docs/embedding.md), built so it stays true.
         .executableTarget(
             name: "swiftlet-embedding-example",
@@ -256,6 +284,12 @@ let package = Package(
         .testTarget(
             name: "SwiftletStaticTests",
             dependencies: ["SwiftletStatic"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwiftletGRPCTests",
+            dependencies: ["SwiftletGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         .testTarget(
