@@ -11,7 +11,7 @@ APT_PACKAGES := liburing-dev libssl-dev libzstd-dev libbrotli-dev zlib1g-dev cur
                 golang-go golang-github-fatih-color-dev golang-github-spf13-cobra-dev golang-golang-x-net-dev
 # h2spec's source, kept beside the repository in this setup (see test-e2e).
 H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
-PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest prometheus_client brotli zstandard websockets
+PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest prometheus_client brotli zstandard websockets grpcio grpcio-tools
 
 .PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean
 
@@ -30,7 +30,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@python3 -c "import h2, hpack, hyperframe, httpx, pytest, prometheus_client, brotli, zstandard, websockets" 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES) \
+	@python3 -c "import h2, hpack, hyperframe, httpx, pytest, prometheus_client, brotli, zstandard, websockets, grpc, grpc_tools" 2>/dev/null || python3 -m pip install -q $(PIP_PACKAGES) \
 	  || python3 -m pip install -q --break-system-packages $(PIP_PACKAGES)
 
 ## test: unit and protocol tests, allocation checks, end-to-end tests with real clients,
