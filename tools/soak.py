@@ -16,9 +16,12 @@ access log, which is on) and the server's CPU time per request. With
 --check, it exits non-zero unless, comparing the second half of the
 samples after --warmup with the first half, peak RSS and anonymous memory
 grew by at most --drift (fraction, plus 2 MiB), CPU per request grew by at
-most --cpu-drift (getting cheaper is not a failure), and open descriptors neither kept growing (the second half's
-fewest at most 8 above the first half's most) nor stayed open after the
-load stopped (at most 2 more than before it).
+most --cpu-drift (getting cheaper is not a failure; a second half over it
+is measured again for as long, under the same load, and the newer samples
+decide, so a spell of noise on a shared machine is told from a cost that
+grows with the run), and open descriptors neither kept growing (the second
+half's fewest at most 8 above the first half's most) nor stayed open after
+the load stopped (at most 2 more than before it).
 
     python3 tools/soak.py --swiftlet .build/release/swiftlet --minutes 30
 """
@@ -150,6 +153,13 @@ def sample(pid):
     return kib("VmRSS"), kib("RssAnon"), fds, cpu
 
 
+def cpu_drift(first, second):
+    """CPU per request over two runs of samples, and the relative change."""
+    before = sum(c for c, _ in first) / max(1, sum(r for _, r in first))
+    after = sum(c for c, _ in second) / max(1, sum(r for _, r in second))
+    return before, after, (after - before) / before
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--swiftlet", required=True, help="the swiftlet binary")
@@ -209,8 +219,10 @@ def main():
     last_cpu = sample(server.pid)[3]
     print("minute   rss MiB  anon MiB   fds  requests  µs CPU/request", flush=True)
     started = time.time()
-    while time.time() < deadline and server.poll() is None:
-        time.sleep(min(options.interval, max(0, deadline - time.time())))
+
+    def take_sample(seconds):
+        nonlocal last_cpu
+        time.sleep(seconds)
         rss, anon, fds, cpu = sample(server.pid)
         requests = log.count_new_lines()
         cpu_used = cpu - last_cpu
@@ -219,6 +231,25 @@ def main():
         samples.append((rss, anon, fds, per_request))
         costs.append((cpu_used, requests))
         print("%6.1f %9.1f %9.1f %5d %9d %14.1f" % ((time.time() - started) / 60, rss / 1024, anon / 1024, fds, requests, per_request), flush=True)
+
+    while time.time() < deadline and server.poll() is None:
+        take_sample(min(options.interval, max(0, deadline - time.time())))
+    # This machine has spells where another tenant takes the cores: the
+    # load's throughput drops and the server's CPU per request rises for a
+    # sample or two, then recovers. A cost that grows with the run keeps
+    # growing. So a second half over the limit is measured once more, for
+    # as long again, and the verdict is taken on the newer samples.
+    planned = len(costs)
+    steady_cost = costs[options.warmup:]
+    half = len(steady_cost) // 2
+    rise = cpu_drift(steady_cost[:half], steady_cost[half:])[2] if half else 0
+    if options.check and rise > options.cpu_drift:
+        print("soak: CPU per request rose %+.1f%% in the second half: %d more samples to tell a trend from a noisy spell"
+              % (rise * 100, len(steady_cost) - half), flush=True)
+        for _ in range(len(steady_cost) - half):
+            if server.poll() is not None:
+                break
+            take_sample(options.interval)
     stop.set()
     # Descriptors must all come back once the load is gone: wait for the
     # clients to finish and the server to close their connections.
@@ -247,8 +278,8 @@ def main():
         return 1
     if not options.check:
         return 0
-    steady = samples[options.warmup:]
-    steady_cost = costs[options.warmup:]
+    steady = samples[options.warmup:planned]
+    steady_cost = costs[options.warmup:planned]
     if len(steady) < 2:
         print("soak: too few samples after warm-up to check")
         return 1
@@ -272,12 +303,11 @@ def main():
     after_fds = min(s[2] for s in second_half)
     if after_fds > before_fds + 8:
         failures.append("descriptors kept growing: the second half never had fewer than %d open, the first at most %d" % (after_fds, before_fds))
-    # CPU per request over each half (single intervals are noisy).
-    first, second = steady_cost[:half], steady_cost[half:]
+    # CPU per request over each half (single intervals are noisy); when
+    # the run was extended, the samples taken after it stand for the second.
+    first, second = steady_cost[:half], costs[planned:] or steady_cost[half:]
     if first and second:
-        before = sum(c for c, _ in first) / max(1, sum(r for _, r in first))
-        after = sum(c for c, _ in second) / max(1, sum(r for _, r in second))
-        drift = (after - before) / before
+        before, after, drift = cpu_drift(first, second)
         print("soak: CPU per request %.1f µs in the first half of the steady run, %.1f µs in the second (%+.1f%%)"
               % (before * 1e6, after * 1e6, drift * 100))
         # Growth is what a soak looks for (structures that fill up, caches

@@ -59,8 +59,10 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
     public func bind() throws {
         guard !server.isStarted else { return }
         try server.start()
-        let addresses = server.localAddresses.map(\.description)
-        state.localPeer = addresses.first ?? "unknown"
+        // ServerContext's format: "<transport>:<address>".
+        state.localPeer = server.localAddresses.first.map { address in
+            address.isUnix ? address.description : (address.isIPv6 ? "ipv6:" : "ipv4:") + address.description
+        } ?? "unknown"
     }
 
     /// The TCP port it listens on (0 before it is bound).
