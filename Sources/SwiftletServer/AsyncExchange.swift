@@ -40,6 +40,8 @@ final class AsyncExchange: @unchecked Sendable {
     private var bodyWaiter: CheckedContinuation<[UInt8]?, any Error>?
 
     // Response.
+    /// The handler returned or threw.
+    private var handlerDone = false
     private(set) var headSent = false
     private(set) var finished = false
     private var writableWaiter: CheckedContinuation<Void, any Error>?
@@ -68,6 +70,7 @@ final class AsyncExchange: @unchecked Sendable {
     // MARK: protocol side (AsyncHTTPHandler's callbacks)
 
     func bodyArrived(_ bytes: UnsafeRawBufferPointer) {
+        guard !handlerDone else { return }  // read and dropped (`discardUnreadBody`)
         let chunk = [UInt8](bytes)
         if let waiter = bodyWaiter {
             bodyWaiter = nil
@@ -118,6 +121,8 @@ final class AsyncExchange: @unchecked Sendable {
     /// and not finished is finished when the handler returned normally and
     /// reset when it threw, so the client knows it is incomplete.
     func handlerEnded(error: (any Error)?) {
+        handlerDone = true
+        defer { discardUnreadBody() }
         guard let exchange, !finished else { return }
         if !headSent {
             let status = error is HTTPRequestBodyTooLargeError ? 413 : 500
@@ -133,6 +138,18 @@ final class AsyncExchange: @unchecked Sendable {
             finished = true
             exchange.cancel()
         }
+    }
+
+    /// The handler is gone: the request body it did not read is read and
+    /// dropped, so the stream can end. Left paused, it would hold an HTTP/2
+    /// stream (and a graceful shutdown waiting for it) open until the
+    /// client gave up: a 413, 415 or early answer leaves a body unread.
+    /// (HTTP/1.1 closes the connection after such a response instead.)
+    private func discardUnreadBody() {
+        guard let exchange, !bodyEnded else { return }
+        chunks.removeAll()
+        chunkIndex = 0
+        exchange.resumeRequestBody()
     }
 
     // MARK: handler side (on the loop)
