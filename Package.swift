@@ -171,6 +171,8 @@ let package = Package(
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "examples/grpc-echo",
             exclude: ["echo.proto"],

@@ -55,7 +55,8 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
 
     /// Binds the listening sockets now (`listen` does it otherwise), so the
     /// port is known (`port`) before the server serves. Requests that come
-    /// before `listen` are answered UNAVAILABLE.
+    /// before `listen` are answered UNAVAILABLE; `waitUntilServing()` tells
+    /// when they no longer are.
     public func bind() throws {
         guard !server.isStarted else { return }
         try server.start()
@@ -67,6 +68,11 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
 
     /// The TCP port it listens on (0 before it is bound).
     public var port: UInt16 { server.port }
+
+    /// Returns once `listen` has started: RPCs are served from then on.
+    public func waitUntilServing() async {
+        await state.waitForHandler()
+    }
 
     public func listen(streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void) async throws {
         state.streamHandler = streamHandler
@@ -91,7 +97,7 @@ final class GRPCTransportState: Sendable {
     typealias StreamHandler = @Sendable (RPCStream<SwiftletGRPCServerTransport.Inbound, SwiftletGRPCServerTransport.Outbound>,
                                          ServerContext) async -> Void
     let maximumRequestMessageSize: Int
-    private let handler = Mutex<StreamHandler?>(nil)
+    private let handler = Mutex<(StreamHandler?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
     private let local = Mutex("unknown")
 
     init(maximumRequestMessageSize: Int) {
@@ -99,8 +105,27 @@ final class GRPCTransportState: Sendable {
     }
 
     var streamHandler: StreamHandler? {
-        get { handler.withLock { $0 } }
-        set { handler.withLock { $0 = newValue } }
+        get { handler.withLock { $0.0 } }
+        set {
+            let waiters = handler.withLock { state in
+                state.0 = newValue
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    /// Returns once a stream handler is set.
+    func waitForHandler() async {
+        await withCheckedContinuation { continuation in
+            let ready = handler.withLock { state in
+                if state.0 != nil { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
     }
 
     var localPeer: String {

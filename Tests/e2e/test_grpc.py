@@ -222,6 +222,9 @@ def test_server_enforces_grpc_timeout(h2c):
     heads, _, ended, _ = read_stream(client, 1)
     assert ended and heads[-1].get("grpc-status") == "4", heads
     assert 0.15 < time.time() - started < 3
+    # The client's side is still open (it never sent END_STREAM): closing
+    # the connection ends it (a real client resets the stream on the status).
+    client.close()
 
 
 def test_client_cancel_mid_stream(h2c):
@@ -235,6 +238,7 @@ def test_client_cancel_mid_stream(h2c):
     client.send(grpc_headers(client, 3, path="/echo.Echo/Get") + rawh2.frame(rawh2.DATA, rawh2.END_STREAM, 3, message("next")))
     heads, data, ended, _ = read_stream(client, 3)
     assert ended and heads[-1].get("grpc-status") == "0" and data.endswith(b"next")
+    client.close()
 
 
 def test_trailers_only_and_not_grpc(h2c):
@@ -245,6 +249,7 @@ def test_trailers_only_and_not_grpc(h2c):
     heads, data, ended, _ = read_stream(client, 1)
     assert len(heads) == 1 and ended and data == b""
     assert heads[0][":status"] == "200" and heads[0]["grpc-status"] == "12" and heads[0]["content-type"] == "application/grpc"
+    client.close()
     get = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge",
                           "http://127.0.0.1:%d/echo.Echo/Get" % h2c.port], capture_output=True, text=True)
     assert get.stdout == "405"
@@ -263,3 +268,31 @@ def test_flag_validation():
     assert result.returncode != 0 and "--max-message-size" in result.stderr
     result = subprocess.run([ECHO, "--tls-cert", "/nonexistent.pem"], capture_output=True, text=True, timeout=20)
     assert result.returncode != 0 and "--tls-key" in result.stderr
+
+
+def test_sigterm_drains_calls_in_progress(echo_pb):
+    """SIGTERM: the call in progress goes on to its end (GOAWAY lets it
+    finish), then the server exits 0; new connections are refused."""
+    import queue
+    import signal as signals
+    server = EchoServer()
+    try:
+        chan = grpc.insecure_channel("127.0.0.1:%d" % server.port)
+        outgoing = queue.Queue()
+        responses = stub(echo_pb, chan).Update(iter(outgoing.get, None), timeout=20)
+        outgoing.put(request(echo_pb, "before"))
+        assert next(responses).text == "before"
+        server.process.send_signal(signals.SIGTERM)
+        time.sleep(0.5)
+        outgoing.put(request(echo_pb, "after"))
+        assert next(responses).text == "after"
+        outgoing.put(None)
+        assert list(responses) == [] and responses.code() == grpc.StatusCode.OK
+        assert server.process.wait(timeout=10) == 0
+        refused = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "http://127.0.0.1:%d/" % server.port],
+                                 capture_output=True)
+        assert refused.returncode == 7, "connection refused"
+        chan.close()
+    finally:
+        if server.process.poll() is None:
+            server.stop()

@@ -7,10 +7,14 @@
 // space-separated word; Collect with the texts of all requests joined by
 // spaces; Update with one response per request, as each arrives. Request
 // metadata whose name starts with "x-" comes back both as response
-// metadata and as trailing metadata.
+// metadata and as trailing metadata. SIGTERM or SIGINT shuts it down
+// gracefully: no new connections, RPCs in progress finish (up to the
+// server configuration's graceful timeout), then it exits.
 import ArgumentParser
 import Glibc
 import GRPCCore
+import Logging
+import ServiceLifecycle
 import SwiftletGRPC
 import SwiftletServer
 import SwiftletTLS
@@ -66,6 +70,20 @@ struct EchoService: Echo_Echo.ServiceProtocol {
     }
 }
 
+/// grpc-swift's server as a swift-service-lifecycle service, so that a
+/// ServiceGroup turns SIGTERM into its graceful shutdown (Swiftlet's drain).
+struct GRPCService: Service {
+    let server: GRPCServer<SwiftletGRPCServerTransport>
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
 @main
 struct GRPCEcho: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -111,9 +129,17 @@ struct GRPCEcho: AsyncParsableCommand {
             printError("swiftlet-grpc-echo: cannot start: \(error)")
             throw ExitCode(1)
         }
-        let scheme = tlsCert == nil ? "http" : "https"
-        printError("swiftlet-grpc-echo listening on \(scheme)://\(host):\(transport.port)")
         let grpc = GRPCServer(transport: transport, services: [EchoService()])
-        try await grpc.serve()
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: GRPCService(server: grpc))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "swiftlet-grpc-echo")))
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { try await group.run() }
+            // The line goes out once RPCs are served (clients start on it).
+            await transport.waitUntilServing()
+            let scheme = tlsCert == nil ? "http" : "https"
+            printError("swiftlet-grpc-echo listening on \(scheme)://\(host):\(transport.port)")
+        }
     }
 }
