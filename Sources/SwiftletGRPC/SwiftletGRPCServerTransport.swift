@@ -75,8 +75,8 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
     }
 
     public func listen(streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void) async throws {
-        state.streamHandler = streamHandler
         try bind()
+        state.streamHandler = streamHandler  // serving from here (`waitUntilServing`)
         await withTaskCancellationHandler {
             await server.stopped()
         } onCancel: {
