@@ -464,14 +464,17 @@ struct EventLoopTests {
         #expect(try harness.waitUntil(seconds: 2) { $0.ringPool.inUse == 0 })
     }
 
-    @Test("open descriptors are the same before and after 10 000 connections", arguments: allBackends)
+    @Test("no descriptor is left open after 10 000 connections: only the listener remains on the port", arguments: allBackends)
     func noDescriptorLeaks(backend: EventLoop.BackendChoice) throws {
         let harness = try LoopHarness(backend: backend)
         let observations = Observations()
         let port = try harness.onLoop { loop in
             try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = EchoHandler(observations) }.port
         }
-        let before = openDescriptorCount()
+        // Counting every descriptor of the process would race with the
+        // suites that run in parallel (an ASan run once saw 43 before and 40
+        // after); the sockets on this test's port are its own.
+        #expect(openSocketCount(port: port) == 1, "the listener")
         for index in 0..<10_000 {
             let client = try TestClient(port: port)
             if index % 2 == 0 {
@@ -482,7 +485,7 @@ struct EventLoopTests {
             }
         }
         #expect(try harness.waitUntil(seconds: 30) { $0.releasedConnectionCount == 10_000 && $0.connectionCount == 0 })
-        #expect(openDescriptorCount() == before)
+        #expect(openSocketCount(port: port) == 1, "the listener, and no accepted connection left open")
         #expect(observations.closes.get().count == 10_000)
     }
 

@@ -168,16 +168,40 @@ public final class TestClient {
     }
 }
 
-/// Open descriptors of this process.
-public func openDescriptorCount() -> Int {
+/// Open sockets of this process whose local or peer TCP port is `port`: a
+/// listener on it, the connections it accepted and the clients connected to
+/// it. Unlike a count of all open descriptors, other tests running in
+/// parallel in the same process cannot change it, so a leak test can compare
+/// it exactly.
+public func openSocketCount(port: UInt16) -> Int {
     guard let directory = opendir("/proc/self/fd") else { return -1 }
     defer { closedir(directory) }
     var count = 0
     while let entry = readdir(directory) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { count += 1 }
+        guard let fd = Int32(name) else { continue }
+        if socketPort(fd, peer: false) == port || socketPort(fd, peer: true) == port { count += 1 }
     }
-    return count - 1  // the directory stream itself
+    return count
+}
+
+private func socketPort(_ fd: Int32, peer: Bool) -> UInt16? {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let result = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length)
+        }
+    }
+    guard result == 0 else { return nil }
+    switch Int32(storage.ss_family) {
+    case AF_INET:
+        return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+    case AF_INET6:
+        return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+    default:
+        return nil
+    }
 }
 
 /// The deterministic byte at `index` of test payloads.
