@@ -44,7 +44,7 @@ enum GRPCServerCall {
         } catch {
             return try await reply.send(Status(code: .internalError, message: "metadata \(error.name) is not base64"))
         }
-        guard let streamHandler = shared.streamHandler else {
+        guard let streamHandler = shared.streamHandler?.call else {
             return try await reply.send(Status(code: .unavailable, message: "the server is not serving yet"))
         }
         let inbound = GRPCInbound(metadata: metadata, body: body, maximumMessageSize: shared.maximumRequestMessageSize)

@@ -69,6 +69,9 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
     /// The TCP port it listens on (0 before it is bound).
     public var port: UInt16 { server.port }
 
+    /// The I/O backend its loops run on (known once it is bound).
+    public var backend: EventLoop.BackendKind { server.backend }
+
     /// Returns once `listen` has started: RPCs are served from then on.
     public func waitUntilServing() async {
         await state.waitForHandler()
@@ -76,7 +79,7 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
 
     public func listen(streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void) async throws {
         try bind()
-        state.streamHandler = streamHandler  // serving from here (`waitUntilServing`)
+        state.streamHandler = GRPCTransportState.Handler(streamHandler)  // serving from here (`waitUntilServing`)
         await withTaskCancellationHandler {
             await server.stopped()
         } onCancel: {
@@ -96,15 +99,27 @@ public final class SwiftletGRPCServerTransport: ServerTransport {
 final class GRPCTransportState: Sendable {
     typealias StreamHandler = @Sendable (RPCStream<SwiftletGRPCServerTransport.Inbound, SwiftletGRPCServerTransport.Outbound>,
                                          ServerContext) async -> Void
+
+    /// grpc-swift's stream handler, boxed: a function value kept in a
+    /// generic container (the Mutex) is stored at its most general
+    /// representation and converted back on every read, and reading it
+    /// once per RPC grew a chain of conversion thunks one link per RPC
+    /// (found by `make bench-grpc`: CPU per call rose with every call).
+    /// A class reference is read as it is.
+    final class Handler: Sendable {
+        let call: StreamHandler
+        init(_ call: @escaping StreamHandler) { self.call = call }
+    }
+
     let maximumRequestMessageSize: Int
-    private let handler = Mutex<(StreamHandler?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
+    private let handler = Mutex<(Handler?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
     private let local = Mutex("unknown")
 
     init(maximumRequestMessageSize: Int) {
         self.maximumRequestMessageSize = maximumRequestMessageSize
     }
 
-    var streamHandler: StreamHandler? {
+    var streamHandler: Handler? {
         get { handler.withLock { $0.0 } }
         set {
             let waiters = handler.withLock { state in
