@@ -167,7 +167,7 @@ let package = Package(
         // generated and committed: examples/grpc-echo/Generated).
         .executableTarget(
             name: "swiftlet-grpc-echo",
-            dependencies: ["SwiftletGRPC", "SwiftletServer", "SwiftletTLS",
+            dependencies: ["SwiftletGRPC", "SwiftletServer", "SwiftletTLS", "SwiftletLoop",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -23,6 +23,34 @@ LISTENING = re.compile(r"listening on (https?)://([^ ]+):(\d+) \(")
 LISTENING_ANY = re.compile(r"listening on (\S+) \(")
 
 
+class ExampleServer:
+    """A running example server (swiftlet-grpc-echo, swiftlet-websocket-echo):
+    port 0, SWIFTLET_IO's backend as --io; `scheme` and `port` come from its
+    start-up line, which ends with the backend it runs on, checked here.
+    `swiftlet=False` is for a peer's server that has no backends (grpc-swift's
+    grpc-nio-echo)."""
+
+    def __init__(self, binary, *args, swiftlet=True):
+        io = ["--io", os.environ["SWIFTLET_IO"]] if os.environ.get("SWIFTLET_IO") and swiftlet else []
+        self.process = subprocess.Popen([binary, "--port", "0", *io, *args], stderr=subprocess.PIPE, text=True)
+        seen = ""
+        for line in self.process.stderr:  # a log line may come first
+            seen += line
+            match = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
+            if match:
+                self.scheme, self.port = match.group(1), int(match.group(2))
+                wanted = {"uring": "(io_uring)", "epoll": "(epoll)"}.get(os.environ.get("SWIFTLET_IO", ""))
+                assert not swiftlet or wanted is None or line.rstrip().endswith(wanted), line
+                return
+        self.process.kill()
+        raise RuntimeError("%s did not start: %s" % (os.path.basename(binary), seen))
+
+    def stop(self):
+        """Stops it with SIGTERM and returns its exit status."""
+        self.process.terminate()
+        return self.process.wait(timeout=15)
+
+
 class Server:
     """A running swiftlet process. Without --listen among the arguments it
     listens on 127.0.0.1, port 0; `listeners` is how many "listening on"

@@ -16,28 +16,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import rawh2
-from conftest import BINARY, require
+from conftest import BINARY, ExampleServer, require
 from test_tls import certs, make_certificate  # noqa: F401 (fixture)
 
 ECHO = os.path.join(os.path.dirname(BINARY), "swiftlet-websocket-echo")
 ENABLE_CONNECT_PROTOCOL = 0x8
 
 
-class EchoServer:
-    def __init__(self, root, *args):
-        self.process = subprocess.Popen([ECHO, "--port", "0", *args, str(root)], stderr=subprocess.PIPE, text=True)
-        seen = ""
-        for line in self.process.stderr:  # the loop's log line comes first
-            seen += line
-            match = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
-            if match:
-                self.scheme, self.port = match.group(1), int(match.group(2))
-                return
-        raise RuntimeError("swiftlet-websocket-echo did not start: " + seen)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def EchoServer(root, *args):  # noqa: N802 (it makes a server)
+    return ExampleServer(ECHO, *args, str(root))
 
 
 @pytest.fixture(params=["callback", "async"])

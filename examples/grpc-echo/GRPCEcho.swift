@@ -3,11 +3,7 @@
 //   swiftlet-grpc-echo --port 50051
 //   swiftlet-grpc-echo --port 50443 --tls-cert cert.pem --tls-key key.pem
 //
-// Get answers with the request's text; Expand with one response per
-// space-separated word; Collect with the texts of all requests joined by
-// spaces; Update with one response per request, as each arrives. Request
-// metadata whose name starts with "x-" comes back both as response
-// metadata and as trailing metadata. SIGTERM or SIGINT shuts it down
+// The service itself is in EchoService.swift. SIGTERM or SIGINT shuts it down
 // gracefully: no new connections, RPCs in progress finish (up to the
 // server configuration's graceful timeout), then it exits.
 import ArgumentParser
@@ -16,58 +12,16 @@ import GRPCCore
 import Logging
 import ServiceLifecycle
 import SwiftletGRPC
+import SwiftletLoop
 import SwiftletServer
 import SwiftletTLS
+
+extension EventLoop.BackendChoice: ExpressibleByArgument {}
 
 /// A line on standard error (where the start-up line goes, as for `swiftlet`).
 func printError(_ line: String) {
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
-
-struct EchoService: Echo_Echo.ServiceProtocol {
-    /// The request's "x-" metadata, to send back.
-    static func echoed(_ metadata: Metadata) -> Metadata {
-        Metadata(metadata.filter { $0.key.hasPrefix("x-") })
-    }
-
-    static func response(_ text: some StringProtocol) -> Echo_EchoResponse {
-        var response = Echo_EchoResponse()
-        response.text = String(text)
-        return response
-    }
-
-    func get(request: ServerRequest<Echo_EchoRequest>, context: ServerContext) async throws -> ServerResponse<Echo_EchoResponse> {
-        let metadata = Self.echoed(request.metadata)
-        return ServerResponse(message: Self.response(request.message.text), metadata: metadata, trailingMetadata: metadata)
-    }
-
-    func expand(request: ServerRequest<Echo_EchoRequest>, context: ServerContext) async throws
-        -> StreamingServerResponse<Echo_EchoResponse> {
-        let metadata = Self.echoed(request.metadata)
-        let words = request.message.text.split(separator: " ")
-        return StreamingServerResponse(metadata: metadata) { writer in
-            for word in words { try await writer.write(Self.response(word)) }
-            return metadata
-        }
-    }
-
-    func collect(request: StreamingServerRequest<Echo_EchoRequest>, context: ServerContext) async throws
-        -> ServerResponse<Echo_EchoResponse> {
-        var texts: [String] = []
-        for try await message in request.messages { texts.append(message.text) }
-        let metadata = Self.echoed(request.metadata)
-        return ServerResponse(message: Self.response(texts.joined(separator: " ")), metadata: metadata, trailingMetadata: metadata)
-    }
-
-    func update(request: StreamingServerRequest<Echo_EchoRequest>, context: ServerContext) async throws
-        -> StreamingServerResponse<Echo_EchoResponse> {
-        let metadata = Self.echoed(request.metadata)
-        return StreamingServerResponse(metadata: metadata) { writer in
-            for try await message in request.messages { try await writer.write(Self.response(message.text)) }
-            return metadata
-        }
-    }
 }
 
 /// grpc-swift's server as a swift-service-lifecycle service, so that a
@@ -96,6 +50,9 @@ struct GRPCEcho: AsyncParsableCommand {
     @Option(help: "Port, 0...65535 (0 picks a free one, printed at start).")
     var port: UInt16 = 0
 
+    @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll.")
+    var io: EventLoop.BackendChoice = .auto
+
     @Option(help: ArgumentHelp("PEM certificate chain; with --tls-key, serves gRPC over TLS (h2).", valueName: "path"))
     var tlsCert: String?
 
@@ -118,6 +75,7 @@ struct GRPCEcho: AsyncParsableCommand {
         var server = ServerConfiguration()
         server.host = host
         server.port = port
+        server.backend = io
         if let tlsCert, let tlsKey {
             server.tls = TLSConfiguration(certificates: [.init(certificatePath: tlsCert, keyPath: tlsKey)])
         }
@@ -139,7 +97,8 @@ struct GRPCEcho: AsyncParsableCommand {
             // The line goes out once RPCs are served (clients start on it).
             await transport.waitUntilServing()
             let scheme = tlsCert == nil ? "http" : "https"
-            printError("swiftlet-grpc-echo listening on \(scheme)://\(host):\(transport.port)")
+            let backend = transport.backend == .uring ? "io_uring" : "epoll"
+            printError("swiftlet-grpc-echo listening on \(scheme)://\(host):\(transport.port) (\(backend))")
         }
     }
 }

@@ -18,6 +18,8 @@ import SwiftletStatic
 import SwiftletTLS
 import SwiftletWebSocket
 
+extension EventLoop.BackendChoice: ExpressibleByArgument {}
+
 /// A line on standard error (where the start-up line goes, as for `swiftlet`).
 func printError(_ line: String) {
     let bytes = Array((line + "\n").utf8)
@@ -60,6 +62,9 @@ struct WebSocketEcho: ParsableCommand {
     @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "path"))
     var tlsKey: String?
 
+    @Option(help: "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll.")
+    var io: EventLoop.BackendChoice = .auto
+
     @Option(help: "The handler API that echoes: callback or async.")
     var api: API = .callback
 
@@ -76,6 +81,7 @@ struct WebSocketEcho: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.backend = io
         configuration.http2.limits.enableConnectProtocol = true
         if let tlsCert, let tlsKey {
             configuration.tls = TLSConfiguration(certificates: [.init(certificatePath: tlsCert, keyPath: tlsKey)])
@@ -103,7 +109,8 @@ struct WebSocketEcho: ParsableCommand {
             throw ExitCode(1)
         }
         let scheme = tlsCert == nil ? "http" : "https"
-        printError("swiftlet-websocket-echo listening on \(scheme)://\(host):\(server.port)")
+        let backend = server.backend == .uring ? "io_uring" : "epoll"
+        printError("swiftlet-websocket-echo listening on \(scheme)://\(host):\(server.port) (\(backend))")
         server.waitUntilStopped()
     }
 }
