@@ -13,7 +13,7 @@ APT_PACKAGES := liburing-dev libssl-dev libzstd-dev libbrotli-dev zlib1g-dev cur
 H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest prometheus_client brotli zstandard websockets grpcio grpcio-tools
 
-.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean
+.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean grpc-swift-nio test-grpc-swift bench-grpc
 
 all: build
 
@@ -51,6 +51,19 @@ check-fuzz-corpus:
 check-allocations:
 	$(SWIFT) build -c release --product swiftlet-microbench
 	$(RELEASE)/swiftlet-microbench --check
+
+## grpc-swift-nio: grpc-swift's client and server over its own NIO transport (tools/grpc-swift-nio, a package
+## of its own: SwiftNIO and swift-nio-ssl take minutes to build), for test-grpc-swift and bench-grpc
+grpc-swift-nio:
+	$(SWIFT) build -c release --package-path tools/grpc-swift-nio
+
+## test-grpc-swift: grpc-swift's NIO client calling swiftlet-grpc-echo over h2c and TLS, on io_uring and on epoll
+## (and, as a control, grpc-swift's own NIO server)
+test-grpc-swift: build grpc-swift-nio
+	for io in uring epoll; do \
+	  SWIFTLET_IO=$$io SWIFTLET_BIN=$(CURDIR)/$(RELEASE)/swiftlet GRPC_SWIFT_NIO_BIN=$(CURDIR)/tools/grpc-swift-nio/.build/release \
+	    python3 -m pytest -q Tests/e2e/test_grpc_swift_client.py || exit 1; \
+	done
 
 ## h2spec: build the HTTP/2 conformance tool from $(H2SPEC_SRC) (skipped, with a note, where it is absent)
 h2spec:
@@ -122,8 +135,8 @@ run-tls: deps build site .build/tls/localhost.pem
 	  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout .build/tls/localhost.key -out $@ 2>/dev/null
 
 ## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd,
-## and a 30-minute soak)
-bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-compress bench-h1 bench-idle-memory bench-write-path bench-page-load bench-peers bench-soak
+## gRPC against grpc-swift's NIO server, and a 30-minute soak)
+bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-grpc bench-compress bench-h1 bench-idle-memory bench-write-path bench-page-load bench-peers bench-soak
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
@@ -139,6 +152,11 @@ bench-request-cost:
 ## bench-async: server CPU per request of an async handler against the same response from a callback handler
 bench-async: build
 	python3 tools/async-cost.py --bin $(RELEASE)
+
+## bench-grpc: unary gRPC calls per second and server CPU per call, swiftlet-grpc-echo against the same service on
+## grpc-swift's own NIO server transport, over h2c and TLS
+bench-grpc: build grpc-swift-nio
+	python3 tools/grpc-bench.py --swiftlet $(RELEASE)/swiftlet-grpc-echo --nio tools/grpc-swift-nio/.build/release/grpc-nio-echo
 
 ## bench-compress: a 50 KiB script sent compressed (br, gzip), server CPU per request against h2o's compress: ON and nginx's gzip
 bench-compress: build

@@ -1,0 +1,1 @@
+../../../../examples/grpc-echo/Generated/echo.pb.swift
