@@ -412,7 +412,7 @@ extension HTTP2Engine {
         if let rejection = checkAbuse({ $0.queueAck(of: .settings) }) { return .connectionError(rejection) }
         // "Upon receiving a SETTINGS frame with the ACK flag not set, the
         // recipient MUST ... immediately emit a SETTINGS frame with the ACK flag set."
-        writeFrameHeaderOnly(FrameHeader(length: 0, type: .settings, flags: .ack, streamID: 0))
+        writeSettingsAck()
         return .ok
     }
 

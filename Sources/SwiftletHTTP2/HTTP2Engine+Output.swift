@@ -9,21 +9,12 @@ import SwiftletLoop
 /// per-turn output budget all have room (so no pre-split queue of frames
 /// exists for a peer to make grow: CVE-2019-9511, CVE-2019-9517).
 extension HTTP2Engine {
-    // MARK: control frames
+    // MARK: control frames (their layouts: `FrameEncoder`)
 
     func writeFrameHeaderOnly(_ header: FrameHeader) {
         transport.writeInPlace(minimumCapacity: FrameHeader.size) { buffer in
             header.write(to: buffer.baseAddress!)
             return FrameHeader.size
-        }
-    }
-
-    /// A frame with a small payload written by `fill` (at most 64 bytes).
-    func writeSmallFrame(_ header: FrameHeader, _ fill: (UnsafeMutableRawPointer) -> Void) {
-        transport.writeInPlace(minimumCapacity: FrameHeader.size + header.length) { buffer in
-            header.write(to: buffer.baseAddress!)
-            fill(buffer.baseAddress! + FrameHeader.size)
-            return FrameHeader.size + header.length
         }
     }
 
@@ -38,43 +29,38 @@ extension HTTP2Engine {
         if limits.maxFrameSize != 16_384 { parameters.append((.maxFrameSize, UInt32(limits.maxFrameSize))) }
         if limits.headerTableSize != 4096 { parameters.append((.headerTableSize, UInt32(limits.headerTableSize))) }
         if limits.enableConnectProtocol { parameters.append((.enableConnectProtocol, 1)) }
-        let header = FrameHeader(length: 6 * parameters.count, type: .settings, flags: [], streamID: 0)
-        writeSmallFrame(header) { payload in
-            for (index, (parameter, value)) in parameters.enumerated() {
-                payload.storeBytes(of: parameter.rawValue.bigEndian, toByteOffset: index * 6, as: UInt16.self)
-                payload.storeBytes(of: value.bigEndian, toByteOffset: index * 6 + 2, as: UInt32.self)
-            }
+        transport.writeInPlace(minimumCapacity: FrameEncoder.settingsSize(parameterCount: parameters.count)) {
+            FrameEncoder.writeSettings(parameters, to: $0.baseAddress!)
         }
     }
 
+    func writeSettingsAck() {
+        transport.writeInPlace(minimumCapacity: FrameEncoder.settingsAckSize) { FrameEncoder.writeSettingsAck(to: $0.baseAddress!) }
+    }
+
     func writeWindowUpdate(streamID: UInt32, increment: Int) {
-        writeSmallFrame(FrameHeader(length: 4, type: .windowUpdate, flags: [], streamID: streamID)) { payload in
-            payload.storeBytes(of: UInt32(increment).bigEndian, as: UInt32.self)
+        transport.writeInPlace(minimumCapacity: FrameEncoder.windowUpdateSize) {
+            FrameEncoder.writeWindowUpdate(streamID: streamID, increment: UInt32(increment), to: $0.baseAddress!)
         }
     }
 
     func writeRstStream(streamID: UInt32, code: ErrorCode) {
-        writeSmallFrame(FrameHeader(length: 4, type: .rstStream, flags: [], streamID: streamID)) { payload in
-            payload.storeBytes(of: code.rawValue.bigEndian, as: UInt32.self)
+        transport.writeInPlace(minimumCapacity: FrameEncoder.rstStreamSize) {
+            FrameEncoder.writeRstStream(streamID: streamID, code: code, to: $0.baseAddress!)
         }
     }
 
     func writePing(payload opaque: UInt64, ack: Bool) {
-        writeSmallFrame(FrameHeader(length: 8, type: .ping, flags: ack ? .ack : [], streamID: 0)) { payload in
-            payload.storeBytes(of: opaque.bigEndian, as: UInt64.self)
-        }
+        transport.writeInPlace(minimumCapacity: FrameEncoder.pingSize) { FrameEncoder.writePing(opaque, ack: ack, to: $0.baseAddress!) }
     }
 
+    /// GOAWAY with at most 1 KiB of `debug` (a rejection's reason).
     func writeGoAway(lastStreamID: UInt32, code: ErrorCode, debug: String) {
         var debug = debug
         debug.withUTF8 { text in
             let debugBytes = min(text.count, 1024)
-            let header = FrameHeader(length: 8 + debugBytes, type: .goAway, flags: [], streamID: 0)
-            transport.writeInPlace(minimumCapacity: FrameHeader.size + 8) { buffer in
-                header.write(to: buffer.baseAddress!)
-                buffer.baseAddress!.storeBytes(of: (lastStreamID & 0x7FFF_FFFF).bigEndian, toByteOffset: FrameHeader.size, as: UInt32.self)
-                buffer.baseAddress!.storeBytes(of: code.rawValue.bigEndian, toByteOffset: FrameHeader.size + 4, as: UInt32.self)
-                return FrameHeader.size + 8
+            transport.writeInPlace(minimumCapacity: FrameEncoder.goAwayFixedSize) {
+                FrameEncoder.writeGoAway(lastStreamID: lastStreamID, code: code, debugLength: debugBytes, to: $0.baseAddress!)
             }
             if debugBytes > 0 { transport.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<debugBytes])) }
         }
@@ -85,20 +71,11 @@ extension HTTP2Engine {
     /// Writes `block` as HEADERS plus CONTINUATION frames no larger than the
     /// peer's SETTINGS_MAX_FRAME_SIZE.
     func writeHeaderBlock(streamID: UInt32, block: UnsafeRawBufferPointer, endStream: Bool) {
-        let maxFrame = Int(peer.maxFrameSize)
-        var offset = 0
-        var first = true
-        repeat {
-            let length = min(maxFrame, block.count - offset)
-            let last = offset + length == block.count
-            var flags: FrameFlags = last ? .endHeaders : []
-            if first && endStream { flags.insert(.endStream) }
-            let header = FrameHeader(length: length, type: first ? .headers : .continuation, flags: flags, streamID: streamID)
+        FrameEncoder.splitHeaderBlock(length: block.count, streamID: streamID, endStream: endStream,
+                                      maxFrameSize: Int(peer.maxFrameSize)) { header, range in
             writeFrameHeaderOnly(header)
-            if length > 0 { transport.write(UnsafeRawBufferPointer(rebasing: block[offset..<offset + length])) }
-            offset += length
-            first = false
-        } while offset < block.count
+            if !range.isEmpty { transport.write(UnsafeRawBufferPointer(rebasing: block[range])) }
+        }
     }
 
     /// How a response field may enter the HPACK dynamic table: secrets

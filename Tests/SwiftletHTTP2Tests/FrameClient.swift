@@ -173,20 +173,28 @@ final class FrameClient {
     static func u32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
     static func u16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
 
-    static func settings(_ parameters: [(SettingsParameter, UInt32)], ack: Bool = false) -> [UInt8] {
-        frame(.settings, flags: ack ? .ack : [], stream: 0, payload: parameters.flatMap { u16($0.0.rawValue) + u32($0.1) })
+    /// A frame written by one of `FrameEncoder`'s functions (the server's own
+    /// encoder), into a new array of at most `size` bytes.
+    static func encoded(size: Int, _ write: (UnsafeMutableRawPointer) -> Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: size) { buffer, count in count = write(buffer.baseAddress!) }
     }
 
+    static func settings(_ parameters: [(SettingsParameter, UInt32)]) -> [UInt8] {
+        encoded(size: FrameEncoder.settingsSize(parameterCount: parameters.count)) { FrameEncoder.writeSettings(parameters, to: $0) }
+    }
+
+    static let settingsAck = encoded(size: FrameEncoder.settingsAckSize) { FrameEncoder.writeSettingsAck(to: $0) }
+
     static func ping(_ payload: UInt64, ack: Bool = false) -> [UInt8] {
-        frame(.ping, flags: ack ? .ack : [], stream: 0, payload: u32(UInt32(payload >> 32)) + u32(UInt32(payload & 0xFFFF_FFFF)))
+        encoded(size: FrameEncoder.pingSize) { FrameEncoder.writePing(payload, ack: ack, to: $0) }
     }
 
     static func windowUpdate(stream: UInt32, increment: UInt32) -> [UInt8] {
-        frame(.windowUpdate, stream: stream, payload: u32(increment))
+        encoded(size: FrameEncoder.windowUpdateSize) { FrameEncoder.writeWindowUpdate(streamID: stream, increment: increment, to: $0) }
     }
 
     static func rstStream(stream: UInt32, code: ErrorCode) -> [UInt8] {
-        frame(.rstStream, stream: stream, payload: u32(code.rawValue))
+        encoded(size: FrameEncoder.rstStreamSize) { FrameEncoder.writeRstStream(streamID: stream, code: code, to: $0) }
     }
 
     static func priority(stream: UInt32, dependsOn: UInt32, weight: UInt8 = 15, exclusive: Bool = false) -> [UInt8] {
@@ -201,7 +209,9 @@ final class FrameClient {
     }
 
     static func goAway(lastStreamID: UInt32, code: ErrorCode) -> [UInt8] {
-        frame(.goAway, stream: 0, payload: u32(lastStreamID) + u32(code.rawValue))
+        encoded(size: FrameEncoder.goAwayFixedSize) {
+            FrameEncoder.writeGoAway(lastStreamID: lastStreamID, code: code, debugLength: 0, to: $0)
+        }
     }
 
     /// An HPACK block for `fields` (encoded with this client's encoder).
@@ -261,7 +271,7 @@ final class FrameClient {
             switch frame {
             case .settings(false, _):
                 sawSettings = true
-                try send(Self.settings([], ack: true))
+                try send(Self.settingsAck)
             case .settings(true, _):
                 sawAck = true
             default:
