@@ -78,96 +78,11 @@ extension HTTP2Engine {
         }
     }
 
-    /// How a response field may enter the HPACK dynamic table: secrets
-    /// (marked by the handler, or known by name) never; values that differ
-    /// per response not; the rest (including `date`, which repeats for a
-    /// whole second) yes.
-    static func indexing(name: UnsafeRawBufferPointer, valueLength: Int, neverIndexed: Bool) -> HPACKIndexing {
-        // RFC 7541 §6.2.3: "Intermediaries MUST use the same representation
-        // for encoding this header field", and so must we for a field the
-        // handler marked.
-        if neverIndexed { return .never }
-        switch name.count {
-        case 13 where HTTPFieldList.equal(name, HTTPFieldList.span("authorization")):
-            return .never
-        case 10 where HTTPFieldList.equal(name, HTTPFieldList.span("set-cookie")):
-            return .never
-        case 4 where HTTPFieldList.equal(name, HTTPFieldList.span("etag")):
-            return .none
-        case 14 where HTTPFieldList.equal(name, HTTPFieldList.span("content-length")):
-            return .none
-        case 13 where HTTPFieldList.equal(name, HTTPFieldList.span("last-modified")) || HTTPFieldList.equal(name, HTTPFieldList.span("content-range")):
-            return .none
-        case 8 where HTTPFieldList.equal(name, HTTPFieldList.span("location")):
-            return .none
-        case 3 where HTTPFieldList.equal(name, HTTPFieldList.span("age")):
-            return .none
-        default:
-            return valueLength > 256 ? .none : .incremental
-        }
-    }
-
-    /// Encodes `fields` (lowercasing names where needed, dropping
-    /// connection-specific ones) after an optional `:status`. Shared fields
-    /// (`HTTPFieldList.appendShared`) go through their HPACK preparation, made
-    /// on first use and kept with them.
+    /// Encodes a response head (`status`) or trailers (`nil`) into
+    /// `headerOutput` (how: `ResponseHeadEncoding`).
     func encodeBlock(status: Int?, fields: HTTPFieldList) {
         headerOutput.removeAll()
-        encoder.beginBlock(into: &headerOutput)
-        if let status {
-            var digits: (UInt8, UInt8, UInt8) = (
-                UInt8(ascii: "0") + UInt8(status / 100 % 10), UInt8(ascii: "0") + UInt8(status / 10 % 10),
-                UInt8(ascii: "0") + UInt8(status % 10))
-            withUnsafeBytes(of: &digits) { value in
-                encoder.encode(name: HTTPFieldList.span(":status"), value: value, indexing: .incremental, into: &headerOutput)
-            }
-        }
-        if let shared = fields.shared {
-            encoder.encode(Self.prepared(shared), into: &headerOutput)
-        }
-        var scratch = [UInt8]()
-        let sharedCount = fields.count - fields.ownCount
-        for index in 0..<fields.ownCount {
-            let field = fields.own(index)
-            Self.lowercased(field.name, scratch: &scratch) { name in
-                // §8.2.2: connection-specific fields must not be generated.
-                if HTTPFieldList.isConnectionSpecific(name) { return }
-                encoder.encode(name: name, value: field.value,
-                               indexing: Self.indexing(name: name, valueLength: field.value.count,
-                                                       neverIndexed: fields.isNeverIndexed(sharedCount + index)),
-                               into: &headerOutput)
-            }
-        }
-    }
-
-    /// Calls `body` with `name` lowercased (in `scratch` when it has
-    /// uppercase letters: HTTP/2 field names are lowercase, §8.2.1).
-    @inline(__always)
-    static func lowercased(_ name: UnsafeRawBufferPointer, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer) -> Void) {
-        guard name.contains(where: { ASCII.lowercased($0) != $0 }) else { return body(name) }
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: name.lazy.map(ASCII.lowercased))
-        scratch.withUnsafeBytes(body)
-    }
-
-    /// The HPACK preparation of shared fields: what `encodeBlock` does to
-    /// each field (lowercasing, dropping connection-specific ones, choosing
-    /// how it is indexed), done once.
-    static func prepared(_ fields: HTTPFieldList) -> HPACKPreparedFields {
-        if let cached = fields.encodingCache as? HPACKPreparedFields { return cached }
-        var builder = HPACKPreparedFields.Builder()
-        var scratch = [UInt8]()
-        for index in 0..<fields.count {
-            let field = fields[index]
-            lowercased(field.name, scratch: &scratch) { name in
-                if HTTPFieldList.isConnectionSpecific(name) { return }
-                builder.append(name: name, value: field.value,
-                               indexing: indexing(name: name, valueLength: field.value.count, neverIndexed: fields.isNeverIndexed(index)))
-            }
-        }
-        let prepared = HPACKPreparedFields(builder)
-        fields.encodingCache = prepared
-        return prepared
+        ResponseHeadEncoding.encode(status: status, fields: fields, with: encoder, into: &headerOutput)
     }
 
     // MARK: responses
