@@ -11,14 +11,8 @@ extension HTTP2Engine {
         let gate = next.receivedFrame(header.type, ack: header.type == .settings && header.flags.contains(.ack))
         state = next
         guard gate == .ok else { return gate }
-        // §6.10: a header block "MUST be followed by a CONTINUATION frame for
-        // the same stream ... Receipt of any other type of frame or a frame on
-        // a different stream MUST be treated as a connection error of type
-        // PROTOCOL_ERROR."
-        if let block = headerBlock, header.type != .continuation || header.streamID != block.streamID {
-            return .connectionError(Rejection(.interleavedHeaderBlock,
-                                              "\(header.type) on stream \(header.streamID) inside the header block of stream \(block.streamID)"))
-        }
+        // §6.10: nothing may come between the pieces of a header block.
+        if let rejection = headerBlock.interrupted(by: header.type, streamID: header.streamID) { return .connectionError(rejection) }
         switch FrameDecoder.decode(header, payload) {
         case .frame(let frame): return handle(frame)
         case .streamError(let id, let rejection): return .streamError(id, rejection)
@@ -52,8 +46,8 @@ extension HTTP2Engine {
             return handleGoAway(code: code)
         case .windowUpdate(let id, let increment):
             return handleWindowUpdate(id, increment: increment)
-        case .continuation(let id, let fragment, let endHeaders):
-            return handleContinuation(id, fragment, endHeaders: endHeaders)
+        case .continuation(_, let fragment, let endHeaders):  // on the block's stream (`interrupted`)
+            return handleContinuation(fragment, endHeaders: endHeaders)
         case .priorityUpdate(let prioritized, let value):
             return handlePriorityUpdate(prioritized, value)
         case .unknown:
@@ -146,42 +140,26 @@ extension HTTP2Engine {
         }
         // The block continues in CONTINUATION frames: collect it.
         if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow) { return .connectionError(rejection) }
-        guard fragment.count <= limits.maxHeaderBlockBytes else {
-            return .connectionError(Rejection(.headerBlockTooLarge, "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
-        }
-        headerBlockBuffer.removeAll(keepingCapacity: true)
-        headerBlockBuffer.append(contentsOf: fragment)
-        headerBlock = HeaderBlock(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
+        let block = HeaderBlockAssembly.Block(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
+        if let rejection = headerBlock.begin(block, fragment: fragment) { return .connectionError(rejection) }
         headerBlockTimer = schedule(.headerBlock, after: limits.headerBlockTimeout)
         return .ok
     }
 
     // MARK: CONTINUATION (§6.10)
 
-    func handleContinuation(_ id: UInt32, _ payload: UnsafeRawBufferPointer, endHeaders: Bool) -> FrameResult {
-        // "A CONTINUATION frame MUST be preceded by a HEADERS, PUSH_PROMISE or
-        // CONTINUATION frame without the END_HEADERS flag set. A recipient that
-        // observes violation of this rule MUST respond with a connection error
-        // of type PROTOCOL_ERROR."
-        guard var block = headerBlock else {
-            return .connectionError(Rejection(.unexpectedContinuation, "CONTINUATION without a preceding HEADERS"))
-        }
-        block.frames += 1
-        // CONTINUATION flood: frame count and raw size are bounded.
-        guard block.frames <= limits.maxContinuationFrames else {
-            return .connectionError(Rejection(.continuationFlood, "more than \(limits.maxContinuationFrames) CONTINUATION frames"))
-        }
-        guard headerBlockBuffer.count + payload.count <= limits.maxHeaderBlockBytes else {
-            return .connectionError(Rejection(.headerBlockTooLarge, "header block exceeds \(limits.maxHeaderBlockBytes) bytes"))
-        }
-        headerBlockBuffer.append(contentsOf: payload)
-        headerBlock = block
-        guard endHeaders else { return .ok }
-        headerBlock = nil
-        cancelTimer(headerBlockTimer.take())
-        return headerBlockBuffer.withUnsafeBytes { joined in
-            processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent,
-                               weight: block.weight, block: joined)
+    func handleContinuation(_ payload: UnsafeRawBufferPointer, endHeaders: Bool) -> FrameResult {
+        switch headerBlock.continuation(payload, endHeaders: endHeaders) {
+        case .continuing:
+            return .ok
+        case .rejected(let rejection):
+            return .connectionError(rejection)
+        case .complete(let block):
+            cancelTimer(headerBlockTimer.take())
+            return headerBlock.withBytes { joined in
+                processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent,
+                                   weight: block.weight, block: joined)
+            }
         }
     }
 

@@ -92,18 +92,8 @@ public final class HTTP2Engine {
     var sendWindow = FlowControlWindow(65_535)
     var inbound = InboundWindow(65_535)
 
-    // Header block assembly (HEADERS without END_HEADERS, then CONTINUATION).
-    struct HeaderBlock {
-        var streamID: UInt32
-        var endStream: Bool
-        var selfDependent: Bool
-        /// RFC 7540 weight from the HEADERS priority fields, if any.
-        var weight: Int?
-        var frames = 0
-        var bytes: [UInt8] = []
-    }
-    var headerBlock: HeaderBlock?
-    var headerBlockBuffer: [UInt8] = []
+    /// A header block arriving in HEADERS and CONTINUATION frames.
+    var headerBlock: HeaderBlockAssembly
 
     // Abuse accounting.
     var abuse: AbuseGuard
@@ -167,6 +157,8 @@ public final class HTTP2Engine {
                                                           maximumFieldCount: limits.maxHeaderFieldCount))
         encoder = HPACKEncoder(maximumTableSize: 4096)
         abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
+        headerBlock = HeaderBlockAssembly(maxContinuationFrames: configuration.limits.maxContinuationFrames,
+                                          maxBytes: configuration.limits.maxHeaderBlockBytes)
         writeWatchdog = WriteWatchdog(timeout: configuration.limits.writeTimeout)
     }
 
@@ -519,7 +511,7 @@ extension HTTP2Engine: TimerTarget {
         case .headerBlock:
             guard id == headerBlockTimer else { return }
             headerBlockTimer = nil
-            if headerBlock != nil {
+            if headerBlock.current != nil {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
