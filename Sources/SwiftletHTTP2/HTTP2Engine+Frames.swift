@@ -294,8 +294,8 @@ extension HTTP2Engine {
         // Priority churn draws on the glitch budget.
         if let result = glitch() { return result }
         // An RFC 7540 reprioritization: a hint only for clients without RFC 9218 signals.
-        if !clientUsesRFC9218, let stream = streams[id] {
-            setPriority(stream, .fromRFC7540(weight: fields.weight), source: .rfc7540)
+        if let stream = streams[id], let hint = priorities.hint(weight: fields.weight, peerDisabledRFC7540: peer.noRFC7540Priorities) {
+            setPriority(stream, hint, source: .rfc7540)
         }
         return .ok
     }
@@ -304,16 +304,11 @@ extension HTTP2Engine {
 
     func handlePriorityUpdate(_ prioritized: UInt32, _ value: UnsafeRawBufferPointer) -> FrameResult {
         if let result = glitch() { return result }
-        clientUsesRFC9218 = true
-        let priority = HTTPPriority.parse(value)
-        if let stream = streams[prioritized] {
+        let stream = streams[prioritized]
+        if let priority = priorities.update(HTTPPriority.parse(value), for: prioritized, isOpen: stream != nil,
+                                            canOpen: prioritized > highestStreamID && prioritized & 1 == 1),
+           let stream {
             setPriority(stream, priority, source: .frame)
-        } else if prioritized > highestStreamID && prioritized & 1 == 1 {
-            // "servers SHOULD buffer the most recently received PRIORITY_UPDATE
-            // frame" for a stream not yet open (§7.1), within a bound.
-            if pendingPriorities[prioritized] != nil || pendingPriorities.count < limits.maxPendingPriorityUpdates {
-                pendingPriorities[prioritized] = priority
-            }
         }
         return .ok
     }
@@ -322,20 +317,11 @@ extension HTTP2Engine {
     /// RFC 9218 signals), then the priority header, then a PRIORITY_UPDATE
     /// that arrived before the stream opened.
     func applyRequestPriority(_ stream: HTTP2Stream, weight: Int?) {
-        if let weight, !clientUsesRFC9218 && !peer.noRFC7540Priorities {
-            setPriority(stream, .fromRFC7540(weight: weight), source: .rfc7540)
-        }
-        if let value = stream.request.fields.first("priority") {
-            clientUsesRFC9218 = true
-            setPriority(stream, HTTPPriority.parse(value), source: .header)
-        }
-        if !pendingPriorities.isEmpty {
-            if let pending = pendingPriorities.removeValue(forKey: stream.id) {
-                setPriority(stream, pending, source: .frame)
-            }
-            // Lower ids can no longer open (§5.1.1): drop what was buffered for them.
-            pendingPriorities = pendingPriorities.filter { $0.key > stream.id }
-        }
+        let signals = priorities.opening(stream.id, weight: weight, header: stream.request.fields.first("priority"),
+                                         peerDisabledRFC7540: peer.noRFC7540Priorities)
+        if let hint = signals.hint { setPriority(stream, hint, source: .rfc7540) }
+        if let header = signals.header { setPriority(stream, header, source: .header) }
+        if let update = signals.update { setPriority(stream, update, source: .frame) }
     }
 
     // MARK: RST_STREAM (§6.4)

@@ -97,15 +97,13 @@ public final class HTTP2Engine {
 
     // Abuse accounting.
     var abuse: AbuseGuard
-    /// PRIORITY_UPDATEs for streams not open yet (RFC 9218 §7.1), bounded.
-    let pendingPrioritiesCell: UncheckedCell<[UInt32: HTTPPriority]>
-    var pendingPriorities: [UInt32: HTTPPriority] {
-        unsafeAddress { pendingPrioritiesCell.address }
-        unsafeMutableAddress { pendingPrioritiesCell.mutableAddress }
+    /// Which priority signals count, and PRIORITY_UPDATEs waiting for their
+    /// stream (in a cell: the per-request path mutates it in place).
+    let prioritiesCell: UncheckedCell<PrioritySignals>
+    var priorities: PrioritySignals {
+        unsafeAddress { prioritiesCell.address }
+        unsafeMutableAddress { prioritiesCell.mutableAddress }
     }
-    /// The client sent an RFC 9218 signal (or SETTINGS_NO_RFC7540_PRIORITIES):
-    /// RFC 7540 weights are no longer used as hints.
-    var clientUsesRFC9218 = false
 
     // Timers.
     enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
@@ -147,7 +145,7 @@ public final class HTTP2Engine {
         recentlyClosedCell = UncheckedCell(RecentlyClosedStreams())
         pendingStartsCell = UncheckedCell([])
         schedulerCell = UncheckedCell(WriteScheduler())
-        pendingPrioritiesCell = UncheckedCell([:])
+        prioritiesCell = UncheckedCell(PrioritySignals(maxPending: configuration.limits.maxPendingPriorityUpdates))
         headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
         self.counters = counters
         self.logger = logger
