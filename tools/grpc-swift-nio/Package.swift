@@ -9,6 +9,13 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let both: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+    .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+]
 
 let package = Package(
     name: "grpc-swift-nio",
@@ -27,20 +34,12 @@ let package = Package(
         // generated code is internal, so a shared library target would not do).
         .executableTarget(
             name: "grpc-nio-echo",
-            dependencies: [.product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: both,
             swiftSettings: strict
         ),
         .executableTarget(
             name: "grpc-swift-echo-client",
-            dependencies: [.product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: both,
             swiftSettings: strict
         ),
     ]
