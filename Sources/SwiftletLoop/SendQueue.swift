@@ -61,7 +61,7 @@ public final class SendQueue {
         chunks + ((head + position) & (capacity - 1))
     }
 
-    private func push(_ chunk: SendChunk) {
+    private func push(_ chunk: consuming SendChunk) {
         if count == capacity {
             let bigger = UnsafeMutablePointer<SendChunk>.allocate(capacity: capacity * 2)
             for position in 0..<count { (bigger + position).moveInitialize(from: slot(position), count: 1) }
