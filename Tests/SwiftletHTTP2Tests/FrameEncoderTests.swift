@@ -8,7 +8,7 @@ import Testing
 struct FrameEncoderTests {
     /// The bytes `write` produces, checking it wrote exactly `size` of them.
     func encoded(size: Int, _ write: (UnsafeMutableRawPointer) -> Int) -> [UInt8] {
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in count = write(buffer.baseAddress!) }
+        let bytes = FrameClient.encoded(size: size, write)
         #expect(bytes.count == size)
         return bytes
     }
