@@ -66,7 +66,11 @@ public final class TimerWheel {
     private var expired: UnsafeMutablePointer<Expired>
     private var expiredCapacity = 64
     private var expiredCount = 0
-    private var processedTick: UInt64
+    /// The earliest tick `advance` has not finished with (the current
+    /// tick is visited again: timers later in it may come due). Kept as
+    /// the first unprocessed tick rather than the last processed one, which
+    /// at a clock below one tick would be -1 and wrap.
+    private var firstUnprocessedTick: UInt64
     private var sequence: UInt64 = 0
     private var liveCount = 0
     /// Live timers.
@@ -91,7 +95,7 @@ public final class TimerWheel {
         nodeCapacity = 64
         nodes = .allocate(capacity: nodeCapacity)
         expired = .allocate(capacity: expiredCapacity)
-        processedTick = now / tickNanoseconds &- 1
+        firstUnprocessedTick = now / tickNanoseconds
     }
 
     deinit {
@@ -140,11 +144,11 @@ public final class TimerWheel {
     public func advance(to now: UInt64) -> Int {
         let nowTick = now / tickNanoseconds
         guard liveCount > 0 else {
-            processedTick = nowTick &- 1
+            firstUnprocessedTick = nowTick
             return 0
         }
         expiredCount = 0
-        var tick = processedTick &+ 1
+        var tick = firstUnprocessedTick
         var visited = 0
         while tick <= nowTick && visited <= slotMask {
             let slot = Int(tick & UInt64(slotMask))
@@ -164,7 +168,7 @@ public final class TimerWheel {
         }
         // The current tick's slot may hold timers due later in this tick; it
         // is visited again next time.
-        processedTick = nowTick &- 1
+        firstUnprocessedTick = nowTick
         if expiredCount > 1 { sortExpired() }
         var fired = 0
         var position = 0
@@ -197,7 +201,7 @@ public final class TimerWheel {
     /// finds nothing due, and asks again).
     public func nextDeadline() -> UInt64? {
         guard liveCount > 0 else { return nil }
-        var tick = processedTick &+ 1
+        var tick = firstUnprocessedTick
         var scanned = 0
         while scanned < slotCount {
             let slot = Int(tick & UInt64(slotMask))
@@ -229,7 +233,7 @@ public final class TimerWheel {
             scanned += 1
         }
         // Everything is more than a revolution away: wake once per revolution.
-        return (processedTick &+ 1 &+ UInt64(slotCount)) &* tickNanoseconds
+        return (firstUnprocessedTick &+ UInt64(slotCount)) &* tickNanoseconds
     }
 
     // MARK: expiry buffer
@@ -303,7 +307,7 @@ public final class TimerWheel {
         let index = takeNode()
         sequence &+= 1
         var tick = deadline / tickNanoseconds
-        if tick <= processedTick { tick = processedTick &+ 1 }
+        if tick < firstUnprocessedTick { tick = firstUnprocessedTick }
         let slot = Int(tick & UInt64(slotMask))
         let node = nodes + Int(index)
         node.pointee.deadline = deadline

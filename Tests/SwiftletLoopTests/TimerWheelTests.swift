@@ -11,6 +11,23 @@ struct TimerWheelTests {
         func timerFired(_ id: TimerID, tag: UInt64) { fired.append(tag) }
     }
 
+    @Test("a wheel whose clock starts below one tick fires on time (no wrap to slot 0)")
+    func clockAtZero() {
+        let wheel = TimerWheel(now: 0, slotCount: 64)
+        let recorder = Recorder()
+        wheel.schedule(at: 30 * ms, target: recorder, tag: 30)
+        wheel.advance(to: 20 * ms)
+        #expect(recorder.fired.isEmpty)
+        #expect(wheel.nextDeadline() == 30 * ms)
+        wheel.advance(to: 30 * ms)
+        #expect(recorder.fired == [30])
+        let empty = TimerWheel(now: 0, slotCount: 64)
+        empty.advance(to: 500_000)  // still tick 0
+        empty.schedule(at: 5 * ms, target: recorder, tag: 5)
+        empty.advance(to: 5 * ms)
+        #expect(recorder.fired == [30, 5])
+    }
+
     @Test("timers fire in deadline order, ties in scheduling order, never early")
     func ordering() {
         let wheel = TimerWheel(now: start)
