@@ -100,10 +100,8 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     var responsePriority = HTTPPriority.default
 
     // Timers.
-    enum Timer: UInt64 { case idle = 1, head, write }
-    var idleTimer: TimerID?
-    var headTimer: TimerID?
-    var writeTimer: TimerID?
+    enum Timer: UInt64, CaseIterable { case idle = 1, head, write }
+    var timers = ConnectionTimers<Timer>()
     var writeWatchdog: WriteWatchdog
     var closeObserver: ((any ServedConnection) -> Void)?
 
@@ -148,7 +146,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         // writability callback resumes them once it drained to a quarter.
         connection.writeHighWatermark = configuration.outputBudget
         connection.writeLowWatermark = configuration.outputBudget / 4
-        http1.idleTimer = http1.schedule(.idle, after: configuration.idleTimeout)
+        http1.schedule(.idle, after: configuration.idleTimeout)
         return http1
     }
 
@@ -197,9 +195,9 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             switch phase {
             case .awaitingHead:
                 guard input.count > 0 else { return }
-                if headTimer == nil {
-                    cancel(&idleTimer)
-                    headTimer = schedule(.head, after: configuration.headTimeout)
+                if !timers.isPending(.head) {
+                    cancel(.idle)
+                    schedule(.head, after: configuration.headTimeout)
                 }
                 let parsed: HTTP1Parser.Head?
                 do {
@@ -210,7 +208,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
                     return
                 }
                 guard let head = parsed else { return }
-                cancel(&headTimer)
+                cancel(.head)
                 connection.consume(head.length)
                 beginExchange(head)
             case .readingBody:
@@ -656,7 +654,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
             return
         }
         phase = .awaitingHead
-        idleTimer = schedule(.idle, after: configuration.idleTimeout)
+        schedule(.idle, after: configuration.idleTimeout)
         connection.resumeReading()
     }
 
@@ -720,9 +718,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         phase = .closed
         if exchangeOpen { closeExchange(reason: .connectionClosed) }
-        cancel(&idleTimer)
-        cancel(&headTimer)
-        cancel(&writeTimer)
+        for timer in Timer.allCases { cancel(timer) }
         let observer = closeObserver
         closeObserver = nil
         observer?(self)
@@ -730,13 +726,19 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
 
     // MARK: timers
 
-    private func schedule(_ timer: Timer, after delay: Duration) -> TimerID {
-        loop.timers.schedule(at: loop.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
+    /// Schedules `timer` (replacing a pending one); the wheel is called
+    /// outside every access to `timers` (see `ConnectionTimers`).
+    private func schedule(_ timer: Timer, at deadline: UInt64) {
+        let id = loop.timers.schedule(at: deadline, target: self, tag: timer.rawValue)
+        if let old = timers.set(timer, id) { loop.timers.cancel(old) }
     }
 
-    private func cancel(_ id: inout TimerID?) {
-        if let timer = id { loop.timers.cancel(timer) }
-        id = nil
+    private func schedule(_ timer: Timer, after delay: Duration) {
+        schedule(timer, at: loop.now &+ delay.nanoseconds)
+    }
+
+    private func cancel(_ timer: Timer) {
+        if let id = timers.take(timer) { loop.timers.cancel(id) }
     }
 
     /// Checks that pending output moves (`WriteWatchdog`).
@@ -744,7 +746,7 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
         guard !connection.isClosed,
               let deadline = writeWatchdog.arm(pendingBytes: connection.pendingOutputBytes, bytesSent: connection.bytesSent,
                                                now: loop.now) else { return }
-        writeTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+        schedule(.write, at: deadline)
     }
 
     // MARK: helpers
@@ -787,29 +789,23 @@ public final class HTTP1Connection: ConnectionHandler, ServedConnection {
 
 extension HTTP1Connection: TimerTarget {
     public func timerFired(_ id: TimerID, tag: UInt64) {
-        switch Timer(rawValue: tag) {
+        switch timers.fired(id, tag: tag) {
         case .idle:
-            guard id == idleTimer else { return }
-            idleTimer = nil
             if phase == .awaitingHead && !exchangeOpen {
                 phase = .closed
                 connection.close()
             }
         case .head:
-            guard id == headTimer else { return }
-            headTimer = nil
             if phase == .awaitingHead {
                 reject(HTTP1Rejection(status: 408, token: "h1_head_timeout", reason: "request head not received in time"))
             }
         case .write:
-            guard id == writeTimer else { return }
-            writeTimer = nil
             guard !connection.isClosed else { return writeWatchdog.disarm() }
             switch writeWatchdog.check(pendingBytes: connection.pendingOutputBytes, bytesSent: connection.bytesSent, now: loop.now) {
             case .drained:
                 break
             case .checkAgain(let deadline):
-                writeTimer = loop.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+                schedule(.write, at: deadline)
             case .stalled:
                 counters.counts.record("h1_write_timeout")
                 closeNow(reason: .connectionClosed)

@@ -142,7 +142,7 @@ extension HTTP2Engine {
         if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow) { return .connectionError(rejection) }
         let block = HeaderBlockAssembly.Block(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
         if let rejection = headerBlock.begin(block, fragment: fragment) { return .connectionError(rejection) }
-        headerBlockTimer = schedule(.headerBlock, after: limits.headerBlockTimeout)
+        schedule(.headerBlock, after: limits.headerBlockTimeout)
         return .ok
     }
 
@@ -155,7 +155,7 @@ extension HTTP2Engine {
         case .rejected(let rejection):
             return .connectionError(rejection)
         case .complete(let block):
-            cancelTimer(headerBlockTimer.take())
+            cancel(.headerBlock)
             return headerBlock.withBytes { joined in
                 processHeaderBlock(id: block.streamID, endStream: block.endStream, selfDependent: block.selfDependent,
                                    weight: block.weight, block: joined)
@@ -237,7 +237,7 @@ extension HTTP2Engine {
         applyRequestPriority(stream, weight: weight)
         counters.streamCount += 1
         requestCount += 1
-        cancelTimer(idleTimer.take())
+        cancel(.idle)
         stream.started = clockNow
         if endStream { stream.requestProgress.ended() }
         // The handler hears of the request once every frame of this read was
@@ -381,8 +381,8 @@ extension HTTP2Engine {
     }
 
     func settingsAcknowledged() {
-        guard settingsTimer != nil else { return }
-        cancelTimer(settingsTimer.take())
+        guard timers.isPending(.settings) else { return }
+        cancel(.settings)
         decoder.headerTableSizeAcknowledged(limits.headerTableSize)
     }
 

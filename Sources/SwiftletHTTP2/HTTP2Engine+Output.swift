@@ -226,8 +226,7 @@ extension HTTP2Engine {
     /// Schedules every stream again at `deadline` (or earlier, if the timer
     /// is already set for an earlier hold).
     func armDribbleTimer(at deadline: UInt64) {
-        guard dribbleTimer == nil else { return }
-        dribbleTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.dribble.rawValue)
+        if !timers.isPending(.dribble) { schedule(.dribble, at: deadline) }
     }
 
     /// The END_STREAM the handler queued is written.
@@ -278,9 +277,7 @@ extension HTTP2Engine {
             endRequestDrain(stream)
             return
         }
-        if requestDrainTimer == nil {
-            requestDrainTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.requestDrain.rawValue)
-        }
+        if !timers.isPending(.requestDrain) { schedule(.requestDrain, at: deadline) }
     }
 
     /// `count` bytes of a draining request were discarded: the connection
@@ -312,9 +309,7 @@ extension HTTP2Engine {
             if deadline <= transport.now { expired.append(stream) } else { next = min(next, deadline) }
         }
         for stream in expired { endRequestDrain(stream) }
-        if next != .max && requestDrainTimer == nil && !transport.isClosed {
-            requestDrainTimer = transport.timers.schedule(at: next, target: self, tag: Timer.requestDrain.rawValue)
-        }
+        if next != .max && !timers.isPending(.requestDrain) && !transport.isClosed { schedule(.requestDrain, at: next) }
     }
 
     /// Both sides finished normally?

@@ -3,25 +3,6 @@ import SwiftletHPACK
 import SwiftletHTTP
 import SwiftletLoop
 
-/// How an HTTP/2 connection behaves; shared by the connections of a server.
-public struct HTTP2Configuration: Sendable {
-    public var limits = Limits()
-    /// Bytes of DATA one connection may generate per loop turn (fairness
-    /// between connections).
-    public var outputBudgetPerTurn = 256 * 1024
-    /// Response body regions shorter than this are copied into the output;
-    /// longer ones are referenced.
-    public var dataCopyThreshold = 256
-    /// Largest DATA frame we write (one TLS record's worth), capped by the
-    /// peer's SETTINGS_MAX_FRAME_SIZE.
-    public var maxDataFrameSize = 16_384
-    /// Time to wait for the PING that follows the first GOAWAY of a graceful
-    /// shutdown before sending the final GOAWAY.
-    public var gracefulPingTimeout: Duration = .seconds(1)
-
-    public init() {}
-}
-
 /// The server side of one HTTP/2 connection (RFC 9113), without I/O: bytes
 /// in (`receive`), events for an `HTTPHandler`, bytes out through an
 /// `HTTP2Transport`, on the transport's clock and timers.
@@ -106,15 +87,8 @@ public final class HTTP2Engine {
     }
 
     // Timers.
-    enum Timer: UInt64 { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
-    var prefaceTimer: TimerID?
-    var settingsTimer: TimerID?
-    var headerBlockTimer: TimerID?
-    var idleTimer: TimerID?
-    var writeTimer: TimerID?
-    var drainTimer: TimerID?
-    var dribbleTimer: TimerID?
-    var requestDrainTimer: TimerID?
+    enum Timer: UInt64, CaseIterable { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
+    var timers = ConnectionTimers<Timer>()
     var writeWatchdog: WriteWatchdog
     var readingPausedForOutput = false
     static let drainPingPayload: UInt64 = 0x7377_6966_746c_6574  // "swiftlet"
@@ -168,8 +142,8 @@ public final class HTTP2Engine {
         // "The server connection preface consists of a potentially empty
         // SETTINGS frame that MUST be the first frame the server sends" (§3.4).
         writeInitialSettings()
-        prefaceTimer = schedule(.preface, after: limits.prefaceTimeout)
-        settingsTimer = schedule(.settings, after: limits.settingsTimeout)
+        schedule(.preface, after: limits.prefaceTimeout)
+        schedule(.settings, after: limits.settingsTimeout)
     }
 
     /// Open streams (for tests and statistics).
@@ -195,7 +169,7 @@ public final class HTTP2Engine {
             guard input.count >= preface.count else { return 0 }
             _ = state.receivedPreface(valid: true)
             offset = preface.count
-            cancelTimer(prefaceTimer.take())
+            cancel(.preface)
             // The connection window opens right after the preface.
             if let increment = inbound.raise(to: limits.connectionWindowSize) {
                 writeWindowUpdate(streamID: 0, increment: increment)
@@ -252,9 +226,7 @@ public final class HTTP2Engine {
     public func transportClosed() {
         state.close()
         closeAllStreams(reason: .connectionClosed)
-        for timer in [prefaceTimer, settingsTimer, headerBlockTimer, idleTimer, writeTimer, drainTimer, dribbleTimer, requestDrainTimer] {
-            if let timer { transport.timers.cancel(timer) }
-        }
+        for timer in Timer.allCases { cancel(timer) }
         pendingStarts.removeAll()
     }
 
@@ -396,8 +368,7 @@ public final class HTTP2Engine {
             return
         }
         guard state == .active || state == .awaitingSettings else { return }
-        cancelTimer(idleTimer.take())
-        idleTimer = schedule(.idle, after: limits.idleTimeout)
+        schedule(.idle, after: limits.idleTimeout)
     }
 
     // MARK: priority
@@ -437,12 +408,12 @@ public final class HTTP2Engine {
         }
         writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
         writePing(payload: Self.drainPingPayload, ack: false)
-        drainTimer = schedule(.drain, after: configuration.gracefulPingTimeout)
+        schedule(.drain, after: configuration.gracefulPingTimeout)
     }
 
     func finishGracefulShutdown() {
         guard case .draining(.announced) = state else { return }
-        cancelTimer(drainTimer.take())
+        cancel(.drain)
         state.finishDraining(lastStreamID: highestStreamID)
         writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
         if streams.isEmpty {
@@ -453,8 +424,19 @@ public final class HTTP2Engine {
 
     // MARK: timers
 
-    func schedule(_ timer: Timer, after delay: Duration) -> TimerID {
-        transport.timers.schedule(at: transport.now &+ delay.nanoseconds, target: self, tag: timer.rawValue)
+    /// Schedules `timer` (replacing a pending one). The wheel is called
+    /// outside every access to `timers` (see `ConnectionTimers`).
+    func schedule(_ timer: Timer, at deadline: UInt64) {
+        let id = transport.timers.schedule(at: deadline, target: self, tag: timer.rawValue)
+        if let old = timers.set(timer, id) { transport.timers.cancel(old) }
+    }
+
+    func schedule(_ timer: Timer, after delay: Duration) {
+        schedule(timer, at: transport.now &+ delay.nanoseconds)
+    }
+
+    func cancel(_ timer: Timer) {
+        if let id = timers.take(timer) { transport.timers.cancel(id) }
     }
 
     /// Runs an abuse check whose rejection reason formats a number on a
@@ -470,14 +452,6 @@ public final class HTTP2Engine {
         return rejection
     }
 
-    /// Cancels a timer; call as `cancelTimer(idleTimer.take())`, which
-    /// clears the field first. (An `inout` field would stay borrowed while
-    /// the transport runs, so Swift would check that field's exclusivity
-    /// at run time on every access, everywhere.)
-    func cancelTimer(_ id: TimerID?) {
-        if let id { transport.timers.cancel(id) }
-    }
-
     /// While output is pending, checks four times per write timeout whether
     /// any of it was written; a full timeout without progress closes
     /// (`WriteWatchdog`).
@@ -485,36 +459,28 @@ public final class HTTP2Engine {
         guard !transport.isClosed,
               let deadline = writeWatchdog.arm(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent,
                                                now: transport.now) else { return }
-        writeTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+        schedule(.write, at: deadline)
     }
 }
 
 extension HTTP2Engine: TimerTarget {
     public func timerFired(_ id: TimerID, tag: UInt64) {
-        switch Timer(rawValue: tag) {
+        switch timers.fired(id, tag: tag) {
         case .preface:
-            guard id == prefaceTimer else { return }
-            prefaceTimer = nil
             if state == .awaitingPreface || state == .awaitingSettings {
                 connectionError(Rejection(.prefaceTimeout, "no connection preface and SETTINGS within \(limits.prefaceTimeout)"))
                 if state != .closed { transport.close(.afterFlush) }
             }
         case .settings:
-            guard id == settingsTimer else { return }
-            settingsTimer = nil
             // §6.5.3: "If the sender of a SETTINGS frame does not receive an
             // acknowledgment within a reasonable amount of time, it MAY issue a
             // connection error of type SETTINGS_TIMEOUT."
             connectionError(Rejection(.settingsTimeout, "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
         case .headerBlock:
-            guard id == headerBlockTimer else { return }
-            headerBlockTimer = nil
             if headerBlock.current != nil {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
-            guard id == idleTimer else { return }
-            idleTimer = nil
             if streams.isEmpty && (state == .active || state == .awaitingSettings) {
                 counters.count(.idleTimeout)
                 state.fail()
@@ -522,14 +488,12 @@ extension HTTP2Engine: TimerTarget {
                 transport.close(.afterFlush)
             }
         case .write:
-            guard id == writeTimer else { return }
-            writeTimer = nil
             guard !transport.isClosed else { return writeWatchdog.disarm() }
             switch writeWatchdog.check(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now) {
             case .drained:
                 break
             case .checkAgain(let deadline):
-                writeTimer = transport.timers.schedule(at: deadline, target: self, tag: Timer.write.rawValue)
+                schedule(.write, at: deadline)
             case .stalled:
                 counters.count(.writeTimeout)
                 logger.debug("closing: no write progress for \(limits.writeTimeout)")
@@ -538,16 +502,10 @@ extension HTTP2Engine: TimerTarget {
                 transport.close(.reset)
             }
         case .drain:
-            guard id == drainTimer else { return }
-            drainTimer = nil
             finishGracefulShutdown()
         case .dribble:
-            guard id == dribbleTimer else { return }
-            dribbleTimer = nil
             scheduleAllWithBody()
         case .requestDrain:
-            guard id == requestDrainTimer else { return }
-            requestDrainTimer = nil
             requestDrainTimerFired()
         case nil:
             break
