@@ -376,7 +376,7 @@ extension HTTP2Engine {
         if let rejection = checkAbuse({ $0.queueAck(of: .settings) }) { return .connectionError(rejection) }
         // "Upon receiving a SETTINGS frame with the ACK flag not set, the
         // recipient MUST ... immediately emit a SETTINGS frame with the ACK flag set."
-        writeSettingsAck()
+        transport.writeSettingsAck()
         return .ok
     }
 
@@ -398,7 +398,7 @@ extension HTTP2Engine {
         // "Receivers of a PING frame that does not include an ACK flag MUST send
         // a PING frame with the ACK flag set in response, with an identical
         // frame payload."
-        writePing(payload: opaque, ack: true)
+        transport.writePing(payload: opaque, ack: true)
         return .ok
     }
 
@@ -530,11 +530,11 @@ extension HTTP2Engine {
         } else {
             increment = stream.inbound.consumed(count)
         }
-        if let increment { writeWindowUpdate(streamID: stream.id, increment: increment) }
+        if let increment { transport.writeWindowUpdate(streamID: stream.id, increment: increment) }
     }
 
     /// Connection-level credit for bytes consumed or discarded.
     func creditConnection(_ count: Int) {
-        if let increment = inbound.consumed(count) { writeWindowUpdate(streamID: 0, increment: increment) }
+        if let increment = inbound.consumed(count) { transport.writeWindowUpdate(streamID: 0, increment: increment) }
     }
 }

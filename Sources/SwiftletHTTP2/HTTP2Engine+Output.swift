@@ -9,73 +9,12 @@ import SwiftletLoop
 /// per-turn output budget all have room (so no pre-split queue of frames
 /// exists for a peer to make grow: CVE-2019-9511, CVE-2019-9517).
 extension HTTP2Engine {
-    // MARK: control frames (their layouts: `FrameEncoder`)
-
-    func writeFrameHeaderOnly(_ header: FrameHeader) {
-        transport.writeInPlace(minimumCapacity: FrameHeader.size) { buffer in
-            header.write(to: buffer.baseAddress!)
-            return FrameHeader.size
-        }
-    }
-
-    func writeInitialSettings() {
-        var parameters: [(SettingsParameter, UInt32)] = [
-            (.maxConcurrentStreams, UInt32(limits.maxConcurrentStreams)),
-            (.maxHeaderListSize, UInt32(limits.maxHeaderListSize)),
-            // RFC 9218 §2.1: we use RFC 9218 priorities, not RFC 7540's tree.
-            (.noRFC7540Priorities, 1),
-        ]
-        if limits.initialStreamWindowSize != 65_535 { parameters.append((.initialWindowSize, UInt32(limits.initialStreamWindowSize))) }
-        if limits.maxFrameSize != 16_384 { parameters.append((.maxFrameSize, UInt32(limits.maxFrameSize))) }
-        if limits.headerTableSize != 4096 { parameters.append((.headerTableSize, UInt32(limits.headerTableSize))) }
-        if limits.enableConnectProtocol { parameters.append((.enableConnectProtocol, 1)) }
-        transport.writeInPlace(minimumCapacity: FrameEncoder.settingsSize(parameterCount: parameters.count)) {
-            FrameEncoder.writeSettings(parameters, to: $0.baseAddress!)
-        }
-    }
-
-    func writeSettingsAck() {
-        transport.writeInPlace(minimumCapacity: FrameEncoder.settingsAckSize) { FrameEncoder.writeSettingsAck(to: $0.baseAddress!) }
-    }
-
-    func writeWindowUpdate(streamID: UInt32, increment: Int) {
-        transport.writeInPlace(minimumCapacity: FrameEncoder.windowUpdateSize) {
-            FrameEncoder.writeWindowUpdate(streamID: streamID, increment: UInt32(increment), to: $0.baseAddress!)
-        }
-    }
-
-    func writeRstStream(streamID: UInt32, code: ErrorCode) {
-        transport.writeInPlace(minimumCapacity: FrameEncoder.rstStreamSize) {
-            FrameEncoder.writeRstStream(streamID: streamID, code: code, to: $0.baseAddress!)
-        }
-    }
-
-    func writePing(payload opaque: UInt64, ack: Bool) {
-        transport.writeInPlace(minimumCapacity: FrameEncoder.pingSize) { FrameEncoder.writePing(opaque, ack: ack, to: $0.baseAddress!) }
-    }
-
-    /// GOAWAY with at most 1 KiB of `debug` (a rejection's reason).
-    func writeGoAway(lastStreamID: UInt32, code: ErrorCode, debug: String) {
-        var debug = debug
-        debug.withUTF8 { text in
-            let debugBytes = min(text.count, 1024)
-            transport.writeInPlace(minimumCapacity: FrameEncoder.goAwayFixedSize) {
-                FrameEncoder.writeGoAway(lastStreamID: lastStreamID, code: code, debugLength: debugBytes, to: $0.baseAddress!)
-            }
-            if debugBytes > 0 { transport.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<debugBytes])) }
-        }
-    }
-
     // MARK: header blocks
 
-    /// Writes `block` as HEADERS plus CONTINUATION frames no larger than the
-    /// peer's SETTINGS_MAX_FRAME_SIZE.
+    /// Writes `block` as HEADERS plus CONTINUATION frames within the peer's
+    /// SETTINGS_MAX_FRAME_SIZE.
     func writeHeaderBlock(streamID: UInt32, block: UnsafeRawBufferPointer, endStream: Bool) {
-        FrameEncoder.splitHeaderBlock(length: block.count, streamID: streamID, endStream: endStream,
-                                      maxFrameSize: Int(peer.maxFrameSize)) { header, range in
-            writeFrameHeaderOnly(header)
-            if !range.isEmpty { transport.write(UnsafeRawBufferPointer(rebasing: block[range])) }
-        }
+        transport.writeHeaderBlock(streamID: streamID, block: block, endStream: endStream, maxFrameSize: Int(peer.maxFrameSize))
     }
 
     /// Encodes a response head (`status`) or trailers (`nil`) into
@@ -187,7 +126,7 @@ extension HTTP2Engine {
                 }
                 stream.dribbleHeldUntil = 0
                 let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
-                writeFrameHeaderOnly(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
+                transport.writeFrameHeader(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
                 transport.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
                 sendWindow.consume(length)
                 stream.sendWindow.consume(length)
@@ -211,7 +150,7 @@ extension HTTP2Engine {
                     writeHeaderBlock(streamID: stream.id, block: headerOutput.bytes, endStream: true)
                     stream.enter(.sendHeaders(endStream: true))
                 } else {
-                    writeFrameHeaderOnly(FrameHeader(length: 0, type: .data, flags: .endStream, streamID: stream.id))
+                    transport.writeFrameHeader(FrameHeader(length: 0, type: .data, flags: .endStream, streamID: stream.id))
                     stream.enter(.sendData(endStream: true))
                 }
                 budget -= FrameHeader.size
@@ -288,7 +227,7 @@ extension HTTP2Engine {
         creditConnection(count)
         guard stream.state.canReceive else { return }
         if stream.requestProgress.drained(count), let increment = stream.inbound.consumed(count) {
-            writeWindowUpdate(streamID: stream.id, increment: increment)
+            transport.writeWindowUpdate(streamID: stream.id, increment: increment)
         }
         if stream.inbound.available == 0 { endRequestDrain(stream) }
     }

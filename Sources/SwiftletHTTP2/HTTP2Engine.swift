@@ -141,7 +141,7 @@ public final class HTTP2Engine {
         transport.writeLowWatermark = configuration.outputBudgetPerTurn / 2
         // "The server connection preface consists of a potentially empty
         // SETTINGS frame that MUST be the first frame the server sends" (§3.4).
-        writeInitialSettings()
+        transport.writeSettings(limits.advertisedSettings)
         schedule(.preface, after: limits.prefaceTimeout)
         schedule(.settings, after: limits.settingsTimeout)
     }
@@ -172,7 +172,7 @@ public final class HTTP2Engine {
             cancel(.preface)
             // The connection window opens right after the preface.
             if let increment = inbound.raise(to: limits.connectionWindowSize) {
-                writeWindowUpdate(streamID: 0, increment: increment)
+                transport.writeWindowUpdate(streamID: 0, increment: increment)
             }
         }
         abuse.beginRead(outputDrained: transport.pendingOutputBytes == 0)
@@ -259,7 +259,7 @@ public final class HTTP2Engine {
         if let stream = streams[id] {
             resetStream(stream, code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
         } else {
-            writeRstStream(streamID: id, code: rejection.code)
+            transport.writeRstStream(streamID: id, code: rejection.code)
             recentlyClosed.record(id, .localReset)
         }
     }
@@ -273,7 +273,7 @@ public final class HTTP2Engine {
         counters.connectionErrorCount += 1
         logger.debug("connection error \(rejection)")
         state.fail()
-        writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
+        transport.writeGoAway(lastStreamID: highestStreamID, code: rejection.code, debug: rejection.reason)
         closeAllStreams(reason: .connectionClosed)
         transport.close(.afterFlushIgnoringInput)
         // A peer that stops reading cannot hold the connection open.
@@ -317,7 +317,7 @@ public final class HTTP2Engine {
     func resetStream(_ stream: HTTP2Stream, code: ErrorCode, notify reason: HTTPExchangeCloseReason) {
         guard stream.isLive else { return }
         if stream.apply(.sendReset) == .ok {
-            writeRstStream(streamID: stream.id, code: code)
+            transport.writeRstStream(streamID: stream.id, code: code)
         }
         finishStream(stream, closedBy: .localReset, reason: reason)
     }
@@ -400,14 +400,14 @@ public final class HTTP2Engine {
             if state == .awaitingPreface || state == .awaitingSettings {
                 // No stream yet: say so (last stream 0, so the client knows
                 // nothing was processed and may retry elsewhere), then close.
-                writeGoAway(lastStreamID: 0, code: .noError, debug: "shutting down")
+                transport.writeGoAway(lastStreamID: 0, code: .noError, debug: "shutting down")
                 state.close()
                 transport.close(.afterFlush)
             }
             return
         }
-        writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
-        writePing(payload: Self.drainPingPayload, ack: false)
+        transport.writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
+        transport.writePing(payload: Self.drainPingPayload, ack: false)
         schedule(.drain, after: configuration.gracefulPingTimeout)
     }
 
@@ -415,7 +415,7 @@ public final class HTTP2Engine {
         guard case .draining(.announced) = state else { return }
         cancel(.drain)
         state.finishDraining(lastStreamID: highestStreamID)
-        writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
+        transport.writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
         if streams.isEmpty {
             state.close()
             transport.close(.afterFlush)
@@ -484,7 +484,7 @@ extension HTTP2Engine: TimerTarget {
             if streams.isEmpty && (state == .active || state == .awaitingSettings) {
                 counters.count(.idleTimeout)
                 state.fail()
-                writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
+                transport.writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
                 transport.close(.afterFlush)
             }
         case .write:

@@ -89,3 +89,23 @@ public struct PeerSettings: Equatable, Sendable {
         return nil
     }
 }
+
+extension Limits {
+    /// The SETTINGS of our connection preface (§3.4): the limits a peer
+    /// must know, and each setting whose value differs from RFC 9113's
+    /// default (§6.5.2), which needs no announcing.
+    public var advertisedSettings: [(SettingsParameter, UInt32)] {
+        var parameters: [(SettingsParameter, UInt32)] = [
+            (.maxConcurrentStreams, UInt32(maxConcurrentStreams)),
+            (.maxHeaderListSize, UInt32(maxHeaderListSize)),
+            // RFC 9218 §2.1: we use RFC 9218 priorities, not RFC 7540's tree.
+            (.noRFC7540Priorities, 1),
+        ]
+        if initialStreamWindowSize != 65_535 { parameters.append((.initialWindowSize, UInt32(initialStreamWindowSize))) }
+        if maxFrameSize != 16_384 { parameters.append((.maxFrameSize, UInt32(maxFrameSize))) }
+        if headerTableSize != 4096 { parameters.append((.headerTableSize, UInt32(headerTableSize))) }
+        // RFC 8441 §3: extended CONNECT (WebSockets over HTTP/2).
+        if enableConnectProtocol { parameters.append((.enableConnectProtocol, 1)) }
+        return parameters
+    }
+}

@@ -85,4 +85,53 @@ struct FrameEncoderTests {
         ])
         #expect(split(length: 32_768, endStream: false) == ["HEADERS 0..<16384", "CONTINUATION 16384..<32768 END_HEADERS"])
     }
+
+    // MARK: into a transport (HTTP2Transport+Frames)
+
+    @Test("GOAWAY into a transport: the debug data is cut at 1 KiB and the header announces what follows")
+    func goAwayIntoTransport() {
+        let transport = MemoryTransport()
+        transport.writeGoAway(lastStreamID: 9, code: .protocolError, debug: String(repeating: "x", count: 3000))
+        let frame = transport.takeOutput()
+        #expect(frame.count == FrameEncoder.goAwayFixedSize + 1024)
+        #expect(decoded(frame) == "GOAWAY 9 PROTOCOL_ERROR \"\(String(repeating: "x", count: 1024))\"")
+    }
+
+    @Test("a header block into a transport: HEADERS then CONTINUATION, each header followed by its piece of the block")
+    func headerBlockIntoTransport() {
+        let transport = MemoryTransport()
+        let block = (0..<20_000).map { UInt8(truncatingIfNeeded: $0) }
+        block.withUnsafeBytes { transport.writeHeaderBlock(streamID: 3, block: $0, endStream: true, maxFrameSize: 16_384) }
+        let output = transport.takeOutput()
+        #expect(output.count == 20_000 + 2 * FrameHeader.size)
+        let first = output.withUnsafeBytes { FrameHeader(parsing: $0) }
+        #expect(first.type == .headers && first.length == 16_384 && first.flags == .endStream && first.streamID == 3)
+        #expect(Array(output[FrameHeader.size..<FrameHeader.size + 16_384]) == Array(block[0..<16_384]))
+        let secondAt = FrameHeader.size + 16_384
+        let second = output.withUnsafeBytes { FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[secondAt...])) }
+        #expect(second.type == .continuation && second.length == 20_000 - 16_384 && second.flags == .endHeaders)
+        #expect(Array(output[(secondAt + FrameHeader.size)...]) == Array(block[16_384...]))
+    }
+
+    @Test("§3.4 preface SETTINGS: the limits a client must know, plus each setting that differs from §6.5.2's default")
+    func advertisedSettings() {
+        func names(_ limits: Limits) -> [String] { limits.advertisedSettings.map { "\($0.0)=\($0.1)" } }
+        var limits = Limits()
+        limits.maxConcurrentStreams = 100
+        limits.maxHeaderListSize = 65_536
+        limits.initialStreamWindowSize = 65_535
+        limits.maxFrameSize = 16_384
+        limits.headerTableSize = 4096
+        limits.enableConnectProtocol = false
+        #expect(names(limits) == ["SETTINGS_MAX_CONCURRENT_STREAMS=100", "SETTINGS_MAX_HEADER_LIST_SIZE=65536",
+                                  "SETTINGS_NO_RFC7540_PRIORITIES=1"])
+        limits.initialStreamWindowSize = 1 << 20
+        limits.maxFrameSize = 32_768
+        limits.headerTableSize = 0
+        limits.enableConnectProtocol = true
+        #expect(names(limits) == ["SETTINGS_MAX_CONCURRENT_STREAMS=100", "SETTINGS_MAX_HEADER_LIST_SIZE=65536",
+                                  "SETTINGS_NO_RFC7540_PRIORITIES=1", "SETTINGS_INITIAL_WINDOW_SIZE=1048576",
+                                  "SETTINGS_MAX_FRAME_SIZE=32768", "SETTINGS_HEADER_TABLE_SIZE=0",
+                                  "SETTINGS_ENABLE_CONNECT_PROTOCOL=1"])
+    }
 }
