@@ -130,9 +130,8 @@ extension HTTP2Engine {
 
     func handleHeaders(_ id: UInt32, _ fragment: UnsafeRawBufferPointer, endStream: Bool, endHeaders: Bool,
                        priority: PriorityFields?) -> FrameResult {
-        // RFC 7540 §5.3.1: "A stream cannot depend on itself. An endpoint MUST
-        // treat this as a stream error of type PROTOCOL_ERROR." (judged once
-        // the block is decoded, so the HPACK state stays in step)
+        // RFC 7540 §5.3.1's self-dependency is judged once the block is
+        // decoded, so the HPACK state stays in step (`StreamAdmission`).
         let selfDependent = priority?.dependency == id
         let weight = priority?.weight
         if endHeaders {
@@ -169,28 +168,12 @@ extension HTTP2Engine {
         if let stream = streams[id] {
             return receiveTrailers(stream, endStream: endStream, block: block)
         }
-        if id <= highestStreamID {
-            // A closed stream (or an idle one implicitly closed by a higher id).
-            // Decode anyway: the HPACK context must stay in step.
+        if case .notNew(let verdict) = StreamAdmission.identify(id, highestStreamID: highestStreamID,
+                                                                closedBy: recentlyClosed.lookup(id)) {
+            // Decoded anyway: the HPACK context must stay in step.
             var discard = RequestValidator(trailers: HTTPFieldList())
             do { try decoder.decode(block, into: &discard) } catch { return .connectionError(compression(error)) }
-            switch recentlyClosed.lookup(id) {
-            case .localReset:
-                return .ignore
-            case .endStream, .peerReset:
-                return .connectionError(Rejection(.headersOnClosedStream, "HEADERS on closed stream \(id)"))
-            case nil:
-                // §5.1.1: "The identifier of a newly established stream MUST be
-                // numerically greater than all streams that the initiating
-                // endpoint has opened or reserved ... An endpoint that receives
-                // an unexpected stream identifier MUST respond with a connection
-                // error of type PROTOCOL_ERROR."
-                return .connectionError(Rejection(.streamIDNotIncreasing, "stream \(id) is not above \(highestStreamID)"))
-            }
-        }
-        // §5.1.1: "Streams initiated by a client MUST use odd-numbered stream identifiers".
-        guard id & 1 == 1 else {
-            return .connectionError(Rejection(.evenStreamID, "client stream \(id) is even"))
+            return verdict
         }
         highestStreamID = id
         let stream = makeStream(id: id)
@@ -202,37 +185,21 @@ extension HTTP2Engine {
             return .connectionError(compression(error))
         }
         validator.finish()
-        // §6.8: streams above the last id of a final GOAWAY are ignored.
-        guard state.acceptsNewStream(id) else {
-            recycle(stream)
-            return .ignore
-        }
         // Rapid reset: at most newStreamsPerTurnFactor × maxConcurrentStreams per read.
         if let rejection = checkAbuse({ $0.newStream() }) {
             recycle(stream)
             return .connectionError(rejection)
         }
-        // §5.1.2: "An endpoint that receives a HEADERS frame that causes its
-        // advertised concurrent stream limit to be exceeded MUST treat this as
-        // a stream error of type PROTOCOL_ERROR or REFUSED_STREAM."
-        guard streams.count < limits.maxConcurrentStreams else {
+        let request = StreamAdmission.Request(id: id, endStream: endStream, selfDependent: selfDependent,
+                                              violation: validator.violation, contentLength: validator.contentLength)
+        let verdict = StreamAdmission.admit(request, connection: state, openStreams: streams.count,
+                                            maxConcurrentStreams: limits.maxConcurrentStreams)
+        guard case .ok = verdict else {
             recycle(stream)
-            return .streamError(id, Rejection(.maxConcurrentStreams, "more than \(limits.maxConcurrentStreams) concurrent streams"))
-        }
-        if selfDependent {
-            recycle(stream)
-            return .streamError(id, Rejection(.selfDependency, "stream \(id) depends on itself"))
-        }
-        if let violation = validator.violation {
-            recycle(stream)
-            return .streamError(id, violation)
+            return verdict
         }
         stream.enter(.receiveHeaders(endStream: endStream))
         stream.expectedContentLength = validator.contentLength
-        if endStream, let expected = stream.expectedContentLength, expected != 0 {
-            recycle(stream)
-            return .streamError(id, Rejection(.contentLengthMismatch, "content-length \(expected) but no DATA"))
-        }
         streams.insert(stream)
         applyRequestPriority(stream, weight: weight)
         counters.streamCount += 1
