@@ -25,10 +25,12 @@ enum StreamAdmission {
     ///   - highestStreamID: the highest stream id the peer used (every lower
     ///     idle id is implicitly closed, §5.1.1).
     ///   - closedBy: how the stream closed, if the connection still
-    ///     remembers it (`RecentlyClosedStreams`).
-    static func identify(_ id: UInt32, highestStreamID: UInt32, closedBy: StreamState.ClosedBy?) -> Identity {
+    ///     remembers it (`RecentlyClosedStreams`); asked only for an id at
+    ///     or below `highestStreamID`.
+    @inline(__always)  // on every new stream; inlined, it costs what the checks did in place
+    static func identify(_ id: UInt32, highestStreamID: UInt32, closedBy: @autoclosure () -> StreamState.ClosedBy?) -> Identity {
         if id <= highestStreamID {
-            switch closedBy {
+            switch closedBy() {
             case .localReset:
                 // §5.1: frames in flight when we reset the stream are ignored.
                 return .notNew(.ignore)
@@ -70,6 +72,7 @@ enum StreamAdmission {
     ///   - connection: the connection's state (after GOAWAY, streams above
     ///     its last stream id are ignored).
     ///   - openStreams: streams open now, this one not counted.
+    @inline(__always)
     static func admit(_ request: Request, connection: ConnectionState, openStreams: Int, maxConcurrentStreams: Int) -> FrameResult {
         let id = request.id
         // §6.8: the sender of GOAWAY "will ignore frames sent by the receiver
