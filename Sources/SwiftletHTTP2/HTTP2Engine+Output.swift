@@ -85,8 +85,8 @@ extension HTTP2Engine {
             guard stream.isLive, stream.headSent else { continue }
             // A stream held back for window dribble waits for the dribble
             // timer (which schedules it again), pulling nothing meanwhile.
-            if stream.dribbleHeldUntil > transport.now {
-                armDribbleTimer(at: stream.dribbleHeldUntil)
+            if stream.dribble.isHeld(now: transport.now) {
+                armDribbleTimer(at: stream.dribble.heldUntil)
                 continue
             }
             if let source = stream.bodySource, stream.body.pendingBytes < configuration.maxDataFrameSize, !stream.endRequested {
@@ -104,28 +104,23 @@ extension HTTP2Engine {
             }
             let pending = stream.body.pendingBytes
             if pending > 0 {
-                let window = min(stream.sendWindow.value, sendWindow.value)
-                guard window > 0 else { continue }  // re-scheduled by WINDOW_UPDATE
-                let length = min(pending, window, frameLimit, budget)
-                // Cut by the flow-control window, with more body to come
-                // (queued, or a source that produces only what fits).
-                let cutByWindow = length == window && (length < pending || (stream.bodySource != nil && !stream.endRequested))
+                let sizing = DataFrameSizing(pending: pending, streamWindow: stream.sendWindow.value, connectionWindow: sendWindow.value,
+                                             frameLimit: frameLimit, budget: budget,
+                                             moreToCome: stream.bodySource != nil && !stream.endRequested,
+                                             endQueued: stream.endRequested, hasTrailers: stream.pendingTrailers != nil)
+                guard case .frame(let length, let last, let cutByWindow) = sizing.next else { continue }  // re-scheduled by WINDOW_UPDATE
                 if cutByWindow && length < limits.minDataFrameSize {
-                    // Window dribble: from the stream's second such frame on,
-                    // hold each back once (the dribble timer schedules the
-                    // stream again), then count it.
-                    if !stream.sentTinyFrame {
-                        stream.sentTinyFrame = true
-                    } else if stream.dribbleHeldUntil == 0 {
-                        stream.dribbleHeldUntil = transport.now &+ limits.dribbleDelay.nanoseconds
-                        armDribbleTimer(at: stream.dribbleHeldUntil)
+                    switch stream.dribble.tinyFrame(now: transport.now, delay: limits.dribbleDelay.nanoseconds) {
+                    case .send:
+                        break
+                    case .hold(let deadline):
+                        armDribbleTimer(at: deadline)  // schedules the stream again
                         continue
-                    } else {
+                    case .sendAndCount:
                         guard takeDribble() else { return }
                     }
                 }
-                stream.dribbleHeldUntil = 0
-                let last = length == pending && stream.endRequested && stream.pendingTrailers == nil
+                stream.dribble.frameSent()
                 transport.writeFrameHeader(FrameHeader(length: length, type: .data, flags: last ? .endStream : [], streamID: stream.id))
                 transport.write(movingFrom: stream.body, upTo: length, copyThreshold: configuration.dataCopyThreshold)
                 sendWindow.consume(length)

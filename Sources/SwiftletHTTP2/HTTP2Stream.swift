@@ -77,12 +77,8 @@ public final class HTTP2Stream: HTTPExchange {
     var isScheduled = false
     var closeNotified = false
     var handlerStarted = false
-    /// Window dribble: the stream's next tiny DATA frame is held back until
-    /// this time (loop clock; 0: not held). See `Limits.dribbleDelay`.
-    var dribbleHeldUntil: UInt64 = 0
-    /// The stream already sent one DATA frame its window cut that small
-    /// (the first is sent at once and not counted: a peer may start small).
-    var sentTinyFrame = false
+    /// Window dribble: tiny DATA frames held back and counted.
+    var dribble = WindowDribble()
 
     init(engine: HTTP2Engine, pool: BufferPool) {
         self.engine = engine
@@ -117,8 +113,7 @@ public final class HTTP2Stream: HTTPExchange {
         prioritySource = .none
         closeNotified = false
         handlerStarted = false
-        dribbleHeldUntil = 0
-        sentTinyFrame = false
+        dribble = WindowDribble()
         status = 0
         bodyBytesSent = 0
     }
