@@ -116,12 +116,12 @@ extension HTTP2Engine {
         stream.enter(event)
         // Padding is consumed at once.
         let padding = length - data.count
-        if padding > 0 { consumed(stream, padding) }
+        if padding > 0 { stream.consumed(padding) }
         stream.receivedBodyBytes = received
-        if data.count > 0 { deliverBody(stream, data) }
+        if data.count > 0 { stream.receiveBody(data) }
         if endStream {
             stream.requestProgress.ended()
-            deliverRequestEndIfDue(stream)
+            stream.deliverRequestEndIfDue()
         }
         return .ok
     }
@@ -240,7 +240,7 @@ extension HTTP2Engine {
         stream.enter(event)
         stream.trailers = trailers.isEmpty ? nil : trailers
         stream.requestProgress.ended()
-        deliverRequestEndIfDue(stream)
+        stream.deliverRequestEndIfDue()
         return .ok
     }
 
@@ -425,22 +425,7 @@ extension HTTP2Engine {
         return .ok
     }
 
-    // MARK: request body delivery and flow-control credit
-
-    /// Hands body bytes to the handler in place, or buffers them while it is
-    /// paused (or while older buffered bytes wait).
-    func deliverBody(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        if stream.isDrainingRequest {
-            drained(stream, data.count)  // nobody reads it
-            return
-        }
-        if !stream.handlerStarted || stream.bodyPaused || !stream.bufferedBody.isEmpty {
-            stream.bufferedBody.append(copying: data)
-            return
-        }
-        handler.exchange(stream, didReceiveBody: data)
-        if stream.isLive { consumed(stream, data.count) }
-    }
+    // MARK: request bodies
 
     /// Starts the handlers of the streams opened by the read just processed
     /// that are still open, then hands them the body and end that arrived
@@ -453,51 +438,12 @@ extension HTTP2Engine {
             guard stream.isLive else { continue }
             // A body that came with the head was buffered; a GET has none.
             if stream.bufferedBody.isEmpty {
-                deliverRequestEndIfDue(stream)
+                stream.deliverRequestEndIfDue()
             } else {
-                deliverBufferedBody(stream)
+                stream.deliverBufferedBody()
             }
         }
         pendingStarts.removeAll(keepingCapacity: true)
-    }
-
-    /// Delivers buffered body after `resumeRequestBody` (or once the handler started).
-    func deliverBufferedBody(_ stream: HTTP2Stream) {
-        while stream.isLive && !stream.bodyPaused, let chunk = stream.bufferedBody.firstRegion {
-            handler.exchange(stream, didReceiveBody: chunk)
-            guard stream.isLive else { return }
-            stream.bufferedBody.advance(by: chunk.count)
-            consumed(stream, chunk.count)
-        }
-        deliverRequestEndIfDue(stream)
-        transport.requestWillFlush()
-    }
-
-    func deliverRequestEndIfDue(_ stream: HTTP2Stream) {
-        if stream.isDrainingRequest {
-            maybeCompleteStream(stream)
-            return
-        }
-        guard stream.isLive, stream.handlerStarted, !stream.bodyPaused, stream.bufferedBody.isEmpty,
-              stream.requestProgress.deliverFinish() else { return }
-        handler.exchange(stream, didFinishRequestWith: stream.trailers)
-        maybeCompleteStream(stream)
-    }
-
-    /// The handler has seen `count` bytes of `stream`: credit both windows
-    /// (`InboundWindow` batches the WINDOW_UPDATEs). The first bytes a
-    /// handler reads raise the stream window from SETTINGS_INITIAL_WINDOW_SIZE
-    /// to `Limits.streamWindowSize`.
-    func consumed(_ stream: HTTP2Stream, _ count: Int) {
-        creditConnection(count)
-        guard stream.state.canReceive, !stream.isDrainingRequest else { return }
-        let increment: Int?
-        if stream.inbound.advertised < limits.streamWindowSize {
-            increment = stream.inbound.raise(to: limits.streamWindowSize, consumed: count)
-        } else {
-            increment = stream.inbound.consumed(count)
-        }
-        if let increment { transport.writeWindowUpdate(streamID: stream.id, increment: increment) }
     }
 
     /// Connection-level credit for bytes consumed or discarded.

@@ -175,63 +175,14 @@ extension HTTP2Engine {
         if stream.state == .closed(.endStream) {
             finishStream(stream, closedBy: .endStream, reason: .completed)
         } else if !stream.requestComplete && stream.state.canReceive {
-            beginRequestDrain(stream)
+            stream.beginRequestDrain()
         }
     }
 
-    /// The response is complete but the request is not (§8.1: "A server can
-    /// send a complete response prior to the client sending an entire
-    /// request if the response does not depend on any portion of the request
-    /// that has not been sent and received"). The handler is done with the
-    /// exchange, but the stream stays half-closed (local): what the peer
-    /// sends on it is still held to the request's rules (content-length,
-    /// trailers, flow control, frame order) and discarded, until the peer
-    /// ends the request or the drain is over. The drain is bounded in bytes
-    /// (the stream window gets credit for `Limits.requestDrainAllowance`
-    /// bytes, then no more) and in time (`Limits.requestDrainTimeout`); at
-    /// either bound the stream is reset
-    /// with NO_ERROR: "the server MAY request that the client abort
-    /// transmission of a request without error by sending a RST_STREAM with
-    /// an error code of NO_ERROR after sending a complete response".
-    func beginRequestDrain(_ stream: HTTP2Stream) {
-        notifyClosed(stream, reason: .completed)
-        guard limits.requestDrainTimeout > .zero else {
-            endRequestDrain(stream)
-            return
-        }
-        let deadline = clockNow &+ limits.requestDrainTimeout.nanoseconds
-        guard stream.requestProgress.beginDraining(until: deadline, allowance: limits.requestDrainAllowance) else { return }
-        if !stream.bufferedBody.isEmpty {
-            let count = stream.bufferedBody.pendingBytes
-            stream.bufferedBody.discardAll()
-            drained(stream, count)
-        }
-        guard stream.isLive else { return }
-        guard stream.inbound.available > 0 else {
-            endRequestDrain(stream)
-            return
-        }
+    /// A stream began draining its request until `deadline`
+    /// (`HTTP2Stream.beginRequestDrain`): the drain timer covers it.
+    func requestDrainStarted(until deadline: UInt64) {
         if !timers.isPending(.requestDrain) { schedule(.requestDrain, at: deadline) }
-    }
-
-    /// `count` bytes of a draining request were discarded: the connection
-    /// gets their credit; the stream too while the drain's allowance lasts
-    /// (`Limits.requestDrainAllowance`). A peer that has used up a window
-    /// that gets no more credit cannot finish: reset it now.
-    func drained(_ stream: HTTP2Stream, _ count: Int) {
-        creditConnection(count)
-        guard stream.state.canReceive else { return }
-        if stream.requestProgress.drained(count), let increment = stream.inbound.consumed(count) {
-            transport.writeWindowUpdate(streamID: stream.id, increment: increment)
-        }
-        if stream.inbound.available == 0 { endRequestDrain(stream) }
-    }
-
-    /// The drain of `stream`'s request is over before the peer ended it:
-    /// RST_STREAM(NO_ERROR) (§8.1).
-    func endRequestDrain(_ stream: HTTP2Stream) {
-        counters.requestDrainResetCount += 1
-        resetStream(stream, code: .noError, notify: .completed)
     }
 
     /// Resets the streams whose drain deadline passed; re-arms for the next.
@@ -242,14 +193,7 @@ extension HTTP2Engine {
             guard let deadline = stream.requestProgress.drainDeadline else { return }
             if deadline <= transport.now { expired.append(stream) } else { next = min(next, deadline) }
         }
-        for stream in expired { endRequestDrain(stream) }
+        for stream in expired { stream.endRequestDrain() }
         if next != .max && !timers.isPending(.requestDrain) && !transport.isClosed { schedule(.requestDrain, at: next) }
-    }
-
-    /// Both sides finished normally?
-    func maybeCompleteStream(_ stream: HTTP2Stream) {
-        if stream.isLive && stream.state == .closed(.endStream) {
-            finishStream(stream, closedBy: .endStream, reason: .completed)
-        }
     }
 }

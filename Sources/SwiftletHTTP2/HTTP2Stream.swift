@@ -17,7 +17,22 @@ public final class HTTP2Stream: HTTPExchange {
     /// The engine the stream works for. A stream in use is in its engine's
     /// table and a pooled one is never called, so the back-reference needs
     /// no reference counting; the pool sets it when a stream is taken.
-    unowned(unsafe) var engine: HTTP2Engine
+    /// Kept `Unmanaged`: a call through an `unowned(unsafe)` reference
+    /// still retains and releases the engine around it, a call inside
+    /// `withEngine` does not.
+    private var engineReference: Unmanaged<HTTP2Engine>
+
+    var engine: HTTP2Engine {
+        get { engineReference.takeUnretainedValue() }
+        set { engineReference = Unmanaged.passUnretained(newValue) }
+    }
+
+    /// Runs `body` with the engine borrowed (no reference counting).
+    @inline(__always)
+    func withEngine<Result>(_ body: (HTTP2Engine) -> Result) -> Result {
+        engineReference._withUnsafeGuaranteedRef(body)
+    }
+
     var id: UInt32 = 0
     /// Changed only through `apply` and `enter` (and `reset`, which makes
     /// a pooled stream idle again).
@@ -81,7 +96,7 @@ public final class HTTP2Stream: HTTPExchange {
     var dribble = WindowDribble()
 
     init(engine: HTTP2Engine, pool: BufferPool) {
-        self.engine = engine
+        engineReference = Unmanaged.passUnretained(engine)
         bufferedBody = SendQueue(pool: pool)
         body = SendQueue(pool: pool)
     }
@@ -143,7 +158,7 @@ public final class HTTP2Stream: HTTPExchange {
     var isLive: Bool { id != 0 }
 
     /// The request half is being drained after a complete response
-    /// (`HTTP2Engine.beginRequestDrain`).
+    /// (`beginRequestDrain`).
     var isDrainingRequest: Bool { requestProgress.drainDeadline != nil }
     var requestComplete: Bool { requestProgress.isComplete }
     var headSent: Bool { responseProgress.isHeadSent }
@@ -170,12 +185,12 @@ public final class HTTP2Stream: HTTPExchange {
     public func resumeRequestBody() {
         guard isUsable(), bodyPaused else { return }
         bodyPaused = false
-        engine.deliverBufferedBody(self)
+        deliverBufferedBody()
     }
 
     public func sendHead(status: Int, endOfStream: Bool) {
         guard isUsable() else { return }
-        engine.sendHead(self, status: status, endOfStream: endOfStream)
+        withEngine { $0.sendHead(self, status: status, endOfStream: endOfStream) }
     }
 
     public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
@@ -183,7 +198,7 @@ public final class HTTP2Stream: HTTPExchange {
         if endOfStream { bodySource = nil }
         body.append(copying: bytes)
         if endOfStream { queueEnd() }
-        engine.bodyQueued(self)
+        withEngine { $0.bodyQueued(self) }
     }
 
     public func sendBody(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?, release: (() -> Void)?, endOfStream: Bool) {
@@ -194,20 +209,20 @@ public final class HTTP2Stream: HTTPExchange {
         if endOfStream { bodySource = nil }
         body.append(borrowing: bytes, owner: owner, release: release)
         if endOfStream { queueEnd() }
-        engine.bodyQueued(self)
+        withEngine { $0.bodyQueued(self) }
     }
 
     public func sendBody(from source: any HTTPBodySource) {
         guard isUsable(), canQueueBody else { return }
         bodySource = source
         bodySourceWaiting = false
-        engine.bodyQueued(self)
+        withEngine { $0.bodyQueued(self) }
     }
 
     public func bodySourceDidBecomeReady() {
         guard isUsable(), bodySource != nil, bodySourceWaiting else { return }
         bodySourceWaiting = false
-        engine.schedule(self)
+        withEngine { $0.schedule(self) }
     }
 
     public func finish(trailers: HTTPFieldList?) {
@@ -222,7 +237,7 @@ public final class HTTP2Stream: HTTPExchange {
             pendingTrailers = trailerStorage
         }
         queueEnd()
-        engine.bodyQueued(self)
+        withEngine { $0.bodyQueued(self) }
     }
 
     public var isWritable: Bool { body.pendingBytes < bodyHighWatermark }
@@ -230,14 +245,14 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func cancel() {
         guard isUsable() else { return }
-        engine.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
+        withEngine { $0.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue)) }
     }
 
     /// The response's priority; setting it overrides the client's signals
     /// (as h2o lets applications do).
     public var priority: HTTPPriority {
         get { schedulingPriority }
-        set { engine.setPriority(self, newValue, source: .handler) }
+        set { withEngine { $0.setPriority(self, newValue, source: .handler) } }
     }
 
     /// Whether the handler may still use this exchange. After
