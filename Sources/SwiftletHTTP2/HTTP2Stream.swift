@@ -190,7 +190,7 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func sendHead(status: Int, endOfStream: Bool) {
         guard isUsable() else { return }
-        withEngine { $0.sendHead(self, status: status, endOfStream: endOfStream) }
+        writeHead(status: status, endOfStream: endOfStream)
     }
 
     public func sendBody(copying bytes: UnsafeRawBufferPointer, endOfStream: Bool) {
