@@ -82,48 +82,7 @@ extension HTTP2Engine {
             if recentlyClosed.lookup(id) == .localReset { return .ignore }
             return .streamError(id, Rejection(.dataOnClosedStream, "DATA on closed stream \(id)"))
         }
-        // (Taken before the frame's other checks: a frame that fails them
-        // resets the stream, whose window no longer matters.)
-        guard stream.inbound.take(length) else {
-            creditConnection(length)
-            return .streamError(id, Rejection(.streamWindowExceeded,
-                                              "DATA of \(length) bytes exceeds the stream window \(stream.inbound.available)"))
-        }
-        // Frame order first (§5.1), then the request's own rules, both
-        // judged in the state before this frame (a stream error must still
-        // be able to reset the stream this frame would end).
-        let event = StreamState.Event.receiveData(endStream: endStream)
-        switch stream.state.admits(event) {
-        case .ok: break
-        case .ignore:
-            creditConnection(length)
-            return .ignore
-        case .streamError(let rejection):
-            creditConnection(length)
-            return .streamError(id, rejection)
-        case .connectionError(let rejection):
-            return .connectionError(rejection)
-        }
-        let received = stream.receivedBodyBytes + data.count
-        // §8.1.1: "A request or response is also malformed if the value of a
-        // content-length header field does not equal the sum of the DATA frame
-        // payload lengths that form the content".
-        if let expected = stream.expectedContentLength, received > expected || (endStream && received != expected) {
-            creditConnection(length)
-            return .streamError(id, Rejection(.contentLengthMismatch,
-                                              "content-length \(expected) but \(received) bytes of DATA"))
-        }
-        stream.enter(event)
-        // Padding is consumed at once.
-        let padding = length - data.count
-        if padding > 0 { stream.consumed(padding) }
-        stream.receivedBodyBytes = received
-        if data.count > 0 { stream.receiveBody(data) }
-        if endStream {
-            stream.requestProgress.ended()
-            stream.deliverRequestEndIfDue()
-        }
-        return .ok
+        return stream.receiveData(data, flowControlledLength: length, endStream: endStream)
     }
 
     // MARK: HEADERS (§6.2)
@@ -223,25 +182,7 @@ extension HTTP2Engine {
         trailers.removeAll()
         var validator = RequestValidator(trailers: trailers)
         do { try decoder.decode(block, into: &validator) } catch { return .connectionError(compression(error)) }
-        // As for DATA: frame order, then the trailers' own rules, in the
-        // state before this frame.
-        let event = StreamState.Event.receiveHeaders(endStream: endStream)
-        switch stream.state.admits(event) {
-        case .ok: break
-        case .ignore: return .ignore
-        case .streamError(let rejection): return .streamError(stream.id, rejection)
-        case .connectionError(let rejection): return .connectionError(rejection)
-        }
-        if let violation = validator.violation { return .streamError(stream.id, violation) }
-        if let expected = stream.expectedContentLength, stream.receivedBodyBytes != expected {
-            return .streamError(stream.id, Rejection(.contentLengthMismatch,
-                                                     "content-length \(expected) but \(stream.receivedBodyBytes) bytes of DATA"))
-        }
-        stream.enter(event)
-        stream.trailers = trailers.isEmpty ? nil : trailers
-        stream.requestProgress.ended()
-        stream.deliverRequestEndIfDue()
-        return .ok
+        return stream.receiveTrailers(endStream: endStream, violation: validator.violation)
     }
 
     func recycle(_ stream: HTTP2Stream) {

@@ -8,6 +8,70 @@ import SwiftletHTTP
 /// the stream; what concerns the connection (its window, its timers, the
 /// stream table) the engine does when asked.
 extension HTTP2Stream {
+    // MARK: frames on an open stream
+
+    /// DATA on this stream, after the connection-level checks (§6.1).
+    /// `length` is the flow-controlled length (payload and padding). Bytes
+    /// that reach no handler are credited back to the connection at once.
+    func receiveData(_ data: UnsafeRawBufferPointer, flowControlledLength length: Int, endStream: Bool) -> FrameResult {
+        // §6.9.1: a frame that exceeds the stream window is a stream error of
+        // type FLOW_CONTROL_ERROR. (Taken before the frame's other checks: a
+        // frame that fails them resets the stream, whose window no longer
+        // matters.)
+        guard inbound.take(length) else {
+            withEngine { $0.creditConnection(length) }
+            return .streamError(id, Rejection(.streamWindowExceeded,
+                                              "DATA of \(length) bytes exceeds the stream window \(inbound.available)"))
+        }
+        // Frame order first (§5.1), then the request's own rules, both
+        // judged in the state before this frame (a stream error must still
+        // be able to reset the stream this frame would end).
+        let event = StreamState.Event.receiveData(endStream: endStream)
+        let admitted = state.admits(event)
+        guard case .ok = admitted else {
+            if case .connectionError = admitted {} else { withEngine { $0.creditConnection(length) } }
+            return FrameResult(admitted, streamID: id)
+        }
+        let received = receivedBodyBytes + data.count
+        // §8.1.1: "A request or response is also malformed if the value of a
+        // content-length header field does not equal the sum of the DATA frame
+        // payload lengths that form the content".
+        if let expected = expectedContentLength, received > expected || (endStream && received != expected) {
+            withEngine { $0.creditConnection(length) }
+            return .streamError(id, Rejection(.contentLengthMismatch, "content-length \(expected) but \(received) bytes of DATA"))
+        }
+        enter(event)
+        // Padding is consumed at once.
+        let padding = length - data.count
+        if padding > 0 { consumed(padding) }
+        receivedBodyBytes = received
+        if data.count > 0 { receiveBody(data) }
+        if endStream {
+            requestProgress.ended()
+            deliverRequestEndIfDue()
+        }
+        return .ok
+    }
+
+    /// A decoded trailer block on this stream (§8.1: trailers end the
+    /// request); `violation`: the first rule of §8.2 it breaks.
+    func receiveTrailers(endStream: Bool, violation: Rejection?) -> FrameResult {
+        // As for DATA: frame order, then the trailers' own rules, in the
+        // state before this frame.
+        let event = StreamState.Event.receiveHeaders(endStream: endStream)
+        let admitted = state.admits(event)
+        guard case .ok = admitted else { return FrameResult(admitted, streamID: id) }
+        if let violation { return .streamError(id, violation) }
+        if let expected = expectedContentLength, receivedBodyBytes != expected {
+            return .streamError(id, Rejection(.contentLengthMismatch, "content-length \(expected) but \(receivedBodyBytes) bytes of DATA"))
+        }
+        enter(event)
+        trailers = requestTrailerStorage.isEmpty ? nil : requestTrailerStorage
+        requestProgress.ended()
+        deliverRequestEndIfDue()
+        return .ok
+    }
+
     // MARK: body into the handler
 
     /// DATA passed every check: hands the bytes to the handler in place, or

@@ -212,3 +212,15 @@ struct RecentlyClosedStreams {
         return nil
     }
 }
+
+extension FrameResult {
+    /// What a §5.1 transition means for a frame on stream `streamID`.
+    init(_ transition: StreamState.Transition, streamID: UInt32) {
+        switch transition {
+        case .ok: self = .ok
+        case .ignore: self = .ignore
+        case .streamError(let rejection): self = .streamError(streamID, rejection)
+        case .connectionError(let rejection): self = .connectionError(rejection)
+        }
+    }
+}
