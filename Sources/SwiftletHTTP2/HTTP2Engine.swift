@@ -29,45 +29,57 @@ public final class HTTP2Engine {
     var state: ConnectionState = .awaitingPreface
     let decoder: HPACKDecoder
     let encoder: HPACKEncoder
-    let headerOutputCell: UncheckedCell<HPACKOutput>
+    var peer = PeerSettings()
+
+    /// What the per-request path mutates in place, in one `UncheckedCell`,
+    /// which spares it Swift's run-time exclusivity checks (and is one
+    /// allocation per connection). Invariant: the mutating methods of these
+    /// values never call a handler or the transport, nor anything else that
+    /// could reach the cell (the one closure, the scheduler's `lookup`,
+    /// reads the stream table, a different field), so no two accesses to
+    /// one field overlap.
+    struct InPlace {
+        var streams = StreamTable<HTTP2Stream>(capacity: 8)  // doubles as a connection uses more
+        var recentlyClosed = RecentlyClosedStreams()
+        /// Streams opened by the read being processed, started after it.
+        var pendingStarts: [HTTP2Stream] = []
+        var scheduler = WriteScheduler<HTTP2Stream>()
+        /// Which priority signals count, and PRIORITY_UPDATEs waiting for their stream.
+        var priorities: PrioritySignals
+    }
+    let inPlace: UncheckedCell<InPlace>
+    var streams: StreamTable<HTTP2Stream> {
+        unsafeAddress { inPlace.address.pointer(to: \.streams)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.streams)! }
+    }
+    var recentlyClosed: RecentlyClosedStreams {
+        unsafeAddress { inPlace.address.pointer(to: \.recentlyClosed)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.recentlyClosed)! }
+    }
+    var pendingStarts: [HTTP2Stream] {
+        unsafeAddress { inPlace.address.pointer(to: \.pendingStarts)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.pendingStarts)! }
+    }
+    var scheduler: WriteScheduler<HTTP2Stream> {
+        unsafeAddress { inPlace.address.pointer(to: \.scheduler)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.scheduler)! }
+    }
+    var priorities: PrioritySignals {
+        unsafeAddress { inPlace.address.pointer(to: \.priorities)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.priorities)! }
+    }
+    /// The encoded response head being written (non-copyable, so a cell of
+    /// its own).
+    let headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
     var headerOutput: HPACKOutput {
         unsafeAddress { headerOutputCell.address }
         unsafeMutableAddress { headerOutputCell.mutableAddress }
     }
-    var peer = PeerSettings()
-
-    // Streams. The collections the per-request path mutates in place live
-    // in `UncheckedCell`s, which spares them Swift's run-time exclusivity
-    // checks. Invariant: their mutating methods never call a handler or the
-    // transport, nor anything else that could reach the same cell (the one
-    // closure, the scheduler's `lookup`, reads the stream table, another
-    // cell), so no two accesses to one cell overlap.
-    let streamsCell: UncheckedCell<StreamTable<HTTP2Stream>>
-    var streams: StreamTable<HTTP2Stream> {
-        unsafeAddress { streamsCell.address }
-        unsafeMutableAddress { streamsCell.mutableAddress }
-    }
     /// Spare streams, shared by the connections of a loop.
     let streamPool: HTTP2StreamPool
-    let recentlyClosedCell: UncheckedCell<RecentlyClosedStreams>
-    var recentlyClosed: RecentlyClosedStreams {
-        unsafeAddress { recentlyClosedCell.address }
-        unsafeMutableAddress { recentlyClosedCell.mutableAddress }
-    }
     /// Highest stream id the peer used (every lower idle id is implicitly closed).
     var highestStreamID: UInt32 = 0
     var requestCount = 0
-    /// Streams opened by the read being processed, started after it.
-    let pendingStartsCell: UncheckedCell<[HTTP2Stream]>
-    var pendingStarts: [HTTP2Stream] {
-        unsafeAddress { pendingStartsCell.address }
-        unsafeMutableAddress { pendingStartsCell.mutableAddress }
-    }
-    let schedulerCell: UncheckedCell<WriteScheduler<HTTP2Stream>>
-    var scheduler: WriteScheduler<HTTP2Stream> {
-        unsafeAddress { schedulerCell.address }
-        unsafeMutableAddress { schedulerCell.mutableAddress }
-    }
 
     // Flow control (§6.9): the connection windows, ours and the peer's.
     var sendWindow = FlowControlWindow(65_535)
@@ -78,13 +90,6 @@ public final class HTTP2Engine {
 
     // Abuse accounting.
     var abuse: AbuseGuard
-    /// Which priority signals count, and PRIORITY_UPDATEs waiting for their
-    /// stream (in a cell: the per-request path mutates it in place).
-    let prioritiesCell: UncheckedCell<PrioritySignals>
-    var priorities: PrioritySignals {
-        unsafeAddress { prioritiesCell.address }
-        unsafeMutableAddress { prioritiesCell.mutableAddress }
-    }
 
     // Timers.
     enum Timer: UInt64, CaseIterable { case preface = 1, settings, headerBlock, idle, write, drain, dribble, requestDrain }
@@ -108,19 +113,12 @@ public final class HTTP2Engine {
         self.handler = handler
         self.configuration = configuration
         limits = configuration.limits
-        // Sized for a few streams; it doubles as a connection uses more (up to
-        // the concurrency limit), so an idle connection holds 16 slots.
-        streamsCell = UncheckedCell(StreamTable(capacity: 8))
+        inPlace = UncheckedCell(InPlace(priorities: PrioritySignals(maxPending: configuration.limits.maxPendingPriorityUpdates)))
         let streamPool = streamPool ?? HTTP2StreamPool(bufferPool: transport.bufferPool,
                                                        maximum: configuration.limits.maxConcurrentStreams)
         precondition(streamPool.bufferPool === transport.bufferPool,
                      "a stream pool serves the connections of one loop: its buffer pool must be the transport's")
         self.streamPool = streamPool
-        recentlyClosedCell = UncheckedCell(RecentlyClosedStreams())
-        pendingStartsCell = UncheckedCell([])
-        schedulerCell = UncheckedCell(WriteScheduler())
-        prioritiesCell = UncheckedCell(PrioritySignals(maxPending: configuration.limits.maxPendingPriorityUpdates))
-        headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
         self.counters = counters
         self.logger = logger
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
