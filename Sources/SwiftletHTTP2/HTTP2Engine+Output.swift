@@ -2,12 +2,14 @@ import SwiftletHPACK
 import SwiftletHTTP
 import SwiftletLoop
 
-/// Writing frames. Control frames and header blocks are written into the
-/// transport's output as they arise; DATA is generated in
-/// `produceOutput`, at the end of the turn, after that turn's control
-/// frames, and only while the connection window, the stream window and the
-/// per-turn output budget all have room (so no pre-split queue of frames
-/// exists for a peer to make grow: CVE-2019-9511, CVE-2019-9517).
+/// Output. Control frames and header blocks are written into the
+/// transport's output as they arise (`HTTP2Transport+Frames.swift`); DATA
+/// is generated in `produceOutput`, at the end of the turn, after that
+/// turn's control frames, and only while the connection window, the stream
+/// window and the per-turn output budget all have room (so no pre-split
+/// queue of frames exists for a peer to make grow: CVE-2019-9511,
+/// CVE-2019-9517). Each stream writes its own share
+/// (`HTTP2Stream.writeData`).
 extension HTTP2Engine {
     // MARK: header blocks
 

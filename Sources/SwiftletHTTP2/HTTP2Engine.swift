@@ -9,9 +9,13 @@ import SwiftletLoop
 ///
 /// It orchestrates pure parts, each with its own tests: `FrameDecoder`
 /// (bytes → typed frames), `ConnectionState` and `StreamState` (the §5.1
-/// machines), `InboundWindow`/`FlowControlWindow` (§6.9), `AbuseGuard` (the
-/// flood limits), `StreamTable`, `RequestValidator` (§8), HPACK and the
-/// `WriteScheduler` (RFC 9218). `HTTP2Connection` runs it on a loop
+/// machines), `StreamAdmission` (which header blocks open streams),
+/// `InboundWindow`/`FlowControlWindow` (§6.9), `DataFrameSizing` and
+/// `WindowDribble` (the next DATA frame), `AbuseGuard` (the flood limits),
+/// `StreamTable`, `RequestValidator` (§8), HPACK, `ConnectionTimers` and the
+/// `WriteScheduler` (RFC 9218). What concerns one stream is the stream's
+/// (`HTTP2Stream+Request.swift`, `HTTP2Stream+Response.swift`); the engine
+/// keeps the connection's part. `HTTP2Connection` runs it on a loop
 /// connection; `MemoryTransport` runs it in memory.
 ///
 /// Loop-confined (or confined to whichever thread drives its transport).
