@@ -33,6 +33,23 @@ public enum ConnectionState: Equatable, Sendable {
 
     public static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
+    /// How the start of a connection's input compares with the client
+    /// preface (§3.4).
+    public enum PrefaceMatch: Equatable, Sendable {
+        /// Every byte so far matches; more are needed.
+        case partial
+        /// The whole preface is there.
+        case complete
+        /// A byte differs: an invalid preface.
+        case mismatch
+    }
+
+    public static func matchPreface(_ input: UnsafeRawBufferPointer) -> PrefaceMatch {
+        let available = min(input.count, preface.count)
+        for index in 0..<available where input[index] != preface[index] { return .mismatch }
+        return available == preface.count ? .complete : .partial
+    }
+
     /// The preface arrived (or did not match: `valid` false).
     public mutating func receivedPreface(valid: Bool) -> FrameResult {
         guard self == .awaitingPreface else { return .ok }

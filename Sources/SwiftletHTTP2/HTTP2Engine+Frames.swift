@@ -356,14 +356,7 @@ extension HTTP2Engine {
             }
             return .ignore  // allowed on closed streams for a while (§5.1)
         }
-        guard increment > 0 else {
-            return .streamError(id, Rejection(.windowUpdateZero, "stream WINDOW_UPDATE of 0"))
-        }
-        guard stream.sendWindow.increase(by: increment) else {
-            return .streamError(id, Rejection(.windowOverflow, "stream \(id) window exceeds 2^31-1"))
-        }
-        if !stream.body.isEmpty || stream.endRequested || stream.bodySource != nil { schedule(stream) }
-        return .ok
+        return stream.receiveWindowUpdate(increment)
     }
 
     // MARK: request bodies
@@ -373,17 +366,7 @@ extension HTTP2Engine {
     /// with their HEADERS.
     func startPendingExchanges() {
         guard !pendingStarts.isEmpty else { return }
-        for stream in pendingStarts where stream.isLive && !stream.handlerStarted {
-            stream.handlerStarted = true
-            handler.exchangeDidStart(stream)
-            guard stream.isLive else { continue }
-            // A body that came with the head was buffered; a GET has none.
-            if stream.bufferedBody.isEmpty {
-                stream.deliverRequestEndIfDue()
-            } else {
-                stream.deliverBufferedBody()
-            }
-        }
+        for stream in pendingStarts where stream.isLive && !stream.handlerStarted { stream.startExchange() }
         pendingStarts.removeAll(keepingCapacity: true)
     }
 

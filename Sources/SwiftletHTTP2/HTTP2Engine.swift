@@ -162,15 +162,16 @@ public final class HTTP2Engine {
     public func receive(_ input: UnsafeRawBufferPointer) -> Int {
         var offset = 0
         if state == .awaitingPreface {
-            let preface = ConnectionState.preface
-            let available = min(input.count, preface.count)
-            for index in 0..<available where input[index] != preface[index] {
+            switch ConnectionState.matchPreface(input) {
+            case .partial:
+                return 0
+            case .mismatch:
                 handle(state.receivedPreface(valid: false), streamID: 0)
                 return input.count
+            case .complete:
+                _ = state.receivedPreface(valid: true)
+                offset = ConnectionState.preface.count
             }
-            guard input.count >= preface.count else { return 0 }
-            _ = state.receivedPreface(valid: true)
-            offset = preface.count
             cancel(.preface)
             // The connection window opens right after the preface.
             if let increment = inbound.raise(to: limits.connectionWindowSize) {

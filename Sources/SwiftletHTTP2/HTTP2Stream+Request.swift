@@ -74,6 +74,20 @@ extension HTTP2Stream {
 
     // MARK: body into the handler
 
+    /// The handler hears of the request (after the read that opened the
+    /// stream), then gets the body and end that arrived with its HEADERS.
+    func startExchange() {
+        handlerStarted = true
+        withEngine { $0.handler.exchangeDidStart(self) }
+        guard isLive else { return }
+        // A body that came with the head was buffered; a GET has none.
+        if bufferedBody.isEmpty {
+            deliverRequestEndIfDue()
+        } else {
+            deliverBufferedBody()
+        }
+    }
+
     /// DATA passed every check: hands the bytes to the handler in place, or
     /// buffers them while it is paused (or while older buffered bytes wait).
     func receiveBody(_ data: UnsafeRawBufferPointer) {

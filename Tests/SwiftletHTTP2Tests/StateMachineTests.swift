@@ -229,6 +229,18 @@ struct StateMachineTests {
         #expect(step21)
     }
 
+    @Test("§3.4: the preface is matched byte by byte as it arrives; the first wrong byte is a mismatch")
+    func prefaceMatch() {
+        func match(_ bytes: [UInt8]) -> ConnectionState.PrefaceMatch { bytes.withUnsafeBytes { ConnectionState.matchPreface($0) } }
+        let preface = ConnectionState.preface
+        #expect(match([]) == .partial)
+        #expect(match(Array(preface.prefix(10))) == .partial)
+        #expect(match(preface) == .complete)
+        #expect(match(preface + [0, 0, 0, 4]) == .complete, "frames may follow in the same read")
+        #expect(match(Array("PRI * HTTP/1.1".utf8)) == .mismatch)
+        #expect(match(Array("GET / HTTP/1.1\r\n".utf8)) == .mismatch)
+    }
+
     @Test("§6.5.2: settings are validated and applied; unknown ones ignored", arguments: [
         (SettingsParameter.enablePush, UInt32(2), "settings_enable_push"),
         (.initialWindowSize, 0x8000_0000, "settings_initial_window"),
