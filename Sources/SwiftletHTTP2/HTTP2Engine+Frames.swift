@@ -254,13 +254,14 @@ extension HTTP2Engine {
 
     func handleSettings(_ entries: SettingsEntries) -> FrameResult {
         if let rejection = abuse.settings(count: entries.count) { return .connectionError(rejection) }
-        let previousWindow = Int(peer.initialWindowSize)
-        for (parameter, value) in entries {
-            var settings = peer  // on a copy: see `HTTP2Stream.apply`
-            let rejection = settings.apply(parameter, value)
-            peer = settings
-            if let rejection { return .connectionError(rejection) }
-            if parameter == .headerTableSize { encoder.setPeerHeaderTableSize(Int(value)) }
+        var settings = peer  // on a copy: see `HTTP2Stream.apply`
+        let change = settings.apply(entries)
+        peer = settings
+        if let rejection = change.rejection { return .connectionError(rejection) }
+        if let smallest = change.smallestHeaderTableSize {
+            // RFC 7541 §4.2: the smallest size since the last block, then the final one.
+            encoder.setPeerHeaderTableSize(Int(smallest))
+            encoder.setPeerHeaderTableSize(Int(peer.headerTableSize))
         }
         // §6.9.2: "When the value of SETTINGS_INITIAL_WINDOW_SIZE changes, a
         // receiver MUST adjust the size of all stream flow-control windows that
@@ -268,7 +269,7 @@ extension HTTP2Engine {
         // value." ... "An endpoint MUST treat a change to
         // SETTINGS_INITIAL_WINDOW_SIZE that causes any flow-control window to
         // exceed the maximum size as a connection error of type FLOW_CONTROL_ERROR."
-        let delta = Int(peer.initialWindowSize) - previousWindow
+        let delta = change.initialWindowDelta
         if delta != 0 {
             var overflowed: UInt32?
             streams.forEach { stream in

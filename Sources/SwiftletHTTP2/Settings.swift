@@ -90,6 +90,40 @@ public struct PeerSettings: Equatable, Sendable {
     }
 }
 
+/// What a whole SETTINGS frame changed that the rest of the connection
+/// acts on (`PeerSettings.apply(_:)`).
+public struct SettingsChange: Equatable, Sendable {
+    /// The first parameter rejected (the connection error to send); the
+    /// parameters after it were not applied.
+    public var rejection: Rejection?
+    /// The new SETTINGS_INITIAL_WINDOW_SIZE minus the old: every stream's
+    /// send window moves by it (§6.9.2).
+    public var initialWindowDelta = 0
+    /// The smallest SETTINGS_HEADER_TABLE_SIZE the frame carried, if any:
+    /// the encoder announces it before the final one (RFC 7541 §4.2).
+    public var smallestHeaderTableSize: UInt32?
+}
+
+extension PeerSettings {
+    /// Applies a SETTINGS frame's parameters in order (§6.5.3: "The values
+    /// in the SETTINGS frame MUST be processed in the order they appear,
+    /// with no other frame processing between values"), stopping at the
+    /// first rejected one.
+    public mutating func apply(_ entries: some Sequence<(SettingsParameter, UInt32)>) -> SettingsChange {
+        var change = SettingsChange()
+        let previousWindow = Int(initialWindowSize)
+        for (parameter, value) in entries {
+            if let rejection = apply(parameter, value) {
+                change.rejection = rejection
+                break
+            }
+            if parameter == .headerTableSize { change.smallestHeaderTableSize = min(change.smallestHeaderTableSize ?? value, value) }
+        }
+        change.initialWindowDelta = Int(initialWindowSize) - previousWindow
+        return change
+    }
+}
+
 extension Limits {
     /// The SETTINGS of our connection preface (§3.4): the limits a peer
     /// must know, and each setting whose value differs from RFC 9113's

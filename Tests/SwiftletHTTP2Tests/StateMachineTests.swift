@@ -256,6 +256,21 @@ struct StateMachineTests {
         #expect(settings == PeerSettings(), "a refused value changes nothing")
     }
 
+    @Test("§6.5.3: a SETTINGS frame is applied in order; the change says the window delta, the smallest table size, and stops at the first bad value")
+    func wholeFrame() {
+        var settings = PeerSettings()
+        let change = settings.apply([(.headerTableSize, 1000), (.initialWindowSize, 100_000), (.headerTableSize, 8192),
+                                     (.initialWindowSize, 70_000)])
+        #expect(change == SettingsChange(rejection: nil, initialWindowDelta: 70_000 - 65_535, smallestHeaderTableSize: 1000))
+        #expect(settings.headerTableSize == 8192 && settings.initialWindowSize == 70_000)
+        let none = settings.apply([(SettingsParameter.maxConcurrentStreams, UInt32(10))])
+        #expect(none == SettingsChange(rejection: nil, initialWindowDelta: 0, smallestHeaderTableSize: nil))
+        let bad = settings.apply([(.initialWindowSize, 1000), (.enablePush, 2), (.maxFrameSize, 20_000)])
+        #expect(bad.rejection?.token == "settings_enable_push")
+        #expect(bad.initialWindowDelta == 1000 - 70_000, "what came before the bad value was applied")
+        #expect(settings.maxFrameSize == 16_384, "what came after it was not")
+    }
+
     @Test("§6.5.2: accepted settings take effect")
     func goodSettings() {
         var settings = PeerSettings()
