@@ -41,7 +41,7 @@ extension HTTP2Engine {
 
     func scheduleAllWithBody() {
         streams.forEach { stream in
-            if stream.headSent && (!stream.body.isEmpty || stream.endRequested || stream.bodySource != nil) {
+            if stream.headSent && stream.hasOutputToWrite {
                 scheduler.enqueue(stream)
             }
         }

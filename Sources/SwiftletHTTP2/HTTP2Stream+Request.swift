@@ -19,7 +19,7 @@ extension HTTP2Stream {
         // frame that fails them resets the stream, whose window no longer
         // matters.)
         guard inbound.take(length) else {
-            withEngine { $0.creditConnection(length) }
+            creditConnection(length)
             return .streamError(id, Rejection(.streamWindowExceeded,
                                               "DATA of \(length) bytes exceeds the stream window \(inbound.available)"))
         }
@@ -28,8 +28,11 @@ extension HTTP2Stream {
         // be able to reset the stream this frame would end).
         let event = StreamState.Event.receiveData(endStream: endStream)
         let admitted = state.admits(event)
-        guard case .ok = admitted else {
-            if case .connectionError = admitted {} else { withEngine { $0.creditConnection(length) } }
+        switch admitted {
+        case .ok: break
+        case .connectionError: return FrameResult(admitted, streamID: id)  // the connection's window no longer matters
+        case .ignore, .streamError:
+            creditConnection(length)
             return FrameResult(admitted, streamID: id)
         }
         let received = receivedBodyBytes + data.count
@@ -37,7 +40,7 @@ extension HTTP2Stream {
         // content-length header field does not equal the sum of the DATA frame
         // payload lengths that form the content".
         if let expected = expectedContentLength, received > expected || (endStream && received != expected) {
-            withEngine { $0.creditConnection(length) }
+            creditConnection(length)
             return .streamError(id, Rejection(.contentLengthMismatch, "content-length \(expected) but \(received) bytes of DATA"))
         }
         enter(event)
@@ -143,6 +146,12 @@ extension HTTP2Stream {
         }
     }
 
+    /// Bytes of this stream that reach no handler (discarded, padding,
+    /// refused) go back to the connection window at once.
+    private func creditConnection(_ count: Int) {
+        withEngine { $0.creditConnection(count) }
+    }
+
     /// Both sides ended the stream: it is done.
     func completeIfBothEnded() {
         if isLive && state == .closed(.endStream) {
@@ -195,7 +204,7 @@ extension HTTP2Stream {
     /// (`Limits.requestDrainAllowance`). A peer that has used up a window
     /// that gets no more credit cannot finish: reset it now.
     func drained(_ count: Int) {
-        withEngine { $0.creditConnection(count) }
+        creditConnection(count)
         guard state.canReceive else { return }
         if requestProgress.drained(count), let increment = inbound.consumed(count) {
             withEngine { $0.transport.writeWindowUpdate(streamID: id, increment: increment) }

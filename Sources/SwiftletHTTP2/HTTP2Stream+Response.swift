@@ -53,7 +53,7 @@ extension HTTP2Stream {
         guard sendWindow.increase(by: increment) else {
             return .streamError(id, Rejection(.windowOverflow, "stream \(id) window exceeds 2^31-1"))
         }
-        if !body.isEmpty || endRequested || bodySource != nil { withEngine { $0.schedule(self) } }
+        if hasOutputToWrite { withEngine { $0.schedule(self) } }
         return .ok
     }
 
@@ -121,7 +121,7 @@ extension HTTP2Stream {
                 wasUnwritable = false
                 engine.handler.exchangeDidBecomeWritable(self)
             }
-            if isLive && (!body.isEmpty || endRequested || bodySource != nil) { engine.scheduler.enqueue(self) }
+            if isLive && hasOutputToWrite { engine.scheduler.enqueue(self) }
             return true
         }
     }
@@ -152,7 +152,7 @@ extension HTTP2Stream {
     /// otherwise the rest of the request is drained (§8.1).
     private func sentEnd() {
         if state == .closed(.endStream) {
-            withEngine { $0.finishStream(self, closedBy: .endStream, reason: .completed) }
+            completeIfBothEnded()
         } else if !requestComplete && state.canReceive {
             beginRequestDrain()
         }

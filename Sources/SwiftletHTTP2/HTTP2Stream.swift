@@ -163,6 +163,9 @@ public final class HTTP2Stream: HTTPExchange {
     var requestComplete: Bool { requestProgress.isComplete }
     var headSent: Bool { responseProgress.isHeadSent }
     var endRequested: Bool { responseProgress.isEndRequested }
+    /// The scheduler has something to do for this stream: body queued, the
+    /// end to write, or a source to pull from.
+    var hasOutputToWrite: Bool { !body.isEmpty || endRequested || bodySource != nil }
 
     /// The handler queued the end of the response.
     func queueEnd() {
