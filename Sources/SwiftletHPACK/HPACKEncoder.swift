@@ -26,8 +26,21 @@ public final class HPACKEncoder {
     /// Use Huffman coding unless it is longer.
     public var huffman: Bool {
         get { useHuffman }
-        set { useHuffman = newValue }
+        set {
+            if newValue != useHuffman { generation &+= 1 }
+            useHuffman = newValue
+        }
     }
+
+    /// Names the encoder's state: it changes whenever the bytes this
+    /// encoder writes for given fields could change (an entry enters or
+    /// leaves the dynamic table, its maximum size changes, a size update is
+    /// pending or written, Huffman coding is switched). Encoding is a
+    /// function of the fields and this state, so at an equal generation the
+    /// same fields encode to the same bytes; and a block whose encoding
+    /// left the generation as it was leaves it so again
+    /// (`ResponseHeadMemo` in SwiftletHTTP2 replays such blocks).
+    public private(set) var generation: UInt64 = 0
 
     /// - Parameter maximumTableSize: the most table memory this encoder
     ///   will use, whatever the peer allows.
@@ -49,6 +62,7 @@ public final class HPACKEncoder {
         pendingMinimum = min(pendingMinimum ?? newSize, newSize)
         pendingFinal = newSize
         table.setMaximumSize(newSize)
+        generation &+= 1
     }
 
     /// Starts a header block: writes pending size updates.
@@ -58,6 +72,7 @@ public final class HPACKEncoder {
             IntegerCoding.encode(final, prefixBits: 5, flags: 0x20, into: &output)
             pendingMinimum = nil
             pendingFinal = nil
+            generation &+= 1
         }
     }
 
@@ -130,6 +145,7 @@ public final class HPACKEncoder {
         if let valueLiteral { output.append(valueLiteral) } else { Self.writeString(value, huffman: useHuffman, into: &output) }
         if indexing == .incremental {
             table.insert(name: name, value: value, nameHash: nameHash, fieldHash: fieldHash)
+            generation &+= 1
         }
     }
 

@@ -28,7 +28,9 @@ public struct HPACKOutput: ~Copyable {
         count += 1
     }
 
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    /// Appends bytes as they are: a block, or part of one, encoded earlier
+    /// against the same encoder state (`HPACKEncoder.generation`).
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         if count + bytes.count > capacity { grow(to: count + bytes.count) }
         UnsafeMutableRawPointer(base + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)

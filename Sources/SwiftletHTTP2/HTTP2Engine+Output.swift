@@ -23,7 +23,11 @@ extension HTTP2Engine {
     /// `headerOutput` (how: `ResponseHeadEncoding`).
     func encodeBlock(status: Int?, fields: HTTPFieldList) {
         headerOutput.removeAll()
-        ResponseHeadEncoding.encode(status: status, fields: fields, with: encoder, into: &headerOutput)
+        if let status {
+            ResponseHeadEncoding.encode(status: status, fields: fields, with: encoder, into: &headerOutput, memo: &headMemo)
+        } else {
+            ResponseHeadEncoding.encode(status: nil, fields: fields, with: encoder, into: &headerOutput)
+        }
     }
 
     // MARK: responses

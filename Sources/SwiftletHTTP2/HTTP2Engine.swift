@@ -50,6 +50,8 @@ public final class HTTP2Engine {
         var scheduler = WriteScheduler<HTTP2Stream>()
         /// Which priority signals count, and PRIORITY_UPDATEs waiting for their stream.
         var priorities: PrioritySignals
+        /// The last response head, kept to be replayed (`ResponseHeadMemo`).
+        var headMemo = ResponseHeadMemo()
     }
     let inPlace: UncheckedCell<InPlace>
     var streams: StreamTable<HTTP2Stream> {
@@ -71,6 +73,10 @@ public final class HTTP2Engine {
     var priorities: PrioritySignals {
         unsafeAddress { inPlace.address.pointer(to: \.priorities)! }
         unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.priorities)! }
+    }
+    var headMemo: ResponseHeadMemo {
+        unsafeAddress { inPlace.address.pointer(to: \.headMemo)! }
+        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.headMemo)! }
     }
     /// The encoded response head being written (non-copyable, so a cell of
     /// its own).

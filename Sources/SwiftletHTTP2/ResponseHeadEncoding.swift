@@ -80,6 +80,23 @@ enum ResponseHeadEncoding {
         scratch.withUnsafeBytes(body)
     }
 
+    /// Appends the block of a response head (`status` and `fields`), as
+    /// `encode` does, replaying it from `memo` when the connection encoded
+    /// the same head last at the same encoder state, and keeping it there
+    /// when the encoding left that state unchanged (`ResponseHeadMemo`).
+    static func encode(status: Int, fields: HTTPFieldList, with encoder: HPACKEncoder, into output: inout HPACKOutput,
+                       memo: inout ResponseHeadMemo) {
+        let generation = encoder.generation
+        if memo.replay(status: status, fields: fields, generation: generation, into: &output) { return }
+        let start = output.count
+        encode(status: status, fields: fields, with: encoder, into: &output)
+        if encoder.generation == generation {
+            let block = output.bytes
+            memo.keep(status: status, fields: fields, generation: generation,
+                      block: UnsafeRawBufferPointer(rebasing: block[start...]))
+        }
+    }
+
     /// The HPACK preparation of shared fields: what `encodeBlock` does to
     /// each field (lowercasing, dropping connection-specific ones, choosing
     /// how it is indexed), done once.
