@@ -233,6 +233,7 @@ public final class HTTPFieldList {
         }
     }
 
+    @inlinable  // the length test, inline, spares most calls (and memcmp) on the request path
     public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
     }

@@ -108,20 +108,21 @@ struct RequestValidator: HPACKSink {
             return
         }
         guard validValue(value, name: name) else { return }
-        if HTTPFieldList.equal(name, HTTPFieldList.span(":method")) {
+        switch Self.pseudoHeader(named: name) {
+        case .method?:
             guard !hasMethod else { return repeated(name) }
             hasMethod = true
             request.setPseudo(.method, value)
             isConnect = HTTPFieldList.equal(value, HTTPFieldList.span("CONNECT"))
             isOptions = HTTPFieldList.equal(value, HTTPFieldList.span("OPTIONS"))
             if value.count == 0 { fail(.emptyMethod, ":method is empty") }
-        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":scheme")) {
+        case .scheme?:
             guard !hasScheme else { return repeated(name) }
             hasScheme = true
             request.setPseudo(.scheme, value)
             schemeIsHTTP = HTTPFieldList.equal(value, HTTPFieldList.span("http")) || HTTPFieldList.equal(value, HTTPFieldList.span("https"))
             if value.count == 0 { fail(.emptyScheme, ":scheme is empty") }
-        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":path")) {
+        case .path?:
             guard !hasPath else { return repeated(name) }
             hasPath = true
             request.setPseudo(.path, value)
@@ -129,22 +130,35 @@ struct RequestValidator: HPACKSink {
             pathStartsWithSlash = value.count > 0 && value[0] == UInt8(ascii: "/")
             // "This pseudo-header field MUST NOT be empty for "http" or "https" URIs".
             if value.count == 0 { fail(.emptyPath, ":path is empty") }
-        } else if HTTPFieldList.equal(name, HTTPFieldList.span(":authority")) {
+        case .authority?:
             guard !hasAuthority else { return repeated(name) }
             hasAuthority = true
             request.setPseudo(.authority, value)
-        } else if extendedConnect && HTTPFieldList.equal(name, HTTPFieldList.span(":protocol")) {
+        case .protocol? where extendedConnect:
             // RFC 8441 §4: "A new pseudo-header field :protocol MAY be included
             // on request HEADERS indicating the desired protocol to be spoken
             // on the tunnel created by CONNECT."
             guard !hasProtocol else { return repeated(name) }
             hasProtocol = true
             request.setPseudo(.protocol, value)
-        } else {
+        case .protocol?, nil:
             // §8.3: a pseudo-header "that is not defined or is invalid" makes
             // the request malformed (":protocol" is defined only once we sent
             // SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3).
             fail(.unknownPseudoHeader, "pseudo-header field '\(String(decoding: name, as: UTF8.self))' is not defined for requests")
+        }
+    }
+
+    /// The request pseudo-header field `name` is (§8.3.1; `:protocol`, RFC
+    /// 8441 §4), if any: a length test, then one comparison.
+    static func pseudoHeader(named name: UnsafeRawBufferPointer) -> HTTPRequestHead.Pseudo? {
+        func matches(_ known: StaticString) -> Bool { HTTPFieldList.equal(name, HTTPFieldList.span(known)) }
+        switch name.count {
+        case 5: return matches(":path") ? .path : nil
+        case 7: return matches(":method") ? .method : matches(":scheme") ? .scheme : nil
+        case 9: return matches(":protocol") ? .protocol : nil
+        case 10: return matches(":authority") ? .authority : nil
+        default: return nil
         }
     }
 

@@ -83,8 +83,10 @@ public final class StaticFileHandler: HTTPHandler {
     private let indexName: [UInt8]
     private let cacheControl: [UInt8]?
     let serverName: [UInt8]
-    let responseCountsCell = UncheckedCell<[Int: Int]>([:])
-    var responseCounts: [Int: Int] {
+    /// Responses by status, 100...999 (`HTTPStatus.isValid`) at
+    /// `status - 100`: an index, not a hash, per response.
+    let responseCountsCell = UncheckedCell<[Int]>([Int](repeating: 0, count: 900))
+    var responseCounts: [Int] {
         unsafeAddress { responseCountsCell.address }
         unsafeMutableAddress { responseCountsCell.mutableAddress }
     }
@@ -92,7 +94,11 @@ public final class StaticFileHandler: HTTPHandler {
     var compressionCount = 0
     var prefetchReadCount = 0
     /// Responses by status, for statistics and tests.
-    public var responses: [Int: Int] { responseCounts }
+    public var responses: [Int: Int] {
+        var byStatus: [Int: Int] = [:]
+        for (index, count) in responseCounts.enumerated() where count > 0 { byStatus[100 + index] = count }
+        return byStatus
+    }
     /// Files this handler compressed (or found incompressible): each file
     /// version once per coding, however many requests.
     public var compressions: Int { compressionCount }
@@ -518,7 +524,10 @@ public final class StaticFileHandler: HTTPHandler {
         }
     }
 
-    func count(_ status: Int) { responseCounts[status, default: 0] += 1 }
+    func count(_ status: Int) {
+        guard HTTPStatus.isValid(status) else { return }
+        responseCounts[status - 100] += 1
+    }
 }
 
 /// Marks a response waiting for a prefetch; set when the exchange closes.
