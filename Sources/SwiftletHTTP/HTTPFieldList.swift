@@ -83,6 +83,10 @@ public final class HTTPFieldList {
 
     /// The shared fields this list starts with, if any (`appendShared`).
     public var shared: HTTPFieldList? { sharedFields }
+
+    /// Whether the shared fields are `list` (the same object), without
+    /// taking a reference to them.
+    public func sharesFields(with list: HTTPFieldList?) -> Bool { sharedFields === list }
     /// Fields of this list's own, after the shared ones.
     public var ownCount: Int { entryCount }
 

@@ -130,7 +130,7 @@ extension HTTP2Engine {
         if case .notNew(let verdict) = StreamAdmission.identify(id, highestStreamID: highestStreamID,
                                                                 closedBy: recentlyClosed.lookup(id)) {
             // Decoded anyway: the HPACK context must stay in step.
-            var discard = RequestValidator(trailers: HTTPFieldList())
+            var discard = DiscardingSink()
             do { try decoder.decode(block, into: &discard) } catch { return .connectionError(compression(error)) }
             return verdict
         }
@@ -183,6 +183,12 @@ extension HTTP2Engine {
         var validator = RequestValidator(trailers: trailers)
         do { try decoder.decode(block, into: &validator) } catch { return .connectionError(compression(error)) }
         return stream.receiveTrailers(endStream: endStream, violation: validator.violation)
+    }
+
+    /// Takes the fields of a header block decoded only to keep the HPACK
+    /// context in step.
+    struct DiscardingSink: HPACKSink {
+        mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {}
     }
 
     func recycle(_ stream: HTTP2Stream) {

@@ -10,8 +10,14 @@ import SwiftletHTTP
 struct RequestValidator: HPACKSink {
     enum Mode { case request, trailers }
 
-    let request: HTTPRequestHead
-    let trailers: HTTPFieldList?
+    /// The request head the pseudo-header fields go to (nil for trailers),
+    /// and where the regular fields go: the request's fields or the
+    /// trailers. Held and used without reference counting (`Unmanaged`,
+    /// lent with `_withUnsafeGuaranteedRef`). Invariant: a validator is a
+    /// local of the engine's header-block path, which holds the stream whose
+    /// request head or trailer list these are for the validator's whole life.
+    private let request: Unmanaged<HTTPRequestHead>?
+    private let fields: Unmanaged<HTTPFieldList>
     let mode: Mode
     private(set) var violation: Rejection?
     private var sawRegularField = false
@@ -28,15 +34,15 @@ struct RequestValidator: HPACKSink {
     private(set) var contentLength: Int?
 
     init(request: HTTPRequestHead, extendedConnect: Bool = false) {
-        self.request = request
-        self.trailers = nil
+        self.request = Unmanaged.passUnretained(request)
+        fields = Unmanaged.passUnretained(request.fields)
         mode = .request
         self.extendedConnect = extendedConnect
     }
 
     init(trailers: HTTPFieldList) {
-        self.request = HTTPRequestHead()
-        self.trailers = trailers
+        request = nil
+        fields = Unmanaged.passUnretained(trailers)
         mode = .trailers
         extendedConnect = false
     }
@@ -88,11 +94,7 @@ struct RequestValidator: HPACKSink {
             contentLength = length
         }
         if violation != nil { return }
-        if let trailers {
-            trailers.append(name: name, value: value, neverIndexed: neverIndexed)
-        } else {
-            request.fields.append(name: name, value: value, neverIndexed: neverIndexed)
-        }
+        fields._withUnsafeGuaranteedRef { $0.append(name: name, value: value, neverIndexed: neverIndexed) }
     }
 
     private mutating func pseudoField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
@@ -112,20 +114,20 @@ struct RequestValidator: HPACKSink {
         case .method?:
             guard !hasMethod else { return repeated(name) }
             hasMethod = true
-            request.setPseudo(.method, value)
+            request?._withUnsafeGuaranteedRef { $0.setPseudo(.method, value) }
             isConnect = HTTPFieldList.equal(value, HTTPFieldList.span("CONNECT"))
             isOptions = HTTPFieldList.equal(value, HTTPFieldList.span("OPTIONS"))
             if value.count == 0 { fail(.emptyMethod, ":method is empty") }
         case .scheme?:
             guard !hasScheme else { return repeated(name) }
             hasScheme = true
-            request.setPseudo(.scheme, value)
+            request?._withUnsafeGuaranteedRef { $0.setPseudo(.scheme, value) }
             schemeIsHTTP = HTTPFieldList.equal(value, HTTPFieldList.span("http")) || HTTPFieldList.equal(value, HTTPFieldList.span("https"))
             if value.count == 0 { fail(.emptyScheme, ":scheme is empty") }
         case .path?:
             guard !hasPath else { return repeated(name) }
             hasPath = true
-            request.setPseudo(.path, value)
+            request?._withUnsafeGuaranteedRef { $0.setPseudo(.path, value) }
             pathIsAsterisk = value.count == 1 && value[0] == UInt8(ascii: "*")
             pathStartsWithSlash = value.count > 0 && value[0] == UInt8(ascii: "/")
             // "This pseudo-header field MUST NOT be empty for "http" or "https" URIs".
@@ -133,14 +135,14 @@ struct RequestValidator: HPACKSink {
         case .authority?:
             guard !hasAuthority else { return repeated(name) }
             hasAuthority = true
-            request.setPseudo(.authority, value)
+            request?._withUnsafeGuaranteedRef { $0.setPseudo(.authority, value) }
         case .protocol? where extendedConnect:
             // RFC 8441 §4: "A new pseudo-header field :protocol MAY be included
             // on request HEADERS indicating the desired protocol to be spoken
             // on the tunnel created by CONNECT."
             guard !hasProtocol else { return repeated(name) }
             hasProtocol = true
-            request.setPseudo(.protocol, value)
+            request?._withUnsafeGuaranteedRef { $0.setPseudo(.protocol, value) }
         case .protocol?, nil:
             // §8.3: a pseudo-header "that is not defined or is invalid" makes
             // the request malformed (":protocol" is defined only once we sent
@@ -230,8 +232,8 @@ struct RequestValidator: HPACKSink {
             // field or a Host header field. If these fields are present, they
             // MUST NOT be empty. If both fields are present, they MUST contain
             // the same value."
-            let host = request.fields.first("host")
-            let authority = hasAuthority ? request.authorityBytes : nil
+            let host = fields._withUnsafeGuaranteedRef { $0.first("host") }
+            let authority = hasAuthority ? request?._withUnsafeGuaranteedRef { $0.authorityBytes } : nil
             if authority == nil && host == nil {
                 fail(.missingAuthority, "request has neither :authority nor host")
             } else if authority?.count == 0 || host?.count == 0 {

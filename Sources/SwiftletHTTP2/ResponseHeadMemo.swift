@@ -46,7 +46,7 @@ struct ResponseHeadMemo {
     /// head it was encoded from and the encoder is at the same
     /// `generation`; false (and nothing appended) otherwise.
     func replay(status: Int, fields: HTTPFieldList, generation: UInt64, into output: inout HPACKOutput) -> Bool {
-        guard status == self.status, generation == self.generation, fields.shared === shared,
+        guard status == self.status, generation == self.generation, fields.sharesFields(with: shared),
               fields.ownCount == ownFieldCount else { return false }
         let sharedCount = fields.count - fields.ownCount
         return bytes.withUnsafeBytes { kept in
