@@ -82,4 +82,23 @@ struct HTTPFieldListTests {
         #expect(!request.listContains("connection", element: HTTPFieldList.span("close")))
         #expect(!request.listContains("te", element: HTTPFieldList.span("trailers")))
     }
+
+    @Test("equal: spans of every length up to 40 differing in any one byte are unequal, and equal ones equal")
+    func equalComparesEveryByte() {
+        for count in 0...40 {
+            let a = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            a.withUnsafeBytes { x in
+                // A copy elsewhere in memory: equal.
+                Array(a).withUnsafeBytes { y in #expect(HTTPFieldList.equal(x, y), "\(count) bytes") }
+                for position in 0..<count {
+                    var b = a
+                    b[position] ^= 0x20  // a case flip: what a careless comparison might miss
+                    b.withUnsafeBytes { y in #expect(!HTTPFieldList.equal(x, y), "byte \(position) of \(count)") }
+                }
+                if count > 0 {
+                    a.dropLast().withUnsafeBytes { y in #expect(!HTTPFieldList.equal(x, y), "a prefix of \(count) bytes") }
+                }
+            }
+        }
+    }
 }
