@@ -27,7 +27,7 @@ public final class HPACKEncoder {
     public var huffman: Bool {
         get { useHuffman }
         set {
-            if newValue != useHuffman { generation &+= 1 }
+            if newValue != useHuffman { changes &+= 1 }
             useHuffman = newValue
         }
     }
@@ -40,7 +40,11 @@ public final class HPACKEncoder {
     /// same fields encode to the same bytes; and a block whose encoding
     /// left the generation as it was leaves it so again
     /// (`ResponseHeadMemo` in SwiftletHTTP2 replays such blocks).
-    public private(set) var generation: UInt64 = 0
+    public var generation: UInt64 { changes }
+    // Read through the getter above, inside this module, where no access to
+    // it can overlap another: a stored property read from another module
+    // would be checked for exclusivity at run time on every response.
+    private var changes: UInt64 = 0
 
     /// - Parameter maximumTableSize: the most table memory this encoder
     ///   will use, whatever the peer allows.
@@ -62,7 +66,7 @@ public final class HPACKEncoder {
         pendingMinimum = min(pendingMinimum ?? newSize, newSize)
         pendingFinal = newSize
         table.setMaximumSize(newSize)
-        generation &+= 1
+        changes &+= 1
     }
 
     /// Starts a header block: writes pending size updates.
@@ -72,7 +76,7 @@ public final class HPACKEncoder {
             IntegerCoding.encode(final, prefixBits: 5, flags: 0x20, into: &output)
             pendingMinimum = nil
             pendingFinal = nil
-            generation &+= 1
+            changes &+= 1
         }
     }
 
@@ -145,7 +149,7 @@ public final class HPACKEncoder {
         if let valueLiteral { output.append(valueLiteral) } else { Self.writeString(value, huffman: useHuffman, into: &output) }
         if indexing == .incremental {
             table.insert(name: name, value: value, nameHash: nameHash, fieldHash: fieldHash)
-            generation &+= 1
+            changes &+= 1
         }
     }
 

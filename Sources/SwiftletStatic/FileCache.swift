@@ -8,7 +8,7 @@ import SwiftletLoop
 /// Response bodies borrow regions of `bytes` with the entry as owner, so
 /// the mapping lives until the last response using it is written, even if
 /// the cache dropped the entry meanwhile.
-public final class CachedFile {
+public final class CachedFile: FileCacheIndexEntry {
     let path: [UInt8]
     let hash: Int
     let isDirectory: Bool
@@ -152,6 +152,11 @@ public final class CachedFile {
         return fstat(descriptor, &status) == 0 && sameFile(as: status)
     }
 
+    /// Whether this is the entry for `path` (`FileCacheIndex`).
+    func hasKey(_ path: UnsafeRawBufferPointer) -> Bool {
+        self.path.withUnsafeBytes { HTTPFieldList.equal($0, path) }
+    }
+
     func sameFile(as status: stat) -> Bool {
         UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode && Int(status.st_size) == size
             && Int(status.st_mtim.tv_sec) == modified && Int(status.st_mtim.tv_nsec) == modifiedNanoseconds
@@ -182,12 +187,12 @@ final class FileCache {
     // The table and the path buffer are mutated in place on every lookup;
     // in `UncheckedCell`s they skip run-time exclusivity checks. Invariant:
     // their mutations never call out of this file.
-    private let bucketsCell = UncheckedCell<[Int: [CachedFile]]>([:])
-    private var buckets: [Int: [CachedFile]] {
-        unsafeAddress { bucketsCell.address }
-        unsafeMutableAddress { bucketsCell.mutableAddress }
+    private let indexCell = UncheckedCell(FileCacheIndex<CachedFile>())
+    private var index: FileCacheIndex<CachedFile> {
+        unsafeAddress { indexCell.address }
+        unsafeMutableAddress { indexCell.mutableAddress }
     }
-    private var entryCount = 0
+    private var entryCount: Int { index.count }
     private var mappedBytes = 0
     private var useCounter: UInt64 = 0
     private let pathBufferCell = UncheckedCell<[UInt8]>([])
@@ -235,15 +240,13 @@ final class FileCache {
     func lookup(_ path: UnsafeRawBufferPointer, now: UInt64) -> Lookup {
         let hash = Self.hash(path)
         useCounter &+= 1
-        if let bucket = buckets[hash] {
-            for entry in bucket where entry.path.withUnsafeBytes({ HTTPFieldList.equal($0, path) }) {
-                if now &- entry.validatedAt < revalidateAfter {
-                    entry.lastUsed = useCounter
-                    hits &+= 1
-                    return .file(entry)
-                }
-                return revalidate(entry, path: path, now: now)
+        if let entry = index.find(hash: hash, key: path) {
+            if now &- entry.validatedAt < revalidateAfter {
+                entry.lastUsed = useCounter
+                hits &+= 1
+                return .file(entry)
             }
+            return revalidate(entry, path: path, now: now)
         }
         misses &+= 1
         return load(path, hash: hash, now: now, replacing: nil)
@@ -336,24 +339,22 @@ final class FileCache {
         while entryCount >= maximumEntries || (mappedBytes + entry.size > maximumBytes && entryCount > 0) {
             evictLeastRecentlyUsed()
         }
-        buckets[hash, default: []].append(entry)
-        entryCount += 1
+        index.insert(entry)
         mappedBytes += entry.size
         return .file(entry)
     }
 
     private func remove(_ entry: CachedFile) {
-        guard var bucket = buckets[entry.hash], let index = bucket.firstIndex(where: { $0 === entry }) else { return }
-        bucket.remove(at: index)
-        buckets[entry.hash] = bucket.isEmpty ? nil : bucket
-        entryCount -= 1
+        let before = index.count
+        index.remove(entry)
+        guard index.count < before else { return }
         mappedBytes -= entry.size
     }
 
     private func evictLeastRecentlyUsed() {
         var oldest: CachedFile?
-        for bucket in buckets.values {
-            for entry in bucket where oldest == nil || entry.lastUsed < oldest!.lastUsed { oldest = entry }
+        index.forEach { entry in
+            if oldest == nil || entry.lastUsed < oldest!.lastUsed { oldest = entry }
         }
         if let oldest { remove(oldest) }
     }
