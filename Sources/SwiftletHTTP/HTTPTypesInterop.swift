@@ -24,7 +24,7 @@ extension HTTPRequestHead {
         guard let method = Self.knownMethod(methodBytes) ?? HTTPRequest.Method(method) else {
             throw HTTPTypesConversionError(description: "the method \(method.debugDescription) is not a token")
         }
-        let fromPseudo = authorityIndex >= 0
+        let fromPseudo = hasAuthorityPseudoHeader
         var request = HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
                                             headerFields: try fields.httpTypesFields(skippingHost: !fromPseudo))
         if let protocolBytes {
