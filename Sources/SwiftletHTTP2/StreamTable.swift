@@ -1,10 +1,16 @@
-/// The open streams of a connection, by id: an open-addressed table (ids
-/// are odd and mostly consecutive, so `id >> 1` spreads them evenly), no
-/// hashing, and no allocation once it has grown (doubling) to the most
-/// streams the connection had open at once.
+/// The open streams of a connection, by id: an open-addressed table with
+/// linear probing, and no allocation once it has grown (doubling) to the
+/// most streams the connection had open at once.
+///
+/// A stream's first slot is its id times 2⁶⁴/φ, top bits (Fibonacci
+/// hashing): consecutive ids land far apart. (With `id >> 1` they sat in
+/// one run, and removing the oldest of 16 open streams walked all 15
+/// others to see whether one had to move back.)
 struct StreamTable<Stream: SchedulableStream> {
     private var slots: [Stream?]
     private var mask: Int
+    /// 64 − log2(slot count): the top bits of the product are the slot.
+    private var shift: UInt64
     private(set) var count = 0
 
     init(capacity: Int) {
@@ -12,12 +18,18 @@ struct StreamTable<Stream: SchedulableStream> {
         while size < capacity * 2 { size <<= 1 }
         slots = Array(repeating: nil, count: size)
         mask = size - 1
+        shift = UInt64(64 - size.trailingZeroBitCount)
+    }
+
+    @inline(__always)
+    private func home(_ id: UInt32) -> Int {
+        Int(truncatingIfNeeded: (UInt64(id) &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
     var isEmpty: Bool { count == 0 }
 
     subscript(id: UInt32) -> Stream? {
-        var index = Int(id >> 1) & mask
+        var index = home(id)
         while let stream = slots[index] {
             if stream.id == id { return stream }
             index = (index + 1) & mask
@@ -27,7 +39,7 @@ struct StreamTable<Stream: SchedulableStream> {
 
     mutating func insert(_ stream: Stream) {
         if (count + 1) * 2 > slots.count { grow() }
-        var index = Int(stream.id >> 1) & mask
+        var index = home(stream.id)
         while slots[index] != nil { index = (index + 1) & mask }
         slots[index] = stream
         count += 1
@@ -36,7 +48,7 @@ struct StreamTable<Stream: SchedulableStream> {
     /// Removes the stream whose id is `id` (backward-shift deletion keeps
     /// probe chains intact without tombstones).
     mutating func remove(_ id: UInt32) {
-        var index = Int(id >> 1) & mask
+        var index = home(id)
         while let stream = slots[index] {
             if stream.id == id { break }
             index = (index + 1) & mask
@@ -46,9 +58,9 @@ struct StreamTable<Stream: SchedulableStream> {
         count -= 1
         var next = (index + 1) & mask
         while let moving = slots[next] {
-            let home = Int(moving.id >> 1) & mask
+            let movingHome = home(moving.id)
             // Move it back if its home is not within (index, next].
-            let distanceToHole = (next - home) & mask
+            let distanceToHole = (next - movingHome) & mask
             let distanceToNext = (next - index) & mask
             if distanceToHole >= distanceToNext {
                 slots[index] = moving
@@ -71,6 +83,7 @@ struct StreamTable<Stream: SchedulableStream> {
         let old = slots.compactMap { $0 }
         slots = Array(repeating: nil, count: slots.count * 2)
         mask = slots.count - 1
+        shift = UInt64(64 - slots.count.trailingZeroBitCount)
         count = 0
         for stream in old { insert(stream) }
     }
