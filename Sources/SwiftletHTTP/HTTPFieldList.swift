@@ -33,6 +33,11 @@ public final class HTTPFieldList {
     /// Fields shared with other lists, seen before this list's own.
     private var sharedFields: HTTPFieldList?
     private var sharedCount = 0
+    /// One bit per field name present (`nameBit`), this list's own and
+    /// its shared list's: a lookup of a name whose bit is clear needs no
+    /// scan. Most lookups on the request path are of absent fields (range,
+    /// conditionals, priority, host over HTTP/2).
+    private var nameBits: UInt64 = 0
     private var cache: AnyObject?
 
     public init(byteCapacity: Int = 512, fieldCapacity: Int = 16) {
@@ -57,6 +62,7 @@ public final class HTTPFieldList {
     public func removeAll() {
         storageUsed = 0
         entryCount = 0
+        nameBits = 0
         if sharedFields != nil {
             sharedFields = nil
             sharedCount = 0
@@ -78,6 +84,7 @@ public final class HTTPFieldList {
         }
         sharedFields = shared
         sharedCount = shared.entryCount
+        nameBits = shared.nameBits
         dropCache()
     }
 
@@ -109,6 +116,7 @@ public final class HTTPFieldList {
     /// that way carry the mark.
     public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool = false) {
         dropCache()
+        nameBits |= Self.nameBit(name)
         let needed = name.count + value.count
         if storageUsed + needed > storageCapacity { growStorage(storageUsed + needed) }
         if entryCount == entryCapacity { growEntries() }
@@ -179,6 +187,7 @@ public final class HTTPFieldList {
     }
 
     public func first(name: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard nameBits & Self.nameBit(name) != 0 else { return nil }
         for index in 0..<count {
             let field = self[index]
             if Self.equal(field.name, name) { return field.value }
@@ -191,6 +200,7 @@ public final class HTTPFieldList {
     /// protocols, codings). Several lines of one field are one list (§5.3).
     public func listContains(_ name: StaticString, element: UnsafeRawBufferPointer) -> Bool {
         let name = Self.span(name)
+        guard nameBits & Self.nameBit(name) != 0 else { return false }
         var found = false
         for index in 0..<count where !found {
             let field = self[index]
@@ -215,6 +225,17 @@ public final class HTTPFieldList {
     }
 
     // MARK: helpers
+
+    /// A name's bit in `nameBits`: from its length and its first and last
+    /// bytes (names that share them share a bit; a set bit only means
+    /// "maybe").
+    @inline(__always)
+    static func nameBit(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        guard let start = name.baseAddress, name.count > 0 else { return 1 }
+        let mix = UInt64(name.count) &* 0x9E37_79B9 ^ UInt64(start.load(as: UInt8.self)) &* 0x85EB_CA6B
+            ^ UInt64(start.load(fromByteOffset: name.count - 1, as: UInt8.self)) &* 0xC2B2_AE35
+        return 1 << ((mix ^ (mix >> 17)) & 63)
+    }
 
     @inline(__always)
     public static func span(_ string: StaticString) -> UnsafeRawBufferPointer {

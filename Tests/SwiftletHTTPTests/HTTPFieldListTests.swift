@@ -101,4 +101,22 @@ struct HTTPFieldListTests {
             }
         }
     }
+
+    @Test("first finds every name present among 300, own or shared, however their name bits collide; after removeAll none")
+    func firstFindsEveryName() {
+        let names = (0..<300).map { "x-\($0 % 7 == 0 ? "a" : "bc")-\($0)" }
+        let shared = HTTPFieldList()
+        for name in names.prefix(100) { shared.append(name: name, value: "s") }
+        let fields = HTTPFieldList()
+        fields.appendShared(shared)
+        for name in names.dropFirst(100) { fields.append(name: name, value: "o") }
+        for (position, name) in names.enumerated() {
+            #expect(fields.value(of: name) == (position < 100 ? "s" : "o"), "\(name)")
+        }
+        #expect(fields.value(of: "x-absent") == nil)
+        fields.removeAll()
+        #expect(fields.value(of: names[150]) == nil && fields.value(of: names[0]) == nil)
+        fields.append(name: "te", value: "trailers")
+        #expect(fields.listContains("te", element: HTTPFieldList.span("trailers")))
+    }
 }
