@@ -261,7 +261,7 @@ public final class HTTPFieldList {
     /// Inlinable: the length test, inline, spares most calls on the request
     /// path. Up to 16 bytes (field names, methods, schemes) are compared as
     /// two overlapping words, not with a call to `memcmp`.
-    @inlinable
+    @inlinable @inline(__always)
     public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         let count = a.count
         guard count == b.count else { return false }

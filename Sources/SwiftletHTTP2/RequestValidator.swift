@@ -154,14 +154,17 @@ struct RequestValidator: HPACKSink {
     /// The request pseudo-header field `name` is (§8.3.1; `:protocol`, RFC
     /// 8441 §4), if any: a length test, then one comparison.
     static func pseudoHeader(named name: UnsafeRawBufferPointer) -> HTTPRequestHead.Pseudo? {
-        func matches(_ known: StaticString) -> Bool { HTTPFieldList.equal(name, HTTPFieldList.span(known)) }
-        switch name.count {
-        case 5: return matches(":path") ? .path : nil
-        case 7: return matches(":method") ? .method : matches(":scheme") ? .scheme : nil
-        case 9: return matches(":protocol") ? .protocol : nil
-        case 10: return matches(":authority") ? .authority : nil
+        let candidate: HTTPRequestHead.Pseudo
+        let known: StaticString
+        switch (name.count, name.count > 1 ? name[1] : 0) {
+        case (5, UInt8(ascii: "p")): (candidate, known) = (.path, ":path")
+        case (7, UInt8(ascii: "m")): (candidate, known) = (.method, ":method")
+        case (7, UInt8(ascii: "s")): (candidate, known) = (.scheme, ":scheme")
+        case (9, UInt8(ascii: "p")): (candidate, known) = (.protocol, ":protocol")
+        case (10, UInt8(ascii: "a")): (candidate, known) = (.authority, ":authority")
         default: return nil
         }
+        return HTTPFieldList.equal(name, HTTPFieldList.span(known)) ? candidate : nil
     }
 
     /// "The same pseudo-header field name MUST NOT appear more than once in
