@@ -8,7 +8,7 @@
 struct SendChunk {
     var base: UnsafeRawPointer
     var count: Int
-    var block: PooledBuffer?
+    var block: Unmanaged<PooledBuffer>?
     var owner: AnyObject?
     var release: (() -> Void)?
 }
@@ -33,7 +33,7 @@ public final class SendQueue {
     private var head = 0
     private var count = 0
     /// The block small writes are copied into, and the next free offset in it.
-    private var appendBlock: PooledBuffer?
+    private var appendBlock: Unmanaged<PooledBuffer>?
     private var appendOffset = 0
     private var queuedBytes = 0
     /// Bytes queued and not yet reported written.
@@ -124,7 +124,7 @@ public final class SendQueue {
         let start = UnsafeRawPointer(block.storage + appendOffset)
         if count > 0 {
             let last = slot(count - 1)
-            if last.pointee.block === block && last.pointee.base + last.pointee.count == start {
+            if last.pointee.block?.toOpaque() == block.toOpaque() && last.pointee.base + last.pointee.count == start {
                 last.pointee.count += written
                 appendOffset += written
                 queuedBytes += written
