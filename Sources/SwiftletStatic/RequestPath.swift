@@ -18,34 +18,39 @@ struct RequestPath {
     /// `decoded` is scratch space (kept by the caller to avoid allocating).
     static func normalize(_ target: UnsafeRawBufferPointer, into output: inout [UInt8],
                           scratch decoded: inout [UInt8]) -> Result<Bool, Problem> {
-        // Most paths need none of the work below: no escape, no NUL, no
-        // empty, "." or ".." segment. For those the result is the path
-        // without its leading "/" (and its trailing one), found in one scan.
-        // Any "/." goes the long way, dot files included.
+        if let plain = plainPath(target) {
+            output.removeAll(keepingCapacity: true)
+            output.append(contentsOf: plain.path)
+            return .success(plain.trailingSlash)
+        }
+        return normalizeSegments(target, into: &output, scratch: &decoded)
+    }
+
+    /// The normalized path of `target`, within `target` itself, when it
+    /// needs none of `normalize`'s work: no escape, no NUL, no empty, "."
+    /// or ".." segment (any "/." counts, dot files included). Then the
+    /// result is the path without its leading "/", its trailing one, and
+    /// the query, found in one scan. Nil when it takes the long way.
+    static func plainPath(_ target: UnsafeRawBufferPointer) -> (path: UnsafeRawBufferPointer, trailingSlash: Bool)? {
+        guard target.count > 0, target[0] == UInt8(ascii: "/") else { return nil }
         var end = target.count
-        var plain = target.count > 0 && target[0] == UInt8(ascii: "/")
         var index = 0
-        while plain && index < target.count {
+        while index < target.count {
             let byte = target[index]
             if byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") {
                 end = index
                 break
             }
-            if byte == UInt8(ascii: "%") || byte == 0 {
-                plain = false
-            } else if byte == UInt8(ascii: "/"), index + 1 < target.count,
-                      target[index + 1] == UInt8(ascii: "/") || target[index + 1] == UInt8(ascii: ".") {
-                plain = false
+            if byte == UInt8(ascii: "%") || byte == 0 { return nil }
+            if byte == UInt8(ascii: "/"), index + 1 < target.count,
+               target[index + 1] == UInt8(ascii: "/") || target[index + 1] == UInt8(ascii: ".") {
+                return nil
             }
             index += 1
         }
-        guard plain else { return normalizeSegments(target, into: &output, scratch: &decoded) }
         let trailingSlash = target[end - 1] == UInt8(ascii: "/")
-        output.removeAll(keepingCapacity: true)
-        if end - (trailingSlash ? 1 : 0) > 1 {
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: target[1..<(end - (trailingSlash ? 1 : 0))]))
-        }
-        return .success(trailingSlash)
+        let stop = max(1, end - (trailingSlash ? 1 : 0))
+        return (UnsafeRawBufferPointer(rebasing: target[1..<stop]), trailingSlash)
     }
 
     /// `normalize` the long way: percent-decoding, then segment by segment.

@@ -134,11 +134,17 @@ public final class StaticFileHandler: HTTPHandler {
             respond(exchange, status: 405, text: "405 Method Not Allowed\n", isHead: false)
             return
         }
-        switch RequestPath.normalize(request.pathBytes, into: &pathScratch, scratch: &decodeScratch) {
+        // Most paths are used as they come (no copy); the rest are
+        // normalized into `pathScratch`, which `route` does not change.
+        let target = request.pathBytes
+        if let plain = RequestPath.plainPath(target) {
+            return route(exchange, path: plain.path, trailingSlash: plain.trailingSlash, isHead: isHead)
+        }
+        switch RequestPath.normalize(target, into: &pathScratch, scratch: &decodeScratch) {
         case .failure:
             respond(exchange, status: 400, text: "400 Bad Request\n", isHead: isHead)
         case .success(let trailingSlash):
-            route(exchange, trailingSlash: trailingSlash, isHead: isHead)
+            pathScratch.withUnsafeBytes { route(exchange, path: $0, trailingSlash: trailingSlash, isHead: isHead) }
         }
     }
 
@@ -150,19 +156,20 @@ public final class StaticFileHandler: HTTPHandler {
 
     // MARK: routing
 
-    private func route(_ exchange: any HTTPExchange, trailingSlash: Bool, isHead: Bool) {
-        let found = pathScratch.withUnsafeBytes { cache.lookup($0, now: loop.now) }
+    /// Serves `path` (normalized, without its leading "/").
+    private func route(_ exchange: any HTTPExchange, path: UnsafeRawBufferPointer, trailingSlash: Bool, isHead: Bool) {
+        let found = cache.lookup(path, now: loop.now)
         guard case .file(let entry) = found else {
             notFound(exchange, isHead: isHead)
             return
         }
         if entry.isDirectory {
-            guard trailingSlash || pathScratch.isEmpty else {
+            guard trailingSlash || path.isEmpty else {
                 redirectToDirectory(exchange, isHead: isHead)
                 return
             }
             lookupScratch.removeAll(keepingCapacity: true)
-            lookupScratch.append(contentsOf: pathScratch)
+            lookupScratch.append(contentsOf: path)
             if !lookupScratch.isEmpty { lookupScratch.append(UInt8(ascii: "/")) }
             lookupScratch.append(contentsOf: indexName)
             let index = lookupScratch.withUnsafeBytes { cache.lookup($0, now: loop.now) }
