@@ -138,13 +138,13 @@ public final class StaticFileHandler: HTTPHandler {
         // normalized into `pathScratch`, which `route` does not change.
         let target = request.pathBytes
         if let plain = RequestPath.plainPath(target) {
-            return route(exchange, path: plain.path, trailingSlash: plain.trailingSlash, isHead: isHead)
+            return route(exchange, request.fields, path: plain.path, trailingSlash: plain.trailingSlash, isHead: isHead)
         }
         switch RequestPath.normalize(target, into: &pathScratch, scratch: &decodeScratch) {
         case .failure:
             respond(exchange, status: 400, text: "400 Bad Request\n", isHead: isHead)
         case .success(let trailingSlash):
-            pathScratch.withUnsafeBytes { route(exchange, path: $0, trailingSlash: trailingSlash, isHead: isHead) }
+            pathScratch.withUnsafeBytes { route(exchange, request.fields, path: $0, trailingSlash: trailingSlash, isHead: isHead) }
         }
     }
 
@@ -156,8 +156,11 @@ public final class StaticFileHandler: HTTPHandler {
 
     // MARK: routing
 
-    /// Serves `path` (normalized, without its leading "/").
-    private func route(_ exchange: any HTTPExchange, path: UnsafeRawBufferPointer, trailingSlash: Bool, isHead: Bool) {
+    /// Serves `path` (normalized, without its leading "/"). `requestFields`
+    /// are the exchange's request fields, passed down so they are fetched
+    /// (and counted) once per request.
+    private func route(_ exchange: any HTTPExchange, _ requestFields: HTTPFieldList, path: UnsafeRawBufferPointer,
+                       trailingSlash: Bool, isHead: Bool) {
         let found = cache.lookup(path, now: loop.now)
         guard case .file(let entry) = found else {
             notFound(exchange, isHead: isHead)
@@ -177,11 +180,11 @@ public final class StaticFileHandler: HTTPHandler {
                 notFound(exchange, isHead: isHead)
                 return
             }
-            serve(file, exchange, isHead: isHead)
+            serve(file, exchange, requestFields, isHead: isHead)
         } else if trailingSlash {
             notFound(exchange, isHead: isHead)
         } else {
-            serve(entry, exchange, isHead: isHead)
+            serve(entry, exchange, requestFields, isHead: isHead)
         }
     }
 
@@ -213,10 +216,7 @@ public final class StaticFileHandler: HTTPHandler {
 
     // MARK: files
 
-    private func serve(_ file: CachedFile, _ exchange: any HTTPExchange, isHead: Bool) {
-        // One reference to the request's fields for all the lookups below
-        // (each `exchange.request.fields` would cost a retain and a release).
-        let requestFields = exchange.request.fields
+    private func serve(_ file: CachedFile, _ exchange: any HTTPExchange, _ requestFields: HTTPFieldList, isHead: Bool) {
         // Precompressed siblings.
         if configuration.precompressed {
             refreshSiblings(file)
