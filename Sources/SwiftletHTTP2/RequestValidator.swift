@@ -183,11 +183,39 @@ struct RequestValidator: HPACKSink {
             fail(.headerValueWhitespace, "value of '\(String(decoding: name, as: UTF8.self))' starts or ends with whitespace")
             return false
         }
-        for byte in value where byte == 0 || byte == 0x0A || byte == 0x0D {
+        if Self.containsNULCROrLF(value) {
             fail(.invalidHeaderValue, "value of '\(String(decoding: name, as: UTF8.self))' contains NUL, CR or LF")
             return false
         }
         return true
+    }
+
+    /// Whether `value` holds a NUL, LF or CR. Eight bytes at a time from 8
+    /// bytes on (the last word overlapping the one before): a word has a
+    /// zero byte exactly when `(w - 0x01…01) & ~w & 0x80…80` is not zero,
+    /// and `w ^ 0x0A…0A` has one exactly where `w` has an LF (CR likewise).
+    @inline(__always)
+    static func containsNULCROrLF(_ value: UnsafeRawBufferPointer) -> Bool {
+        guard let base = value.baseAddress else { return false }
+        let count = value.count
+        guard count >= 8 else {
+            for offset in 0..<count {
+                let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+                if byte <= 0x0D && (byte == 0 || byte == 0x0A || byte == 0x0D) { return true }
+            }
+            return false
+        }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func forbidden(_ word: UInt64) -> Bool {
+            let lf = word ^ (0x0A &* ones), cr = word ^ (0x0D &* ones)
+            return ((word &- ones) & ~word | (lf &- ones) & ~lf | (cr &- ones) & ~cr) & highs != 0
+        }
+        var offset = 0
+        while offset + 8 < count {
+            if forbidden(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
+            offset += 8
+        }
+        return forbidden(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
     /// Checks what can only be checked once the block is complete (§8.3.1).
