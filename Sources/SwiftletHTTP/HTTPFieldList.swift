@@ -94,6 +94,13 @@ public final class HTTPFieldList {
     /// Whether the shared fields are `list` (the same object), without
     /// taking a reference to them.
     public func sharesFields(with list: HTTPFieldList?) -> Bool { sharedFields === list }
+
+    /// The address of the shared list (0 for none), to tell lists apart
+    /// without taking a reference.
+    public var sharedFieldsAddress: UInt {
+        guard let sharedFields else { return 0 }
+        return UInt(bitPattern: Unmanaged.passUnretained(sharedFields).toOpaque())
+    }
     /// Fields of this list's own, after the shared ones.
     public var ownCount: Int { entryCount }
 

@@ -2,9 +2,8 @@ import Glibc
 import SwiftletHPACK
 import SwiftletHTTP
 
-/// The last response head a connection encoded, kept so that the next
-/// identical head costs a comparison and a copy instead of an HPACK
-/// encoding.
+/// Response heads a connection encoded, kept so that the next identical
+/// head costs a comparison and a copy instead of an HPACK encoding.
 ///
 /// A static file's response head is the same for every response of the
 /// file but for its `date`, and `date` stays the same for a second. HPACK
@@ -20,93 +19,153 @@ import SwiftletHTTP
 /// Each connection's table stays exactly as encoding would leave it, so the
 /// peer's decoder cannot tell the difference.
 ///
-/// Memory: nothing until a head is kept, then the block and a copy of the
-/// own fields, at most `maximumBytes` (a larger head is encoded each time).
+/// One head is kept per shared field list, in `slotCount` slots chosen by
+/// the list's address (direct-mapped: a page's files each have a slot, two
+/// files that share one take turns).
+///
+/// Memory: nothing until a head is kept; then the slots, and per slot the
+/// block and a copy of the own fields, at most `maximumBytes` (a larger
+/// head is encoded each time).
 struct ResponseHeadMemo {
     static let maximumBytes = 1024
+    static let slotCount = 64
 
-    /// 0: nothing kept.
-    private var status = 0
-    private var generation: UInt64 = 0
-    private var shared: HTTPFieldList?
-    private var ownFieldCount = 0
-    /// The own fields, each as a `Record` then its name and value bytes,
-    /// followed by the block (its last `blockCount` bytes).
-    private var bytes: [UInt8] = []
-    private var blockCount = 0
-
-    private struct Record {
-        var nameLength: UInt32
-        /// The value's length; the top bit marks a never-indexed field.
-        var valueLengthAndMark: UInt32
-        static let neverIndexed: UInt32 = 1 << 31
-    }
+    /// Owns the slots' memory and the shared lists they were made with.
+    private var storage: Storage?
+    /// `storage`'s slots: plain values read through a pointer, so a replay
+    /// takes no reference (a slot holding a class reference or an array
+    /// would be retained and released on every look).
+    private var slots: UnsafeMutablePointer<Slot>?
 
     /// Appends the kept block to `output` if `status` and `fields` are the
     /// head it was encoded from and the encoder is at the same
     /// `generation`; false (and nothing appended) otherwise.
     func replay(status: Int, fields: HTTPFieldList, generation: UInt64, into output: inout HPACKOutput) -> Bool {
-        guard status == self.status, generation == self.generation, fields.sharesFields(with: shared),
-              fields.ownCount == ownFieldCount else { return false }
-        let sharedCount = fields.count - fields.ownCount
-        return bytes.withUnsafeBytes { kept in
-            guard let base = kept.baseAddress else { return false }
-            var offset = 0
-            for index in 0..<ownFieldCount {
-                let record = kept.loadUnaligned(fromByteOffset: offset, as: Record.self)
-                offset += MemoryLayout<Record>.size
-                let field = fields.own(index)
-                let mark = fields.isNeverIndexed(sharedCount + index) ? Record.neverIndexed : 0
-                guard record.nameLength == UInt32(field.name.count),
-                      record.valueLengthAndMark == UInt32(field.value.count) | mark,
-                      Self.equal(base + offset, field.name) else { return false }
-                offset += field.name.count
-                guard Self.equal(base + offset, field.value) else { return false }
-                offset += field.value.count
-            }
-            output.append(UnsafeRawBufferPointer(rebasing: kept[(kept.count - blockCount)...]))
-            return true
-        }
+        guard let slots else { return false }
+        return (slots + Self.slot(for: fields)).pointee.replay(status: status, fields: fields, generation: generation, into: &output)
     }
 
     /// Keeps `block`, the encoding of `status` and `fields` that left the
     /// encoder at `generation`, where it was when the encoding began.
     mutating func keep(status: Int, fields: HTTPFieldList, generation: UInt64, block: UnsafeRawBufferPointer) {
-        let sharedCount = fields.count - fields.ownCount
-        var needed = block.count
-        for index in 0..<fields.ownCount {
-            let field = fields.own(index)
-            needed += MemoryLayout<Record>.size + field.name.count + field.value.count
+        if storage == nil {
+            let made = Storage()
+            storage = made
+            slots = made.slots
         }
-        guard needed <= Self.maximumBytes else { return forget() }
-        bytes.removeAll(keepingCapacity: true)
-        for index in 0..<fields.ownCount {
-            let field = fields.own(index)
-            let mark = fields.isNeverIndexed(sharedCount + index) ? Record.neverIndexed : 0
-            var record = Record(nameLength: UInt32(field.name.count), valueLengthAndMark: UInt32(field.value.count) | mark)
-            withUnsafeBytes(of: &record) { bytes.append(contentsOf: $0) }
-            bytes.append(contentsOf: field.name)
-            bytes.append(contentsOf: field.value)
-        }
-        bytes.append(contentsOf: block)
-        blockCount = block.count
-        ownFieldCount = fields.ownCount
-        shared = fields.shared
-        self.generation = generation
-        self.status = status
+        let index = Self.slot(for: fields)
+        let slot = slots! + index
+        if slot.pointee.sharedAddress != fields.sharedFieldsAddress { storage!.shared[index] = fields.shared }
+        slot.pointee.keep(status: status, fields: fields, generation: generation, block: block)
     }
 
-    /// Keeps nothing (and lets go of the shared fields).
-    mutating func forget() {
-        status = 0
-        shared = nil
-        ownFieldCount = 0
-        blockCount = 0
-        bytes.removeAll(keepingCapacity: true)
-    }
-
+    /// The slot of the heads made with `fields`' shared list (Fibonacci
+    /// hashing of its address; slot 0 for none).
     @inline(__always)
-    private static func equal(_ kept: UnsafeRawPointer, _ field: UnsafeRawBufferPointer) -> Bool {
-        field.isEmpty || memcmp(kept, field.baseAddress!, field.count) == 0
+    static func slot(for fields: HTTPFieldList) -> Int {
+        Int(truncatingIfNeeded: (UInt64(fields.sharedFieldsAddress) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    }
+
+    final class Storage {
+        let slots: UnsafeMutablePointer<Slot>
+        /// Keeps each slot's shared list alive, so no other list can take
+        /// its address while the slot names it.
+        var shared: [HTTPFieldList?]
+
+        init() {
+            slots = .allocate(capacity: ResponseHeadMemo.slotCount)
+            slots.initialize(repeating: Slot(), count: ResponseHeadMemo.slotCount)
+            shared = Array(repeating: nil, count: ResponseHeadMemo.slotCount)
+        }
+
+        deinit {
+            for index in 0..<ResponseHeadMemo.slotCount { slots[index].bytes?.deallocate() }
+            slots.deallocate()
+        }
+    }
+
+    /// One kept head: plain values only, 40 bytes (lengths fit 16 bits:
+    /// at most `maximumBytes`).
+    struct Slot {
+        var generation: UInt64 = 0
+        /// The shared list's address (`HTTPFieldList.sharedFieldsAddress`).
+        var sharedAddress: UInt = 0
+        /// The own fields, each as a `Record` then its name and value bytes,
+        /// followed by the block: `used` of `capacity` bytes.
+        var bytes: UnsafeMutableRawPointer?
+        /// 0: nothing kept.
+        var status: UInt16 = 0
+        var ownFieldCount: UInt16 = 0
+        var capacity: UInt16 = 0
+        var used: UInt16 = 0
+        var blockCount: UInt16 = 0
+
+        private struct Record {
+            var nameLength: UInt32
+            /// The value's length; the top bit marks a never-indexed field.
+            var valueLengthAndMark: UInt32
+            static let neverIndexed: UInt32 = 1 << 31
+        }
+
+        func replay(status: Int, fields: HTTPFieldList, generation: UInt64, into output: inout HPACKOutput) -> Bool {
+            guard status == Int(self.status), generation == self.generation, fields.sharedFieldsAddress == sharedAddress,
+                  fields.ownCount == Int(ownFieldCount), let base = bytes else { return false }
+            let sharedCount = fields.count - fields.ownCount
+            var offset = 0
+            for index in 0..<Int(ownFieldCount) {
+                let record = base.loadUnaligned(fromByteOffset: offset, as: Record.self)
+                offset += MemoryLayout<Record>.size
+                let field = fields.own(index)
+                let mark = fields.isNeverIndexed(sharedCount + index) ? Record.neverIndexed : 0
+                guard record.nameLength == UInt32(field.name.count),
+                      record.valueLengthAndMark == UInt32(field.value.count) | mark,
+                      HTTPFieldList.equal(UnsafeRawBufferPointer(start: base + offset, count: field.name.count), field.name)
+                else { return false }
+                offset += field.name.count
+                guard HTTPFieldList.equal(UnsafeRawBufferPointer(start: base + offset, count: field.value.count), field.value)
+                else { return false }
+                offset += field.value.count
+            }
+            output.append(UnsafeRawBufferPointer(start: base + Int(used - blockCount), count: Int(blockCount)))
+            return true
+        }
+
+        mutating func keep(status: Int, fields: HTTPFieldList, generation: UInt64, block: UnsafeRawBufferPointer) {
+            let sharedCount = fields.count - fields.ownCount
+            var needed = block.count
+            for index in 0..<fields.ownCount {
+                let field = fields.own(index)
+                needed += MemoryLayout<Record>.size + field.name.count + field.value.count
+            }
+            guard needed <= ResponseHeadMemo.maximumBytes, fields.ownCount <= Int(UInt16.max), (100...999).contains(status) else {
+                self.status = 0
+                return
+            }
+            if Int(capacity) < needed {
+                bytes?.deallocate()
+                capacity = UInt16(max(needed, 128))
+                bytes = .allocate(byteCount: Int(capacity), alignment: 8)
+            }
+            let base = bytes!
+            var offset = 0
+            for index in 0..<fields.ownCount {
+                let field = fields.own(index)
+                let mark = fields.isNeverIndexed(sharedCount + index) ? Record.neverIndexed : 0
+                base.storeBytes(of: Record(nameLength: UInt32(field.name.count), valueLengthAndMark: UInt32(field.value.count) | mark),
+                                toByteOffset: offset, as: Record.self)
+                offset += MemoryLayout<Record>.size
+                if field.name.count > 0 { (base + offset).copyMemory(from: field.name.baseAddress!, byteCount: field.name.count) }
+                offset += field.name.count
+                if field.value.count > 0 { (base + offset).copyMemory(from: field.value.baseAddress!, byteCount: field.value.count) }
+                offset += field.value.count
+            }
+            if block.count > 0 { (base + offset).copyMemory(from: block.baseAddress!, byteCount: block.count) }
+            used = UInt16(needed)
+            blockCount = UInt16(block.count)
+            ownFieldCount = UInt16(fields.ownCount)
+            sharedAddress = fields.sharedFieldsAddress
+            self.generation = generation
+            self.status = UInt16(status)
+        }
     }
 }

@@ -86,6 +86,28 @@ struct ResponseHeadMemoTests {
                 "a table size change is a new encoder state")
     }
 
+    @Test("Heads of different files are kept side by side: a page's files alternating on one connection all replay")
+    func filesSideBySide() {
+        let encoder = HPACKEncoder()
+        var memo = ResponseHeadMemo()
+        let files = (0..<12).map { Self.fileHead(type: "text/f\($0)", length: "\($0)") }
+        let date = "Tue, 01 Dec 2026 10:00:00 GMT"
+        var output = HPACKOutput()
+        for _ in 0..<3 {
+            for file in files {
+                output.removeAll()
+                ResponseHeadEncoding.encode(status: 200, fields: Self.response(file, date: date), with: encoder, into: &output, memo: &memo)
+            }
+        }
+        let replayed = files.filter { Self.replayed(memo, 200, Self.response($0, date: date), encoder) != nil }
+        // Direct-mapped by address: files that share a slot take turns, so
+        // one head per slot used replays (the last kept).
+        let slotsUsed = Set(files.map { ResponseHeadMemo.slot(for: Self.response($0, date: date)) }).count
+        #expect(replayed.count == slotsUsed, "\(replayed.count) of 12 replay, \(slotsUsed) slots used")
+        #expect(slotsUsed > 1)
+        #expect(MemoryLayout<ResponseHeadMemo.Slot>.stride == 40, "64 slots: 2.5 KiB per connection once a head is kept")
+    }
+
     @Test("A head too large to keep is encoded every time")
     func largeHeadsAreNotKept() {
         let encoder = HPACKEncoder()
