@@ -23,15 +23,18 @@ import SwiftletHTTP
 /// the list's address (direct-mapped: a page's files each have a slot, two
 /// files that share one take turns).
 ///
-/// Memory: nothing until a head is kept; then the slots, and per slot the
-/// block and a copy of the own fields, at most `maximumBytes` (a larger
-/// head is encoded each time).
+/// Memory: nothing until a second head could be kept (a connection that
+/// answers once, or never repeats itself, pays nothing); then the slots,
+/// and per slot the block and a copy of the own fields, at most
+/// `maximumBytes` (a larger head is encoded each time).
 struct ResponseHeadMemo {
     static let maximumBytes = 1024
     static let slotCount = 64
 
     /// Owns the slots' memory and the shared lists they were made with.
     private var storage: Storage?
+    /// Heads that could have been kept before there was storage.
+    private var candidates = 0
     /// `storage`'s slots: plain values read through a pointer, so a replay
     /// takes no reference (a slot holding a class reference or an array
     /// would be retained and released on every look).
@@ -49,6 +52,8 @@ struct ResponseHeadMemo {
     /// encoder at `generation`, where it was when the encoding began.
     mutating func keep(status: Int, fields: HTTPFieldList, generation: UInt64, block: UnsafeRawBufferPointer) {
         if storage == nil {
+            candidates += 1
+            guard candidates >= 2 else { return }
             let made = Storage()
             storage = made
             slots = made.slots

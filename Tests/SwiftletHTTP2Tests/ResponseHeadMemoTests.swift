@@ -33,7 +33,7 @@ struct ResponseHeadMemoTests {
         return memo.replay(status: status, fields: fields, generation: encoder.generation, into: &output) ? Array(output.bytes) : nil
     }
 
-    @Test("The first response indexes its fields and is not kept; the second changes nothing and is kept; the third is replayed as encoded")
+    @Test("The first response indexes its fields and is not kept; the second and third change nothing, and from the second such head on (the memory is only taken then) it is kept and replayed as encoded")
     func keptOnceTheTableHoldsTheHead() {
         let encoder = HPACKEncoder()
         var memo = ResponseHeadMemo()
@@ -46,6 +46,11 @@ struct ResponseHeadMemoTests {
         #expect(encoder.generation != first, "server, content-type and date entered the table")
         #expect(Self.replayed(memo, 200, Self.response(shared, date: "Tue, 01 Dec 2026 10:00:00 GMT"), encoder) == nil)
 
+        output.removeAll()
+        ResponseHeadEncoding.encode(status: 200, fields: Self.response(shared, date: "Tue, 01 Dec 2026 10:00:00 GMT"),
+                                    with: encoder, into: &output, memo: &memo)
+        #expect(Self.replayed(memo, 200, Self.response(shared, date: "Tue, 01 Dec 2026 10:00:00 GMT"), encoder) == nil,
+                "the first head that could be kept only counts")
         output.removeAll()
         ResponseHeadEncoding.encode(status: 200, fields: Self.response(shared, date: "Tue, 01 Dec 2026 10:00:00 GMT"),
                                     with: encoder, into: &output, memo: &memo)
@@ -66,7 +71,7 @@ struct ResponseHeadMemoTests {
         let shared = Self.fileHead()
         var output = HPACKOutput()
         let date = "Tue, 01 Dec 2026 10:00:00 GMT"
-        for _ in 0..<2 {
+        for _ in 0..<3 {  // indexed, then a candidate, then kept
             output.removeAll()
             ResponseHeadEncoding.encode(status: 200, fields: Self.response(shared, date: date, secret: "a"),
                                         with: encoder, into: &output, memo: &memo)
