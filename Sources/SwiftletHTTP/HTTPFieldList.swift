@@ -195,9 +195,16 @@ public final class HTTPFieldList {
 
     public func first(name: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard nameBits & Self.nameBit(name) != 0 else { return nil }
-        for index in 0..<count {
-            let field = self[index]
-            if Self.equal(field.name, name) { return field.value }
+        if let sharedFields, let found = sharedFields.first(name: name) { return found }
+        // The own entries directly: a length test skips most.
+        let length = Int32(truncatingIfNeeded: name.count)
+        for index in 0..<entryCount {
+            let entry = entries[index]
+            guard entry.nameLength == length else { continue }
+            let candidate = UnsafeRawBufferPointer(start: storage + Int(entry.nameOffset), count: Int(entry.nameLength))
+            if Self.equal(candidate, name) {
+                return UnsafeRawBufferPointer(start: storage + Int(entry.valueOffset), count: Int(entry.valueLength))
+            }
         }
         return nil
     }

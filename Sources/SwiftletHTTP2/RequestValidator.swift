@@ -65,10 +65,12 @@ struct RequestValidator: HPACKSink {
         // §8.2.1: "A field name MUST NOT contain characters in the ranges
         // 0x00-0x20, 0x41-0x5a, or 0x7f-0xff ... field names MUST NOT include
         // a colon".
-        for byte in name where byte <= 0x20 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x7F || byte == UInt8(ascii: ":") {
-            fail(byte >= 0x41 && byte <= 0x5A ? .uppercaseHeaderName : .invalidHeaderName,
-                 "field name '\(String(decoding: name, as: UTF8.self))' has an invalid character")
-            return
+        if Self.nameHasForbiddenByte(name) {
+            for byte in name where Self.isForbiddenInName(byte) {
+                fail(byte >= 0x41 && byte <= 0x5A ? .uppercaseHeaderName : .invalidHeaderName,
+                     "field name '\(String(decoding: name, as: UTF8.self))' has an invalid character")
+                return
+            }
         }
         guard validValue(value, name: name) else { return }
         if HTTPFieldList.isConnectionSpecific(name) {
@@ -188,6 +190,43 @@ struct RequestValidator: HPACKSink {
             return false
         }
         return true
+    }
+
+    /// §8.2.1's forbidden field-name bytes: 0x00–0x20, 0x41–0x5A
+    /// (uppercase), 0x7F–0xFF, and the colon.
+    @inline(__always)
+    static func isForbiddenInName(_ byte: UInt8) -> Bool {
+        byte <= 0x20 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x7F || byte == UInt8(ascii: ":")
+    }
+
+    /// Whether `name` holds a byte `isForbiddenInName` refuses; eight bytes
+    /// at a time from 8 bytes on (the last word overlapping), with the
+    /// word tests of "Bit Twiddling Hacks": a byte below 0x21, above 0x7E,
+    /// strictly between 0x40 and 0x5B, or equal to 0x3A.
+    @inline(__always)
+    static func nameHasForbiddenByte(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard let base = name.baseAddress else { return false }
+        let count = name.count
+        guard count >= 8 else {
+            for offset in 0..<count where isForbiddenInName(base.load(fromByteOffset: offset, as: UInt8.self)) { return true }
+            return false
+        }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080, lows = 0x7F &* ones
+        @inline(__always) func forbidden(_ word: UInt64) -> Bool {
+            let below21 = (word &- 0x21 &* ones) & ~word
+            let above7E = (word &+ (0x7F - 0x7E) &* ones) | word
+            let low = word & lows
+            let upper = ((0x7F + 0x5B) &* ones &- low) & ~word & (low &+ (0x7F - 0x40) &* ones)
+            let colon = word ^ (0x3A &* ones)
+            let isColon = (colon &- ones) & ~colon
+            return (below21 | above7E | upper | isColon) & highs != 0
+        }
+        var offset = 0
+        while offset + 8 < count {
+            if forbidden(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
+            offset += 8
+        }
+        return forbidden(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
     /// Whether `value` holds a NUL, LF or CR. Eight bytes at a time from 8

@@ -22,3 +22,36 @@ struct ForbiddenValueByteTests {
         }
     }
 }
+
+@Suite("RFC 9113 §8.2.1: the field-name scan")
+struct ForbiddenNameByteTests {
+    @Test("Every byte value at every position of every length to 40 is judged as the byte test judges it")
+    func everyPositionAndLength() {
+        for length in 0...40 {
+            for position in 0..<length {
+                for byte in 0...255 {
+                    var name = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    name[position] = UInt8(byte)
+                    if name.withUnsafeBytes({ RequestValidator.nameHasForbiddenByte($0) }) != RequestValidator.isForbiddenInName(UInt8(byte)) {
+                        Issue.record("byte \(byte) at \(position) of \(length)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("Allowed bytes next to the forbidden ranges, in every arrangement tried, pass: 0x21, 0x39, 0x3B, 0x40, 0x5B, 0x60, 0x7E, digits, lowercase")
+    func boundaryBytesPass() {
+        let allowed: [UInt8] = [0x21, 0x39, 0x3B, 0x40, 0x5B, 0x60, 0x7E, 0x30, 0x61, 0x7A, 0x2D, 0x5F]
+        var state: UInt64 = 8221
+        for length in 0...40 {
+            for _ in 0..<50 {
+                let name = (0..<length).map { _ -> UInt8 in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return allowed[Int((state >> 33) % UInt64(allowed.count))]
+                }
+                #expect(!name.withUnsafeBytes { RequestValidator.nameHasForbiddenByte($0) }, "\(name)")
+            }
+        }
+    }
+}
