@@ -124,19 +124,21 @@ public final class HTTPFieldList {
     public func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool = false) {
         dropCache()
         nameBits |= Self.nameBit(name)
-        let needed = name.count + value.count
-        if storageUsed + needed > storageCapacity { growStorage(storageUsed + needed) }
+        let nameCount = name.count, valueCount = value.count
+        // `growStorage` keeps every offset and length within Int32, so the
+        // arithmetic below cannot overflow and the narrowing is exact.
+        if storageUsed &+ nameCount &+ valueCount > storageCapacity { growStorage(storageUsed + nameCount + valueCount) }
         if entryCount == entryCapacity { growEntries() }
         let nameOffset = storageUsed
-        if name.count > 0 { (storage + storageUsed).update(from: name.baseAddress!.assumingMemoryBound(to: UInt8.self), count: name.count) }
-        storageUsed += name.count
-        let valueOffset = storageUsed
-        if value.count > 0 { (storage + storageUsed).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
-        storageUsed += value.count
-        entries[entryCount] = Entry(nameOffset: Int32(nameOffset), nameLength: Int32(name.count),
-                                    valueOffset: Int32(valueOffset), valueLength: Int32(value.count),
-                                    neverIndexed: neverIndexed)
-        entryCount += 1
+        let valueOffset = nameOffset &+ nameCount
+        let bytes = UnsafeMutableRawPointer(storage)
+        if nameCount > 0 { (bytes + nameOffset).copyMemory(from: name.baseAddress!, byteCount: nameCount) }
+        if valueCount > 0 { (bytes + valueOffset).copyMemory(from: value.baseAddress!, byteCount: valueCount) }
+        storageUsed = valueOffset &+ valueCount
+        entries[entryCount] = Entry(nameOffset: Int32(truncatingIfNeeded: nameOffset), nameLength: Int32(truncatingIfNeeded: nameCount),
+                                    valueOffset: Int32(truncatingIfNeeded: valueOffset),
+                                    valueLength: Int32(truncatingIfNeeded: valueCount), neverIndexed: neverIndexed)
+        entryCount &+= 1
     }
 
     /// Appends a field given as static strings (no allocation).
@@ -313,6 +315,8 @@ public final class HTTPFieldList {
     }
 
     private func growStorage(_ needed: Int) {
+        // Offsets are stored as Int32 (`Entry`).
+        precondition(needed <= Int(Int32.max), "HTTPFieldList larger than 2 GiB")
         var capacity = storageCapacity * 2
         while capacity < needed { capacity *= 2 }
         let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
