@@ -52,8 +52,11 @@ public final class BufferPool {
     private var freeBlocks = 0
     private var createdCount = 0
     private var lentCount = 0
+    /// Blocks allocated since the pool was made.
     public var created: Int { createdCount }
+    /// Blocks currently lent out.
     public var inUse: Int { lentCount }
+    /// Idle blocks kept for reuse.
     public var freeCount: Int { freeBlocks }
 
     public init(blockSize: Int, maximumFree: Int) {
