@@ -50,7 +50,7 @@ public final class HTTP2Engine {
         var scheduler = WriteScheduler<HTTP2Stream>()
         /// Which priority signals count, and PRIORITY_UPDATEs waiting for their stream.
         var priorities: PrioritySignals
-        /// The last response head, kept to be replayed (`ResponseHeadMemo`).
+        /// Response heads kept to be replayed, one per file (`ResponseHeadMemo`).
         var headMemo = ResponseHeadMemo()
     }
     let inPlace: UncheckedCell<InPlace>

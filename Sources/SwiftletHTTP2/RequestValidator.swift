@@ -199,62 +199,52 @@ struct RequestValidator: HPACKSink {
         byte <= 0x20 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x7F || byte == UInt8(ascii: ":")
     }
 
-    /// Whether `name` holds a byte `isForbiddenInName` refuses; eight bytes
-    /// at a time from 8 bytes on (the last word overlapping), with the
+    /// Whether `name` holds a byte `isForbiddenInName` refuses, with the
     /// word tests of "Bit Twiddling Hacks": a byte below 0x21, above 0x7E,
     /// strictly between 0x40 and 0x5B, or equal to 0x3A.
     @inline(__always)
     static func nameHasForbiddenByte(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard let base = name.baseAddress else { return false }
-        let count = name.count
-        guard count >= 8 else {
-            for offset in 0..<count where isForbiddenInName(base.load(fromByteOffset: offset, as: UInt8.self)) { return true }
-            return false
-        }
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080, lows = 0x7F &* ones
-        @inline(__always) func forbidden(_ word: UInt64) -> Bool {
+        anyByte(of: name, byte: isForbiddenInName) { word in
+            let low = word & (0x7F &* ones)
             let below21 = (word &- 0x21 &* ones) & ~word
             let above7E = (word &+ (0x7F - 0x7E) &* ones) | word
-            let low = word & lows
             let upper = ((0x7F + 0x5B) &* ones &- low) & ~word & (low &+ (0x7F - 0x40) &* ones)
             let colon = word ^ (0x3A &* ones)
-            let isColon = (colon &- ones) & ~colon
-            return (below21 | above7E | upper | isColon) & highs != 0
+            return (below21 | above7E | upper | (colon &- ones) & ~colon) & highs != 0
         }
-        var offset = 0
-        while offset + 8 < count {
-            if forbidden(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
-            offset += 8
-        }
-        return forbidden(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
-    /// Whether `value` holds a NUL, LF or CR. Eight bytes at a time from 8
-    /// bytes on (the last word overlapping the one before): a word has a
-    /// zero byte exactly when `(w - 0x01…01) & ~w & 0x80…80` is not zero,
-    /// and `w ^ 0x0A…0A` has one exactly where `w` has an LF (CR likewise).
+    /// Whether `value` holds a NUL, LF or CR: a word has a zero byte exactly
+    /// when `(w - 0x01…01) & ~w & 0x80…80` is not zero, and `w ^ 0x0A…0A`
+    /// has one exactly where `w` has an LF (CR likewise).
     @inline(__always)
     static func containsNULCROrLF(_ value: UnsafeRawBufferPointer) -> Bool {
-        guard let base = value.baseAddress else { return false }
-        let count = value.count
-        guard count >= 8 else {
-            for offset in 0..<count {
-                let byte = base.load(fromByteOffset: offset, as: UInt8.self)
-                if byte <= 0x0D && (byte == 0 || byte == 0x0A || byte == 0x0D) { return true }
-            }
-            return false
-        }
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func forbidden(_ word: UInt64) -> Bool {
+        anyByte(of: value, byte: { $0 <= 0x0D && ($0 == 0 || $0 == 0x0A || $0 == 0x0D) }) { word in
             let lf = word ^ (0x0A &* ones), cr = word ^ (0x0D &* ones)
             return ((word &- ones) & ~word | (lf &- ones) & ~lf | (cr &- ones) & ~cr) & highs != 0
         }
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether a byte of `bytes` passes `byte`: eight bytes at a time with
+    /// `word` (true when one of the word's bytes would) from 8 bytes on, the
+    /// last word overlapping the one before; byte by byte below 8.
+    @inline(__always)
+    private static func anyByte(of bytes: UnsafeRawBufferPointer, byte: (UInt8) -> Bool, word: (UInt64) -> Bool) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let count = bytes.count
+        guard count >= 8 else {
+            for offset in 0..<count where byte(base.load(fromByteOffset: offset, as: UInt8.self)) { return true }
+            return false
+        }
         var offset = 0
         while offset + 8 < count {
-            if forbidden(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
+            if word(base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
             offset += 8
         }
-        return forbidden(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+        return word(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
     /// Checks what can only be checked once the block is complete (§8.3.1).
