@@ -81,9 +81,9 @@ enum ResponseHeadEncoding {
     }
 
     /// Appends the block of a response head (`status` and `fields`), as
-    /// `encode` does, replaying it from `memo` when the connection encoded
-    /// the same head last at the same encoder state, and keeping it there
-    /// when the encoding left that state unchanged (`ResponseHeadMemo`).
+    /// `encode` does, replaying it from `memo` when the connection kept the
+    /// same head at the same encoder state, and keeping it there when the
+    /// encoding left that state unchanged (`ResponseHeadMemo`).
     static func encode(status: Int, fields: HTTPFieldList, with encoder: HPACKEncoder, into output: inout HPACKOutput,
                        memo: inout ResponseHeadMemo) {
         let generation = encoder.generation
