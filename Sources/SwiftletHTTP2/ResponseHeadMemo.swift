@@ -45,7 +45,9 @@ struct ResponseHeadMemo {
     /// `generation`; false (and nothing appended) otherwise.
     func replay(status: Int, fields: HTTPFieldList, generation: UInt64, into output: inout HPACKOutput) -> Bool {
         guard let slots else { return false }
-        return (slots + Self.slot(for: fields)).pointee.replay(status: status, fields: fields, generation: generation, into: &output)
+        let address = fields.sharedFieldsAddress
+        return (slots + Self.slot(forAddress: address)).pointee.replay(status: status, fields: fields, sharedAddress: address,
+                                                                      generation: generation, into: &output)
     }
 
     /// Keeps `block`, the encoding of `status` and `fields` that left the
@@ -58,17 +60,20 @@ struct ResponseHeadMemo {
             storage = made
             slots = made.slots
         }
-        let index = Self.slot(for: fields)
+        let address = fields.sharedFieldsAddress
+        let index = Self.slot(forAddress: address)
         let slot = slots! + index
-        if slot.pointee.sharedAddress != fields.sharedFieldsAddress { storage!.shared[index] = fields.shared }
-        slot.pointee.keep(status: status, fields: fields, generation: generation, block: block)
+        if slot.pointee.sharedAddress != address { storage!.shared[index] = fields.shared }
+        slot.pointee.keep(status: status, fields: fields, sharedAddress: address, generation: generation, block: block)
     }
 
     /// The slot of the heads made with `fields`' shared list (Fibonacci
     /// hashing of its address; slot 0 for none).
+    static func slot(for fields: HTTPFieldList) -> Int { slot(forAddress: fields.sharedFieldsAddress) }
+
     @inline(__always)
-    static func slot(for fields: HTTPFieldList) -> Int {
-        Int(truncatingIfNeeded: (UInt64(fields.sharedFieldsAddress) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    private static func slot(forAddress address: UInt) -> Int {
+        Int(truncatingIfNeeded: (UInt64(address) &* 0x9E37_79B9_7F4A_7C15) >> 58)
     }
 
     final class Storage {
@@ -112,8 +117,10 @@ struct ResponseHeadMemo {
             static let neverIndexed: UInt32 = 1 << 31
         }
 
-        func replay(status: Int, fields: HTTPFieldList, generation: UInt64, into output: inout HPACKOutput) -> Bool {
-            guard status == Int(self.status), generation == self.generation, fields.sharedFieldsAddress == sharedAddress,
+        /// `sharedAddress`: `fields.sharedFieldsAddress`, found once by the caller.
+        func replay(status: Int, fields: HTTPFieldList, sharedAddress: UInt, generation: UInt64,
+                    into output: inout HPACKOutput) -> Bool {
+            guard status == Int(self.status), generation == self.generation, sharedAddress == self.sharedAddress,
                   fields.ownCount == Int(ownFieldCount), let base = bytes else { return false }
             let sharedCount = fields.count - fields.ownCount
             var offset = 0
@@ -135,7 +142,8 @@ struct ResponseHeadMemo {
             return true
         }
 
-        mutating func keep(status: Int, fields: HTTPFieldList, generation: UInt64, block: UnsafeRawBufferPointer) {
+        mutating func keep(status: Int, fields: HTTPFieldList, sharedAddress: UInt, generation: UInt64,
+                           block: UnsafeRawBufferPointer) {
             let sharedCount = fields.count - fields.ownCount
             var needed = block.count
             for index in 0..<fields.ownCount {
@@ -168,7 +176,7 @@ struct ResponseHeadMemo {
             used = UInt16(needed)
             blockCount = UInt16(block.count)
             ownFieldCount = UInt16(fields.ownCount)
-            sharedAddress = fields.sharedFieldsAddress
+            self.sharedAddress = sharedAddress
             self.generation = generation
             self.status = UInt16(status)
         }

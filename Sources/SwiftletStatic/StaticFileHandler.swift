@@ -140,7 +140,7 @@ public final class StaticFileHandler: HTTPHandler {
         if let plain = RequestPath.plainPath(target) {
             return route(exchange, request.fields, path: plain.path, trailingSlash: plain.trailingSlash, isHead: isHead)
         }
-        switch RequestPath.normalize(target, into: &pathScratch, scratch: &decodeScratch) {
+        switch RequestPath.normalizeSegments(target, into: &pathScratch, scratch: &decodeScratch) {
         case .failure:
             respond(exchange, status: 400, text: "400 Bad Request\n", isHead: isHead)
         case .success(let trailingSlash):
