@@ -30,6 +30,10 @@ final class DynamicTable {
     /// The largest `maximumSize` this table accepts (the SETTINGS value we
     /// advertised, or the encoder's own cap).
     let limit: Int
+    /// Whether entries carry the hashes `find` needs: the encoder's table
+    /// searches, the decoder's only indexes, so it skips hashing every
+    /// inserted field.
+    let searchable: Bool
     /// Entry bytes; nil until the first insert.
     private var bytes: UnsafeMutablePointer<UInt8>?
     private var byteCapacity = 0
@@ -50,8 +54,9 @@ final class DynamicTable {
     /// Entries ever inserted (for the encoder's bookkeeping).
     private(set) var insertCount = 0
 
-    init(limit: Int) {
+    init(limit: Int, searchable: Bool = true) {
         self.limit = limit
+        self.searchable = searchable
         maximumSize = limit
     }
 
@@ -79,9 +84,11 @@ final class DynamicTable {
 
     /// For the encoder: the dynamic index (0 = newest) of the entry that is
     /// exactly `name: value`, else, if `wantsName`, of the newest entry
-    /// named `name`. Candidates are picked by hash and confirmed by bytes.
+    /// named `name`. Candidates are picked by hash and confirmed by bytes
+    /// (only in a `searchable` table).
     func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, nameHash: UInt32, fieldHash: UInt32,
               wantsName: Bool) -> (full: Int?, name: Int?) {
+        precondition(searchable, "find needs a table whose entries carry hashes")
         guard entryCount > 0 else { return (nil, nil) }
         // Locals, so the loop keeps them in registers.
         let (entries, mask, newest) = (entries.unsafelyUnwrapped, entryMask, oldest + entryCount - 1)
@@ -148,8 +155,8 @@ final class DynamicTable {
         if name.count > 0 { UnsafeMutableRawPointer(destination).copyMemory(from: name.baseAddress!, byteCount: name.count) }
         if value.count > 0 { UnsafeMutableRawPointer(destination + name.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         let entry = Entry(position: tailPosition, nameLength: Int32(name.count), valueLength: Int32(value.count),
-                          nameHash: nameHash ?? FieldHash.hash(name),
-                          fieldHash: fieldHash ?? FieldHash.hash(name: name, value: value))
+                          nameHash: searchable ? nameHash ?? FieldHash.hash(name) : 0,
+                          fieldHash: searchable ? fieldHash ?? FieldHash.hash(name: name, value: value) : 0)
         entries.unsafelyUnwrapped[(oldest + entryCount) & entryMask] = entry
         entryCount += 1
         tailPosition += length

@@ -54,7 +54,7 @@ public final class HPACKDecoder {
     ///     the largest table size the peer's encoder may use).
     public init(headerTableSize: Int = 4096, limits: HPACKDecoderLimits = HPACKDecoderLimits()) {
         self.limits = limits
-        table = DynamicTable(limit: headerTableSize)
+        table = DynamicTable(limit: headerTableSize, searchable: false)
         settingSize = headerTableSize
     }
 
@@ -166,7 +166,7 @@ public final class HPACKDecoder {
         let encoded = UnsafeRawBufferPointer(rebasing: block[position..<position + length])
         position += length
         guard huffman else { return encoded }
-        let needed = Huffman.maximumDecodedLength(length)
+        let needed = Huffman.decodingCapacity(length)
         // On a copy, stored back: growing calls `free`, which Swift cannot
         // see through, and in place that would make it check the scratch
         // fields' exclusivity at run time on every string.

@@ -1,8 +1,8 @@
 /// The Huffman code of RFC 7541 Appendix B: for each symbol 0...256 (256 is
 /// EOS), its code, right-aligned, and its length in bits.
 ///
-/// Encoding reads it directly; decoding walks a nibble-at-a-time state table
-/// generated from it (`HuffmanDecodingTable`).
+/// Encoding reads it directly; decoding walks a byte-at-a-time state table
+/// generated from it (`Huffman.makeDecodingTable`).
 let huffmanCodes: [(code: UInt32, length: UInt8)] = [
     (0x00001ff8, 13),  //   0 0x00
     (0x007fffd8, 23),  //   1 0x01

@@ -115,7 +115,7 @@ struct HPACKUnitTests {
             let encodedLength = input.withUnsafeBytes { Huffman.encodedLength($0) }
             var encoded = [UInt8](repeating: 0, count: encodedLength)
             input.withUnsafeBytes { raw in encoded.withUnsafeMutableBufferPointer { Huffman.encode(raw, into: $0.baseAddress!) } }
-            var decoded = [UInt8](repeating: 0, count: Huffman.maximumDecodedLength(encodedLength))
+            var decoded = [UInt8](repeating: 0, count: Huffman.decodingCapacity(encodedLength))
             let count = try encoded.withUnsafeBytes { raw in
                 try decoded.withUnsafeMutableBufferPointer { out in try Huffman.decode(raw, into: out.baseAddress!) }
             }
