@@ -5,8 +5,10 @@ For each backend: responses per send system call (epoll: sendmsg calls;
 io_uring: io_uring_enter calls, which submit the sends) counted by strace,
 and heap allocations counted by an LD_PRELOAD library (tools/alloc-preload).
 Every h2load run opens 32 new connections, so allocations = C + a × n: two
-runs of different lengths separate the steady-state cost per response (a)
-from the cost of setting up a connection (C / 32).
+runs of different lengths give the steady-state cost per response (a).
+The cost of a new connection is counted over 512 connections that each
+make one request, 32 at a time (what a connection costs to set up, serve
+once and tear down, less one response).
 
     write-path-bench.py --swiftlet .build/release/swiftlet
 """
@@ -54,6 +56,15 @@ def h2load(port, requests):
     return int(match.group(1))
 
 
+def churn(port, rounds):
+    """`rounds` runs of 32 new connections with one request each."""
+    for _ in range(rounds):
+        out = subprocess.run(["taskset", "-c", "1", "h2load", "-n", "32", "-c", "32",
+                              "http://127.0.0.1:%d/small.bin" % port], capture_output=True, text=True).stdout
+        assert "32 succeeded, 0 failed" in out, out
+    return 32 * rounds
+
+
 def allocations(process):
     process.send_signal(signal.SIGUSR2)
     while True:
@@ -87,9 +98,14 @@ def main():
         long = h2load(port, args.requests)
         third = allocations(process)
         per_response = ((third - second) - (second - first)) / (long - short)
-        per_connection = ((second - first) - per_response * short) / 32
         if abs(per_response) < 5e-5:
             per_response = 0.0  # a difference of a few allocations over the runs, not "-0.0000"
+        # Per new connection, measured directly: connections that each
+        # make one request, 32 at a time, after a warm-up of the same.
+        churn(port, 4)
+        before = allocations(process)
+        connections = churn(port, 16)
+        per_connection = (allocations(process) - before - per_response * connections) / connections
         process.terminate()
         process.wait()
         # System calls: strace counts while a run goes on.

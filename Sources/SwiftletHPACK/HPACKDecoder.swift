@@ -42,12 +42,12 @@ public final class HPACKDecoder {
     /// We lowered the setting below the table's size: the next block must
     /// start with a size update (RFC 7541 §4.2).
     private var sizeUpdateRequired = false
-    /// Huffman output: one buffer for names, one for values (a name must
-    /// survive while its value is decoded). Each grows to the longest
-    /// decoded string seen, so an idle connection holds a few hundred bytes,
-    /// not the 2 × 205 KiB the string limit allows.
-    private var nameScratch = ScratchBuffer()
-    private var valueScratch = ScratchBuffer()
+    /// Huffman output, one buffer for a field's name and value: a decoded
+    /// name sits at its start and must survive while the value is decoded
+    /// after it. It grows to the longest field decoded, so an idle
+    /// connection holds a few hundred bytes, not the 2 × 205 KiB the
+    /// string limit allows, and a connection makes one allocation for it.
+    private var scratch = ScratchBuffer()
 
     /// - Parameters:
     ///   - headerTableSize: our SETTINGS_HEADER_TABLE_SIZE (the initial and
@@ -59,8 +59,7 @@ public final class HPACKDecoder {
     }
 
     deinit {
-        nameScratch.deallocate()
-        valueScratch.deallocate()
+        scratch.deallocate()
     }
 
     /// The current dynamic table size and maximum (for tests and statistics).
@@ -104,8 +103,7 @@ public final class HPACKDecoder {
             } else if first & 0xC0 == 0x40 {
                 // §6.2.1 Literal with Incremental Indexing
                 let index = try IntegerCoding.decode(block, &position, prefixBits: 6)
-                name = index == 0 ? try readString(block, &position, into: 0) : try lookup(index).name
-                value = try readString(block, &position, into: 1)
+                (name, value) = try readLiteral(block, &position, nameIndex: index)
                 insert = true
             } else if first & 0xE0 == 0x20 {
                 // §6.3 Dynamic Table Size Update: "MUST occur at the beginning
@@ -122,8 +120,7 @@ public final class HPACKDecoder {
                 // §6.2.2 Literal without Indexing (0000) / §6.2.3 Never Indexed (0001)
                 neverIndexed = first & 0x10 != 0
                 let index = try IntegerCoding.decode(block, &position, prefixBits: 4)
-                name = index == 0 ? try readString(block, &position, into: 0) : try lookup(index).name
-                value = try readString(block, &position, into: 1)
+                (name, value) = try readLiteral(block, &position, nameIndex: index)
             }
             if atStart {
                 atStart = false
@@ -152,10 +149,24 @@ public final class HPACKDecoder {
         return table.field(at: dynamic)
     }
 
-    /// A string literal (§5.2): a span of the block, or Huffman-decoded into
-    /// the name (`half` 0) or value (1) scratch buffer.
+    /// A literal field's name (from the tables when `nameIndex` is not 0)
+    /// and value.
     @inline(__always)
-    private func readString(_ block: UnsafeRawBufferPointer, _ position: inout Int, into half: Int) throws(HPACKError) -> UnsafeRawBufferPointer {
+    private func readLiteral(_ block: UnsafeRawBufferPointer, _ position: inout Int,
+                             nameIndex: Int) throws(HPACKError) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard nameIndex == 0 else { return (try lookup(nameIndex).name, try readString(block, &position, keeping: 0)) }
+        let name = try readString(block, &position, keeping: 0)
+        // A Huffman-coded name is in the scratch buffer, which the value's
+        // decoding keeps but may move.
+        let kept = scratch.holds(name) ? name.count : 0
+        let value = try readString(block, &position, keeping: kept)
+        return (kept > 0 ? scratch.bytes(kept) : name, value)
+    }
+
+    /// A string literal (§5.2): a span of the block, or Huffman-decoded into
+    /// the scratch buffer after its first `kept` bytes (which it keeps).
+    @inline(__always)
+    private func readString(_ block: UnsafeRawBufferPointer, _ position: inout Int, keeping kept: Int) throws(HPACKError) -> UnsafeRawBufferPointer {
         guard position < block.count else { throw .truncated }
         let huffman = block[position] & 0x80 != 0
         let length = try IntegerCoding.decode(block, &position, prefixBits: 7)
@@ -166,41 +177,54 @@ public final class HPACKDecoder {
         let encoded = UnsafeRawBufferPointer(rebasing: block[position..<position + length])
         position += length
         guard huffman else { return encoded }
-        let needed = Huffman.decodingCapacity(length)
         // On a copy, stored back: growing calls `free`, which Swift cannot
         // see through, and in place that would make it check the scratch
-        // fields' exclusivity at run time on every string.
-        var scratch = half == 0 ? nameScratch : valueScratch
-        let output = scratch.reserve(needed)
-        if half == 0 { nameScratch = scratch } else { valueScratch = scratch }
+        // field's exclusivity at run time on every string.
+        var buffer = scratch
+        let output = buffer.reserve(Huffman.decodingCapacity(length), keeping: kept)
+        scratch = buffer
         let count = try Huffman.decode(encoded, into: output)
         return UnsafeRawBufferPointer(start: output, count: count)
     }
 }
 
 /// Memory for Huffman output that grows (by doubling, from 256 bytes) to
-/// the largest request and is reused after that: no allocation per block
-/// once a connection has seen its longest string.
+/// the largest field and is reused after that: no allocation per block
+/// once a connection has seen its longest field.
 struct ScratchBuffer {
     private var base: UnsafeMutablePointer<UInt8>?
     private var capacity = 0
 
-    /// At least `count` bytes; earlier contents are not kept.
+    /// At least `count` bytes after the first `kept`, which are kept (moved
+    /// if the buffer grows); returns where the `count` bytes start.
     @inline(__always)
-    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<UInt8> {
-        if let base, count <= capacity { return base }
-        return grow(to: count)
+    mutating func reserve(_ count: Int, keeping kept: Int) -> UnsafeMutablePointer<UInt8> {
+        if let base, kept + count <= capacity { return base + kept }
+        return grow(to: kept + count, keeping: kept) + kept
     }
 
-    private mutating func grow(to count: Int) -> UnsafeMutablePointer<UInt8> {
-        base?.deallocate()
+    private mutating func grow(to count: Int, keeping kept: Int) -> UnsafeMutablePointer<UInt8> {
         var size = max(capacity, 256)
         while size < count { size *= 2 }
         let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+        if let base {
+            if kept > 0 { memory.update(from: base, count: kept) }
+            base.deallocate()
+        }
         base = memory
         capacity = size
         return memory
     }
+
+    /// Whether `span` starts at this buffer's start (a decoded name).
+    @inline(__always)
+    func holds(_ span: UnsafeRawBufferPointer) -> Bool {
+        base != nil && span.baseAddress == UnsafeRawPointer(base)
+    }
+
+    /// The first `count` bytes.
+    @inline(__always)
+    func bytes(_ count: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     func deallocate() { base?.deallocate() }
 }

@@ -1,6 +1,11 @@
 /// How an HTTP/2 connection behaves; shared by the connections of a server.
 public struct HTTP2Configuration: Sendable {
-    public var limits = Limits()
+    public var limits = Limits() {
+        didSet { advertisedSettings = limits.advertisedSettings }
+    }
+    /// `limits.advertisedSettings`, built when the limits change rather
+    /// than for every connection's preface.
+    public private(set) var advertisedSettings = Limits().advertisedSettings
     /// Bytes of DATA one connection may generate per loop turn (fairness
     /// between connections).
     public var outputBudgetPerTurn = 256 * 1024

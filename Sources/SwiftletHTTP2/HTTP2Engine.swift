@@ -149,7 +149,7 @@ public final class HTTP2Engine {
         transport.writeLowWatermark = configuration.outputBudgetPerTurn / 2
         // "The server connection preface consists of a potentially empty
         // SETTINGS frame that MUST be the first frame the server sends" (§3.4).
-        transport.writeSettings(limits.advertisedSettings)
+        transport.writeSettings(configuration.advertisedSettings)
         schedule(.preface, after: limits.prefaceTimeout)
         schedule(.settings, after: limits.settingsTimeout)
     }

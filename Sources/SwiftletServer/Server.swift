@@ -283,8 +283,11 @@ final class LoopContext {
     }
 
     func startHTTP2(on connection: Connection) -> HTTP2Connection {
+        // The server's logger, not one made per connection: making a
+        // `Logger` asks the logging backend for a handler, three heap
+        // allocations for every connection.
         let http2 = HTTP2Connection.start(on: connection, handler: handler, configuration: configuration.http2, counters: counters,
-                                          streamPool: streamPool)
+                                          streamPool: streamPool, logger: logger)
         serve(http2)
         if draining { http2.shutDownGracefully() }
         return http2
@@ -301,7 +304,8 @@ final class LoopContext {
 
     func startHTTP1(on connection: Connection, secure: Bool) {
         let http1 = HTTP1Connection.start(on: connection, handler: handler,
-                                          configuration: secure ? http1Secure : configuration.http1, counters: http1Counters)
+                                          configuration: secure ? http1Secure : configuration.http1, counters: http1Counters,
+                                          logger: logger)
         serve(http1)
         http1.connectionDidReceive(connection)
         if draining { http1.shutDownGracefully() }

@@ -123,6 +123,21 @@ struct HPACKUnitTests {
         }
     }
 
+    @Test("a Huffman-coded name survives its value outgrowing the decoder's scratch memory")
+    func huffmanNameThenLongValue() throws {
+        let decoder = HPACKDecoder()
+        func literal(_ name: String, _ value: String) -> [UInt8] {
+            let name = HuffmanTests.huffman(Array(name.utf8)), value = HuffmanTests.huffman(Array(value.utf8))
+            // §6.2.2 literal without indexing, new name; both strings Huffman-coded (H = 1).
+            return [0x00, 0x80 | UInt8(name.count)] + name + [0xFF, UInt8(value.count - 127)] + value
+        }
+        // The first field grows the buffer to 256 bytes; the second's value
+        // needs more, so the name decoded before it is moved with it.
+        let short = String(repeating: "v", count: 150), long = String(repeating: "w", count: 190)
+        let block = literal("x-first", short) + literal("x-second-name", long)
+        #expect(sameFields(try decode(decoder, block), [("x-first", short), ("x-second-name", long)]))
+    }
+
     @Test("an entry larger than the table empties it and is not added (§4.4)")
     func oversizedEntry() throws {
         let decoder = HPACKDecoder(headerTableSize: 64)
