@@ -209,7 +209,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "swiftlet-microbench",
-            dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP", "SwiftletHTTP2", "CAllocationCounter"],
+            dependencies: ["SwiftletLoop", "SwiftletHPACK", "SwiftletHTTP", "SwiftletHTTP2", "CAllocationCounter",
+                           .product(name: "Logging", package: "swift-log")],
             path: "tools/microbench",
             swiftSettings: strict
         ),

@@ -3,8 +3,8 @@ import Glibc
 /// The HPACK dynamic table (RFC 7541 §2.3.2, §4): a FIFO of fields, newest
 /// first, whose size is Σ(name + value + 32) and never exceeds `maximumSize`.
 ///
-/// Storage is one byte buffer. Entries are appended back to back, so each
-/// entry's name and value are contiguous and can be handed out as spans.
+/// Entry bytes live in one buffer. Entries are appended back to back, so
+/// each entry's name and value are contiguous and can be handed out as spans.
 /// Evicting the oldest entry only moves a position; when the tail reaches
 /// the end of the buffer, the live entries are moved to the front in one
 /// `memmove`. A ring of descriptors indexes the entries.
@@ -14,7 +14,9 @@ import Glibc
 /// buffer and ring grow, by doubling, to what the fields inserted need, at
 /// most twice `limit` bytes and `limit / 32` descriptors. After a
 /// compaction at least half the buffer is free, so the `memmove`s cost
-/// O(1) per inserted byte. Once grown, inserting allocates nothing.
+/// O(1) per inserted byte. The ring and the bytes share one allocation
+/// (the ring first): a connection's first insert allocates once. Once
+/// grown, inserting allocates nothing.
 ///
 /// Spans returned by `field(at:)` are valid until the next `insert` or
 /// `setMaximumSize`.
@@ -34,7 +36,9 @@ final class DynamicTable {
     /// searches, the decoder's only indexes, so it skips hashing every
     /// inserted field.
     let searchable: Bool
-    /// Entry bytes; nil until the first insert.
+    /// The ring's and the bytes' memory; nil until the first insert.
+    private var storage: UnsafeMutableRawPointer?
+    /// Entry bytes, in `storage` after the ring.
     private var bytes: UnsafeMutablePointer<UInt8>?
     private var byteCapacity = 0
     /// Scratch for a name that must survive an insert that may evict it.
@@ -42,7 +46,7 @@ final class DynamicTable {
     private var scratchCapacity = 0
     private var basePosition = 0      // position of bytes[0]
     private var tailPosition = 0      // position of the next byte to write
-    /// The ring of descriptors (a power of two long); nil until the first insert.
+    /// The ring of descriptors (a power of two long), at the start of `storage`.
     private var entries: UnsafeMutablePointer<Entry>?
     private var entryMask = -1
     private var oldest = 0            // monotonic entry number of the oldest entry
@@ -61,9 +65,8 @@ final class DynamicTable {
     }
 
     deinit {
-        bytes?.deallocate()
+        storage?.deallocate()
         scratch?.deallocate()
-        entries?.deallocate()
     }
 
     /// Bytes of memory the table holds (buffer, scratch and descriptors).
@@ -181,32 +184,47 @@ final class DynamicTable {
     /// to the front, and grows the buffer (doubling, at most twice the
     /// limit) when that would leave less than half of it free.
     private func makeRoom(for length: Int) {
-        let start = entryCount > 0 ? entries.unsafelyUnwrapped[oldest & entryMask].position : tailPosition
-        let live = tailPosition - start
+        let live = tailPosition - liveStart
         var capacity = max(byteCapacity, 256)
         while capacity < 2 * (live + length) && capacity < 2 * limit { capacity *= 2 }
         capacity = min(capacity, max(2 * limit, 256))
         if capacity != byteCapacity {
-            let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-            if live > 0 { bigger.update(from: bytes.unsafelyUnwrapped + (start - basePosition), count: live) }
-            bytes?.deallocate()
-            bytes = bigger
-            byteCapacity = capacity
-        } else if live > 0 {
-            memmove(bytes.unsafelyUnwrapped, bytes.unsafelyUnwrapped + (start - basePosition), live)
+            reallocate(slots: entryMask + 1, byteCapacity: capacity)
+        } else {
+            if live > 0 { memmove(bytes.unsafelyUnwrapped, bytes.unsafelyUnwrapped + (liveStart - basePosition), live) }
+            basePosition = liveStart
         }
-        basePosition = start
     }
 
     /// Doubles the descriptor ring (it starts at 8), keeping entry numbers.
     private func growEntries() {
-        let slots = max(8, (entryMask + 1) * 2)
-        let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: slots)
+        reallocate(slots: max(8, (entryMask + 1) * 2), byteCapacity: max(byteCapacity, 256))
+    }
+
+    /// The position of the oldest live byte.
+    private var liveStart: Int {
+        entryCount > 0 ? entries.unsafelyUnwrapped[oldest & entryMask].position : tailPosition
+    }
+
+    /// Moves the ring and the live bytes into new memory of the given sizes
+    /// (the bytes to its front).
+    private func reallocate(slots: Int, byteCapacity capacity: Int) {
+        let ringBytes = slots * MemoryLayout<Entry>.stride
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: ringBytes + capacity, alignment: MemoryLayout<Entry>.alignment)
+        let newEntries = memory.bindMemory(to: Entry.self, capacity: slots)
+        let newBytes = (memory + ringBytes).bindMemory(to: UInt8.self, capacity: capacity)
+        let start = liveStart
         for number in oldest..<oldest + entryCount {
-            bigger[number & (slots - 1)] = entries.unsafelyUnwrapped[number & entryMask]
+            (newEntries + (number & (slots - 1))).initialize(to: entries.unsafelyUnwrapped[number & entryMask])
         }
-        entries?.deallocate()
-        entries = bigger
+        let live = tailPosition - start
+        if live > 0 { newBytes.update(from: bytes.unsafelyUnwrapped + (start - basePosition), count: live) }
+        storage?.deallocate()
+        storage = memory
+        entries = newEntries
         entryMask = slots - 1
+        bytes = newBytes
+        byteCapacity = capacity
+        basePosition = start
     }
 }

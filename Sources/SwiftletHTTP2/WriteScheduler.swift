@@ -42,9 +42,11 @@ struct WriteScheduler<Stream: SchedulableStream> {
         let epoch: UInt32
     }
 
-    private var sequential: [[Entry]] = Array(repeating: [], count: 8)
-    private var incremental: [[Entry]] = Array(repeating: [], count: 8)
-    private var incrementalHead = [Int](repeating: 0, count: 8)
+    // Inline, so a new connection allocates only the queues of the
+    // urgencies it uses.
+    private var sequential = InlineArray<8, [Entry]>(repeating: [])
+    private var incremental = InlineArray<8, [Entry]>(repeating: [])
+    private var incrementalHead = InlineArray<8, Int>(repeating: 0)
     private var nonEmpty: UInt8 = 0
 
     /// No stream is waiting (stale entries aside).

@@ -6,6 +6,7 @@
 // frame (or one request), so the figure includes the system calls that move
 // the bytes, amortised over a batch of about 64 KiB, as a server sees them.
 import Glibc
+import Logging
 import SwiftletHPACK
 import SwiftletHTTP
 import SwiftletHTTP2
@@ -166,6 +167,7 @@ func connectionBenchmark() -> Benchmark {
     let handler = DiscardingHandler()
     let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
     let streams = HTTP2StreamPool(bufferPool: pool)  // per loop, as the server has it
+    let logger = Logger(label: "swiftlet.http2")  // the server's, as the server passes it
     var bytes = ConnectionState.preface + Frames.frame(.settings, flags: [], stream: 0, payload: [])
     bytes += Frames.frame(.headers, flags: [.endHeaders, .endStream], stream: 1, payload: Frames.requestBlock())
     let input = bytes
@@ -174,7 +176,7 @@ func connectionBenchmark() -> Benchmark {
         for _ in 0..<count {
             let transport = MemoryTransport(bufferPool: pool)
             withExtendedLifetime(transport) {
-                let engine = HTTP2Engine(transport: transport, handler: handler, streamPool: streams)
+                let engine = HTTP2Engine(transport: transport, handler: handler, streamPool: streams, logger: logger)
                 engine.start()
                 _ = input.withUnsafeBytes { engine.receive($0) }
                 transport.flush(engine)
