@@ -42,24 +42,20 @@ public final class HPACKDecoder {
     /// We lowered the setting below the table's size: the next block must
     /// start with a size update (RFC 7541 §4.2).
     private var sizeUpdateRequired = false
-    /// Huffman output, one buffer for a field's name and value: a decoded
-    /// name sits at its start and must survive while the value is decoded
-    /// after it. It grows to the longest field decoded, so an idle
-    /// connection holds a few hundred bytes, not the 2 × 205 KiB the
-    /// string limit allows, and a connection makes one allocation for it.
-    private var scratch = ScratchBuffer()
+    /// Where Huffman-coded strings are decoded; decoders that never run at
+    /// the same time (the connections of one loop) can share it.
+    private let huffmanScratch: HPACKScratch
 
     /// - Parameters:
     ///   - headerTableSize: our SETTINGS_HEADER_TABLE_SIZE (the initial and
     ///     the largest table size the peer's encoder may use).
-    public init(headerTableSize: Int = 4096, limits: HPACKDecoderLimits = HPACKDecoderLimits()) {
+    ///   - scratch: memory for Huffman output, shared by decoders that never
+    ///     decode at the same time (a new one if nil).
+    public init(headerTableSize: Int = 4096, limits: HPACKDecoderLimits = HPACKDecoderLimits(), scratch: HPACKScratch? = nil) {
         self.limits = limits
+        huffmanScratch = scratch ?? HPACKScratch()
         table = DynamicTable(limit: headerTableSize, searchable: false)
         settingSize = headerTableSize
-    }
-
-    deinit {
-        scratch.deallocate()
     }
 
     /// The current dynamic table size and maximum (for tests and statistics).
@@ -158,9 +154,9 @@ public final class HPACKDecoder {
         let name = try readString(block, &position, keeping: 0)
         // A Huffman-coded name is in the scratch buffer, which the value's
         // decoding keeps but may move.
-        let kept = scratch.holds(name) ? name.count : 0
+        let kept = huffmanScratch.buffer.holds(name) ? name.count : 0
         let value = try readString(block, &position, keeping: kept)
-        return (kept > 0 ? scratch.bytes(kept) : name, value)
+        return (kept > 0 ? huffmanScratch.buffer.bytes(kept) : name, value)
     }
 
     /// A string literal (§5.2): a span of the block, or Huffman-decoded into
@@ -180,12 +176,29 @@ public final class HPACKDecoder {
         // On a copy, stored back: growing calls `free`, which Swift cannot
         // see through, and in place that would make it check the scratch
         // field's exclusivity at run time on every string.
-        var buffer = scratch
+        var buffer = huffmanScratch.buffer
         let output = buffer.reserve(Huffman.decodingCapacity(length), keeping: kept)
-        scratch = buffer
+        huffmanScratch.buffer = buffer
         let count = try Huffman.decode(encoded, into: output)
         return UnsafeRawBufferPointer(start: output, count: count)
     }
+}
+
+/// Memory for the Huffman output of HPACK decoders, one buffer for a field's
+/// name and value: a decoded name sits at its start and must survive while
+/// the value is decoded after it. It grows to the longest field decoded,
+/// not to the 2 × 205 KiB the string limit allows.
+///
+/// The decoded strings a sink gets may point into it, valid during the
+/// sink's call only; so decoders that never decode at the same time (the
+/// connections of one loop) can share one, and an idle connection holds
+/// none and a new one allocates none.
+public final class HPACKScratch {
+    var buffer = ScratchBuffer()
+
+    public init() {}
+
+    deinit { buffer.deallocate() }
 }
 
 /// Memory for Huffman output that grows (by doubling, from 256 bytes) to

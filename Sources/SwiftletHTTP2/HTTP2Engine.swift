@@ -78,12 +78,11 @@ public final class HTTP2Engine {
         unsafeAddress { inPlace.address.pointer(to: \.headMemo)! }
         unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.headMemo)! }
     }
-    /// The encoded response head being written (non-copyable, so a cell of
-    /// its own).
-    let headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
+    /// The encoded response head being written: the loop's, in the stream
+    /// pool (filled and written in one go, so connections can share it).
     var headerOutput: HPACKOutput {
-        unsafeAddress { headerOutputCell.address }
-        unsafeMutableAddress { headerOutputCell.mutableAddress }
+        unsafeAddress { streamPool.headerOutputCell.address }
+        unsafeMutableAddress { streamPool.headerOutputCell.mutableAddress }
     }
     /// Spare streams, shared by the connections of a loop.
     let streamPool: HTTP2StreamPool
@@ -134,7 +133,8 @@ public final class HTTP2Engine {
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
                                limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
                                                           maximumStringLength: limits.maxHeaderListSize,
-                                                          maximumFieldCount: limits.maxHeaderFieldCount))
+                                                          maximumFieldCount: limits.maxHeaderFieldCount),
+                               scratch: streamPool.hpackScratch)
         encoder = HPACKEncoder(maximumTableSize: 4096)
         abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
         headerBlock = HeaderBlockAssembly(maxContinuationFrames: configuration.limits.maxContinuationFrames,

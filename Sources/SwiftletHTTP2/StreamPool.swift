@@ -1,7 +1,9 @@
+import SwiftletHPACK
 import SwiftletLoop
 
 /// Streams no connection is using, kept for the next request on any
-/// connection of one loop.
+/// connection of one loop; and the scratch memory those connections use
+/// one at a time (HPACK's Huffman output, the response head being encoded).
 ///
 /// A stream carries buffers (request and response fields, body queues) that
 /// cost allocations to make and memory to keep. Pooled per connection, an
@@ -28,6 +30,14 @@ public final class HTTP2StreamPool {
         unsafeAddress { freeCell.address }
         unsafeMutableAddress { freeCell.mutableAddress }
     }
+
+    /// Huffman output of the connections' HPACK decoders: a decoder uses it
+    /// only while it decodes a block, and the loop runs one at a time.
+    let hpackScratch = HPACKScratch()
+    /// The response head or trailers an engine is encoding: filled and
+    /// written to the transport in one call (`HTTP2Engine.encodeBlock`,
+    /// then `writeHeaderBlock`), which calls no other connection.
+    let headerOutputCell = UncheckedCell(HPACKOutput(capacity: 256))  // grows to the largest head sent
 
     public init(bufferPool: BufferPool, maximum: Int = 1024) {
         self.bufferPool = bufferPool

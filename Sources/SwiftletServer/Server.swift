@@ -296,10 +296,14 @@ final class LoopContext {
     /// Keeps `connection` until it closes.
     private func serve(_ connection: any ServedConnection) {
         served[ObjectIdentifier(connection)] = connection
-        connection.onClose = { [unowned self] closed in
-            served[ObjectIdentifier(closed)] = nil
-            stopIfDrained()
-        }
+        connection.onClose = forgetClosed
+    }
+
+    /// What every served connection calls when it closes: one closure for
+    /// all of them (a closure made per connection is an allocation each).
+    private lazy var forgetClosed: (any ServedConnection) -> Void = { [unowned self] closed in
+        served[ObjectIdentifier(closed)] = nil
+        stopIfDrained()
     }
 
     func startHTTP1(on connection: Connection, secure: Bool) {

@@ -138,6 +138,21 @@ struct HPACKUnitTests {
         #expect(sameFields(try decode(decoder, block), [("x-first", short), ("x-second-name", long)]))
     }
 
+    @Test("decoders that share scratch memory (one loop's connections) decode in turn, each with its own table")
+    func sharedScratch() throws {
+        let scratch = HPACKScratch()
+        let first = HPACKDecoder(scratch: scratch), second = HPACKDecoder(scratch: scratch)
+        let firstEncoder = HPACKEncoder(), secondEncoder = HPACKEncoder()
+        for round in 0..<20 {
+            // Huffman-coded, indexed incrementally: names and values land in
+            // the shared scratch, then in each decoder's own table.
+            let a = [("x-first-\(round % 3)", String(repeating: "a", count: 10 + round * 15))]
+            let b = [("x-second-\(round % 4)", String(repeating: "b", count: 300 - round * 10))]
+            #expect(sameFields(try decode(first, encode(firstEncoder, a)), a))
+            #expect(sameFields(try decode(second, encode(secondEncoder, b)), b))
+        }
+    }
+
     @Test("an entry larger than the table empties it and is not added (§4.4)")
     func oversizedEntry() throws {
         let decoder = HPACKDecoder(headerTableSize: 64)

@@ -167,7 +167,9 @@ func connectionBenchmark() -> Benchmark {
     let handler = DiscardingHandler()
     let pool = BufferPool(blockSize: 16 * 1024, maximumFree: 256)
     let streams = HTTP2StreamPool(bufferPool: pool)  // per loop, as the server has it
-    let logger = Logger(label: "swiftlet.http2")  // the server's, as the server passes it
+    // One configuration and one logger for every connection, as the server has them.
+    let configuration = HTTP2Configuration()
+    let logger = Logger(label: "swiftlet.http2")
     var bytes = ConnectionState.preface + Frames.frame(.settings, flags: [], stream: 0, payload: [])
     bytes += Frames.frame(.headers, flags: [.endHeaders, .endStream], stream: 1, payload: Frames.requestBlock())
     let input = bytes
@@ -176,7 +178,8 @@ func connectionBenchmark() -> Benchmark {
         for _ in 0..<count {
             let transport = MemoryTransport(bufferPool: pool)
             withExtendedLifetime(transport) {
-                let engine = HTTP2Engine(transport: transport, handler: handler, streamPool: streams, logger: logger)
+                let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration,
+                                         streamPool: streams, logger: logger)
                 engine.start()
                 _ = input.withUnsafeBytes { engine.receive($0) }
                 transport.flush(engine)
