@@ -63,7 +63,9 @@ public final class Connection {
     var wireRing: ReceiveRing?
     var wireQueue: SendQueue?
     var transportStorage: (any ConnectionTransport)?
-    let batch: OutputBatch
+    /// The iovecs of the send in flight (io_uring), from the loop's pool;
+    /// nil between sends.
+    var batch: OutputBatch?
     var readingPaused = false
     /// Whether input delivery is paused (`pauseReading()`).
     public var isReadingPaused: Bool { readingPaused }
@@ -141,7 +143,6 @@ public final class Connection {
         self.remoteAddress = remoteAddress
         self.lifecycle = connecting ? .connecting : .open
         self.sendQueue = SendQueue(pool: loop.bufferPool)
-        self.batch = OutputBatch(capacity: loop.configuration.iovecsPerSend)
     }
 
     /// Whether the connection can still be written to and read from.

@@ -205,13 +205,17 @@ final class EpollBackend {
 
     func send(_ connection: Connection) {
         connection.prepareOutgoing()
-        connection.outgoing.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
-        guard connection.batch.byteCount > 0 else { return }
+        // `sendmsg` is done with the batch when it returns: the loop's
+        // spare serves every connection in turn.
+        let batch = loop.batchPool.take()
+        defer { loop.batchPool.give(batch) }
+        connection.outgoing.fill(batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
+        guard batch.byteCount > 0 else { return }
         while true {
             connection.sendCalls += 1
-            let n = sendmsg(connection.fd, connection.batch.preparedMessage(), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            let n = sendmsg(connection.fd, batch.preparedMessage(), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             if n >= 0 {
-                if n < connection.batch.byteCount {
+                if n < batch.byteCount {
                     connection.writeReady = false
                     connection.shortWrites += 1
                 }

@@ -43,6 +43,9 @@ public final class EventLoop: @unchecked Sendable {
         public var receiveRingSize = 64 * 1024
         /// Idle rings kept for reuse.
         public var maximumPooledRings = 256
+        /// Output batches kept for reuse (io_uring holds one per send in
+        /// flight; epoll needs one).
+        public var maximumPooledBatches = 256
         /// io_uring: how long a connection that went quiet keeps its (empty)
         /// ring with a `recv` posted, before returning it and polling
         /// instead. Zero returns every empty ring at once. See `UringBackend`.
@@ -105,6 +108,8 @@ public final class EventLoop: @unchecked Sendable {
     public var now: UInt64 { currentTime }
     public let timers: TimerWheel
     public let ringPool: ReceiveRingPool
+    /// Output batches for the connections' sends (`OutputBatch`).
+    public let batchPool: OutputBatchPool
     public let bufferPool: BufferPool
     public var logger: Logger
     var registry = IORegistry()
@@ -180,6 +185,7 @@ public final class EventLoop: @unchecked Sendable {
         currentTime = clock.now()
         timers = TimerWheel(now: currentTime, tick: configuration.timerTick, slotCount: configuration.timerSlots)
         ringPool = ReceiveRingPool(ringCapacity: configuration.receiveRingSize, maximumFree: configuration.maximumPooledRings)
+        batchPool = OutputBatchPool(capacity: configuration.iovecsPerSend, maximumFree: configuration.maximumPooledBatches)
         bufferPool = BufferPool(blockSize: configuration.sendBlockSize, maximumFree: configuration.maximumPooledSendBlocks)
         remote = try RemoteTaskQueue()
         Signals.ignoreBrokenPipe()

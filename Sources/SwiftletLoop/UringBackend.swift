@@ -258,18 +258,29 @@ final class UringBackend {
 
     func send(_ connection: Connection) {
         connection.prepareOutgoing()
-        connection.outgoing.fill(connection.batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
-        guard connection.batch.byteCount > 0 else { return }
+        // The kernel reads the batch until the send completes: the
+        // connection holds it till then (`completeSend`).
+        let batch = loop.batchPool.take()
+        connection.outgoing.fill(batch, maximumBytes: loop.configuration.maximumBytesPerFlush)
+        guard batch.byteCount > 0 else {
+            loop.batchPool.give(batch)
+            return
+        }
         let entry = sqe()
-        io_uring_prep_sendmsg(entry, connection.fd, connection.batch.preparedMessage(), UInt32(MSG_NOSIGNAL))
+        io_uring_prep_sendmsg(entry, connection.fd, batch.preparedMessage(), UInt32(MSG_NOSIGNAL))
         io_uring_sqe_set_data64(entry, token(connection, .send))
+        connection.batch = batch
         connection.sendInFlight = true
         connection.sendCalls += 1
-        connection.requestedSend = connection.batch.byteCount
+        connection.requestedSend = batch.byteCount
     }
 
     private func completeSend(_ connection: Connection, _ result: Int32) {
         connection.sendInFlight = false
+        if let batch = connection.batch {
+            connection.batch = nil
+            loop.batchPool.give(batch)
+        }
         guard connection.lifecycle != .closed else {
             releaseIfIdle(connection)
             return
