@@ -219,7 +219,8 @@ let package = Package(
         .target(name: "CLibFuzzer", path: "tools/fuzz/CLibFuzzer"),
         .executableTarget(
             name: "swiftlet-fuzz-frames",
-            dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletLoop", "CLibFuzzer"],
+            dependencies: ["SwiftletHTTP2", "SwiftletHTTP", "SwiftletLoop", "CLibFuzzer",
+                           .product(name: "Logging", package: "swift-log")],
             path: "tools/fuzz/frames",
             swiftSettings: strict
         ),

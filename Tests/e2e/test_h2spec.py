@@ -31,6 +31,10 @@ def cert(tmp_path_factory):
 @pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
 def test_h2spec_strict_passes_every_case(site, cert, tls):
     if not os.path.exists(H2SPEC):
+        # Where the Makefile's H2SPEC_SRC looks.
+        sources = [os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "h2spec"), "/work/shared/h2spec"]
+        if any(os.path.isdir(source) for source in sources):
+            pytest.skip("h2spec is not built: run `make h2spec` (make test-e2e does)")
         pytest.skip("h2spec is not built: its source (../shared/h2spec) is absent from this setup")
     args = ("--tls-cert", str(cert[0]), "--tls-key", str(cert[1])) if tls else ()
     server = Server(site, *args)

@@ -17,6 +17,7 @@
 // the seed corpus runs in `make test`.
 import Foundation
 import Glibc
+import Logging
 import SwiftletHTTP
 import SwiftletHTTP2
 import SwiftletLoop
@@ -62,6 +63,10 @@ final class FrameFuzzer {
     /// them: each input starts on streams an earlier input used, which is
     /// what a server's `reset` has to get right.
     lazy var streams = HTTP2StreamPool(bufferPool: pool)
+    /// One logger for every run, as a server passes its own to every
+    /// connection (making one asks the logging backend for a handler, under
+    /// its lock, on every input).
+    let logger = Logger(label: "swiftlet.fuzz")
     /// Bytes the server sent back for the last input (the replayer prints them).
     var lastResponseBytes = 0
     /// Where the replayer writes the server's bytes (SWIFTLET_FUZZ_DUMP), to look at.
@@ -84,7 +89,8 @@ final class FrameFuzzer {
         let transport = MemoryTransport(bufferPool: pool)
         weak var released: HTTP2Engine?
         withExtendedLifetime(transport) {
-            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, streamPool: streams)
+            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, streamPool: streams,
+                                     logger: logger)
             released = engine
             engine.start()
             // The opening is whole frames; then the input, read in place as
