@@ -42,9 +42,12 @@ public final class SendQueue {
     /// The pool the queue's blocks come from (the loop's).
     public var bufferPool: BufferPool { pool }
 
+    /// The ring starts at 4 chunks (192 bytes) and doubles as a connection
+    /// needs more, keeping what it grew to: an idle connection that never
+    /// queued much holds little, a busy one allocates nothing per response.
     public init(pool: BufferPool) {
         self.pool = pool
-        capacity = 16
+        capacity = 4
         chunks = .allocate(capacity: capacity)
     }
 
