@@ -26,7 +26,11 @@ public final class HTTP2Engine {
     let transport: any HTTP2Transport
     let handler: any HTTPHandler
     let configuration: HTTP2Configuration
-    let limits: Limits
+    /// The configuration's limits (read in place: a copy would add the
+    /// whole `Limits` value, a few hundred bytes, to every connection).
+    var limits: Limits {
+        @inline(__always) _read { yield configuration.limits }
+    }
     let counters: HTTP2Counters
     var logger: Logger
 
@@ -121,7 +125,6 @@ public final class HTTP2Engine {
         self.transport = transport
         self.handler = handler
         self.configuration = configuration
-        limits = configuration.limits
         inPlace = UncheckedCell(InPlace(priorities: PrioritySignals(maxPending: configuration.limits.maxPendingPriorityUpdates)))
         let streamPool = streamPool ?? HTTP2StreamPool(bufferPool: transport.bufferPool,
                                                        maximum: configuration.limits.maxConcurrentStreams)
@@ -130,6 +133,7 @@ public final class HTTP2Engine {
         self.streamPool = streamPool
         self.counters = counters
         self.logger = logger
+        let limits = configuration.limits
         decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
                                limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
                                                           maximumStringLength: limits.maxHeaderListSize,

@@ -134,4 +134,18 @@ struct FrameEncoderTests {
                                   "SETTINGS_MAX_FRAME_SIZE=32768", "SETTINGS_HEADER_TABLE_SIZE=0",
                                   "SETTINGS_ENABLE_CONNECT_PROTOCOL=1"])
     }
+
+    @Test("a configuration's preface SETTINGS follow its limits as they change, and copies keep their own")
+    func configurationSettingsFollowLimits() {
+        var configuration = HTTP2Configuration()
+        let untouched = configuration
+        #expect(configuration.advertisedSettings.map(\.1) == Limits().advertisedSettings.map(\.1))
+        configuration.limits.maxConcurrentStreams = 7
+        configuration.limits.maxFrameSize = 32_768
+        #expect(configuration.limits.maxConcurrentStreams == 7)
+        #expect(configuration.advertisedSettings.map { "\($0.0)=\($0.1)" } == configuration.limits.advertisedSettings.map { "\($0.0)=\($0.1)" })
+        #expect(configuration.advertisedSettings.contains { $0.0 == .maxConcurrentStreams && $0.1 == 7 })
+        #expect(untouched.limits.maxConcurrentStreams == Limits().maxConcurrentStreams, "a copy made before is not changed")
+        #expect(!untouched.advertisedSettings.contains { $0.0 == .maxFrameSize })
+    }
 }
