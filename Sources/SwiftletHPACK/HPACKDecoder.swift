@@ -203,7 +203,7 @@ public final class HPACKScratch {
 
 /// Memory for Huffman output that grows (by doubling, from 256 bytes) to
 /// the largest field and is reused after that: no allocation per block
-/// once a connection has seen its longest field.
+/// once the decoders using it have seen their longest field.
 struct ScratchBuffer {
     private var base: UnsafeMutablePointer<UInt8>?
     private var capacity = 0
