@@ -13,7 +13,7 @@ APT_PACKAGES := liburing-dev libssl-dev libzstd-dev libbrotli-dev zlib1g-dev cur
 H2SPEC_SRC ?= $(firstword $(wildcard ../shared/h2spec /work/shared/h2spec))
 PIP_PACKAGES := h2 hpack hyperframe httpx[http2] pytest prometheus_client brotli zstandard websockets grpcio grpcio-tools
 
-.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean grpc-swift-nio test-grpc-swift bench-grpc
+.PHONY: all build h2spec deps test test-unit test-e2e test-e2e-epoll test-soak test-asan test-tsan check-fuzz-corpus check-allocations run run-tls site bench bench-compress bench-echo bench-micro bench-request-cost bench-idle-memory bench-connection-cost bench-async bench-h1 bench-write-path bench-page-load bench-peers bench-soak fuzz clean grpc-swift-nio test-grpc-swift bench-grpc
 
 all: build
 
@@ -136,7 +136,7 @@ run-tls: deps build site .build/tls/localhost.pem
 
 ## bench: the benchmarks (echo loop, micro benchmarks, write path, page load, HTTP/2 against h2o, nginx and nghttpd,
 ## gRPC against grpc-swift's NIO server, and a 30-minute soak)
-bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-grpc bench-compress bench-h1 bench-idle-memory bench-write-path bench-page-load bench-peers bench-soak
+bench: deps build bench-micro bench-echo bench-request-cost bench-async bench-grpc bench-compress bench-h1 bench-idle-memory bench-connection-cost bench-write-path bench-page-load bench-peers bench-soak
 
 bench-micro:
 	$(RELEASE)/swiftlet-microbench
@@ -170,6 +170,10 @@ bench-h1: build
 bench-idle-memory:
 	python3 tools/idle-memory.py --swiftlet $(RELEASE)/swiftlet
 	python3 tools/idle-memory.py --swiftlet $(RELEASE)/swiftlet --tls
+
+## bench-connection-cost: server CPU per new h2c connection (one request each, 32 at a time) against h2o
+bench-connection-cost: build
+	python3 tools/connection-cost.py --swiftlet $(RELEASE)/swiftlet
 
 bench-write-path:
 	python3 tools/write-path-bench.py --swiftlet $(RELEASE)/swiftlet
