@@ -22,8 +22,7 @@ public final class OutputBatch {
     /// Bytes described by the filled entries.
     public var byteCount: Int { filledBytes }
 
-    /// The `msghdr`, then the iovecs, in one allocation (one per connection
-    /// rather than two).
+    /// The `msghdr`, then the iovecs, in one allocation (not two).
     public init(capacity: Int) {
         self.capacity = capacity
         let memory = UnsafeMutableRawPointer.allocate(
