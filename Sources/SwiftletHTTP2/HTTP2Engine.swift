@@ -367,6 +367,7 @@ public final class HTTP2Engine {
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
+        guard !streams.isEmpty || !scheduler.isEmpty else { return }
         scheduler.removeAll(lookup: { streams[$0] })
         for stream in streams.all {
             finishStream(stream, closedBy: .localReset, reason: reason)

@@ -98,14 +98,17 @@ struct WriteScheduler<Stream: SchedulableStream> {
     }
 
     mutating func removeAll(lookup: (UInt32) -> Stream?) {
-        for urgency in 0..<8 {
+        // Only the urgencies with entries (a queue's bit is cleared only
+        // once both its queues are empty).
+        while nonEmpty != 0 {
+            let urgency = nonEmpty.trailingZeroBitCount
             for entry in sequential[urgency] { lookup(entry.id)?.isScheduled = false }
             for entry in incremental[urgency] { lookup(entry.id)?.isScheduled = false }
             sequential[urgency].removeAll(keepingCapacity: true)
             incremental[urgency].removeAll(keepingCapacity: true)
             incrementalHead[urgency] = 0
+            nonEmpty &= ~(1 << UInt8(urgency))
         }
-        nonEmpty = 0
     }
 
     /// The entry's stream, if it is still waiting under this entry.

@@ -118,6 +118,21 @@ struct WriteSchedulerTests {
         #expect(order == [5])
     }
 
+    @Test("removeAll empties every urgency and unmarks every queued stream, also after a partial drain")
+    func removeAllClearsEveryQueue() {
+        var scheduler = Queue()
+        let streams = [FakeStream(1, 0), FakeStream(3, 3, incremental: true), FakeStream(5, 7), FakeStream(7, 7, incremental: true)]
+        for stream in streams { scheduler.enqueue(stream) }
+        #expect(scheduler.next()?.id == 1, "urgency 0 served and emptied")
+        let table = scheduler.table
+        scheduler.scheduler.removeAll { table[$0] }
+        #expect(scheduler.scheduler.isEmpty)
+        #expect(streams.allSatisfy { !$0.isScheduled })
+        #expect(scheduler.next() == nil)
+        scheduler.enqueue(streams[2])
+        #expect(scheduler.next()?.id == 5, "a stream removed this way can be queued again")
+    }
+
     @Test("entries name streams by id: a stream that left the table is skipped, and the scheduler keeps no stream alive")
     func entriesHoldIds() {
         var scheduler = Queue()

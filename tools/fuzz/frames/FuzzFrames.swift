@@ -67,6 +67,9 @@ final class FrameFuzzer {
     /// connection (making one asks the logging backend for a handler, under
     /// its lock, on every input).
     let logger = Logger(label: "swiftlet.fuzz")
+    /// One set of counters for every run, as a server keeps one for all its
+    /// connections (a fresh one per input would regrow its dictionaries).
+    let counters = HTTP2Counters()
     /// Bytes the server sent back for the last input (the replayer prints them).
     var lastResponseBytes = 0
     /// Where the replayer writes the server's bytes (SWIFTLET_FUZZ_DUMP), to look at.
@@ -87,11 +90,9 @@ final class FrameFuzzer {
     func run(_ input: UnsafeRawBufferPointer) {
         lastResponseBytes = 0
         let transport = MemoryTransport(bufferPool: pool)
-        weak var released: HTTP2Engine?
         withExtendedLifetime(transport) {
-            let engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, streamPool: streams,
-                                     logger: logger)
-            released = engine
+            var engine = HTTP2Engine(transport: transport, handler: handler, configuration: configuration, counters: counters,
+                                     streamPool: streams, logger: logger)
             engine.start()
             // The opening is whole frames; then the input, read in place as
             // a loop reads its ring: whole frames are taken, the turn's output
@@ -117,8 +118,12 @@ final class FrameFuzzer {
             precondition(transport.isClosed, "the engine did not close after the peer's EOF")
             engine.transportClosed()
             precondition(engine.openStreamCount == 0, "a stream outlived its connection")
+            // Nothing else holds the engine once its transport closed: no
+            // reference cycle, no timer left with it as target. (Asked this
+            // way, not with a weak reference, which would give every engine
+            // a side table.)
+            precondition(isKnownUniquelyReferenced(&engine), "the engine is still referenced after it closed (a cycle?)")
         }
-        precondition(released == nil, "the engine was not released (a reference cycle)")
     }
 
     /// The end of a turn: output produced, then read by the peer.
