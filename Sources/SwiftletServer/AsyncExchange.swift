@@ -47,14 +47,39 @@ final class AsyncExchange: @unchecked Sendable {
     private var writableWaiter: CheckedContinuation<Void, any Error>?
 
     /// The request's `content-length`, if it declared one.
-    let declaredLength: Int?
+    private(set) var declaredLength: Int?
 
-    init(exchange: any HTTPExchange, loop: EventLoop) {
-        self.exchange = exchange
+    init(loop: EventLoop) {
         self.loop = loop
+    }
+
+    /// Starts serving `exchange`. A recycled object (`AsyncHTTPHandler`
+    /// keeps spares) was `reset` first.
+    func begin(_ exchange: any HTTPExchange) {
+        self.exchange = exchange
         declaredLength = exchange.request.fields.first("content-length").flatMap { Int(String(decoding: $0, as: UTF8.self)) }
         // Nothing is read until the handler asks (see `nextChunk`).
         exchange.pauseRequestBody()
+    }
+
+    /// Whether the exchange closed and the handler returned: nothing of
+    /// this object is in use any more (its owner also checks that nobody
+    /// else holds it before recycling it).
+    var isDone: Bool { exchange == nil && handlerDone }
+
+    /// Back to the state `init` makes, keeping the body buffer's capacity.
+    func reset() {
+        precondition(isDone && bodyWaiter == nil && writableWaiter == nil, "an async exchange recycled while in use")
+        closeReason = nil
+        task = nil
+        chunks.removeAll(keepingCapacity: true)
+        chunkIndex = 0
+        bodyEnded = false
+        trailers = nil
+        handlerDone = false
+        headSent = false
+        finished = false
+        declaredLength = nil
     }
 
     /// Runs `operation` on the loop for a caller that is not on it (a task
@@ -122,6 +147,9 @@ final class AsyncExchange: @unchecked Sendable {
     /// reset when it threw, so the client knows it is incomplete.
     func handlerEnded(error: (any Error)?) {
         handlerDone = true
+        // Nothing left to cancel. Dropping the handle also lets the task,
+        // and with it the closure that holds this object, go when it ends.
+        task = nil
         defer { discardUnreadBody() }
         guard let exchange, !finished else { return }
         if !headSent {
@@ -181,7 +209,8 @@ final class AsyncExchange: @unchecked Sendable {
     /// field (written straight into the field list, not through their types).
     func writeHead(_ response: HTTPResponse, endOfStream: Bool, contentLength: Int? = nil) throws {
         guard let exchange else { throw closedError() }
-        let informational = response.status.kind == .informational
+        let status = response.status  // parsed from its storage on each read
+        let informational = status.kind == .informational
         if headSent && !informational || finished {
             throw HTTPResponseWriterError(description: "the response head was already sent")
         }
@@ -191,7 +220,7 @@ final class AsyncExchange: @unchecked Sendable {
         if let contentLength, !informational {
             exchange.responseFields.append(response.headerFields)
             exchange.responseFields.append("content-length", integer: contentLength)
-            exchange.sendHead(status: response.status.code, endOfStream: endOfStream)
+            exchange.sendHead(status: status.code, endOfStream: endOfStream)
         } else {
             exchange.sendHead(response, endOfStream: endOfStream)
         }
