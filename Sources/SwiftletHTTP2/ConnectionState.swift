@@ -94,17 +94,93 @@ public enum ConnectionState: Equatable, Sendable {
         }
     }
 
-    /// Starts a graceful shutdown; false if one is already under way or the
-    /// connection is closing.
-    public mutating func beginDraining() -> Bool {
-        guard self == .active else { return false }
-        self = .draining(.announced)
-        return true
+    /// What a shutdown, a peer's GOAWAY or the last stream closing asks of
+    /// the connection (the engine carries it out in `perform`).
+    public enum Action: Equatable, Sendable {
+        case none
+        /// GOAWAY(2^31-1, NO_ERROR) and a PING; the final GOAWAY follows
+        /// when the PING returns or a timeout passes (§6.8: "A server that is
+        /// attempting to gracefully shut down a connection SHOULD send an
+        /// initial GOAWAY frame with the last stream identifier set to
+        /// 2^31-1 and a NO_ERROR code ... After allowing time for any
+        /// in-flight stream creation (at least one round-trip time), the
+        /// server MAY send another GOAWAY frame with an updated last stream
+        /// identifier").
+        case announceShutdown
+        /// GOAWAY(`lastStreamID`, NO_ERROR, `reason`), then close once it is
+        /// written if `thenClose`.
+        case goAway(lastStreamID: UInt32, reason: String, thenClose: Bool)
+        /// Close once the queued output is written.
+        case close
+        /// End every open stream, then close.
+        case abandonStreams
+        /// Nothing is open: the idle timeout runs.
+        case armIdleTimer
     }
 
-    /// The final GOAWAY of a graceful shutdown goes out.
-    public mutating func finishDraining(lastStreamID: UInt32) {
-        if case .draining = self { self = .draining(.final(lastStreamID: lastStreamID)) }
+    /// The server starts a graceful shutdown. Before any stream (preface or
+    /// SETTINGS still awaited) it says so at once, with last stream 0, so
+    /// the client knows nothing was processed and may retry elsewhere.
+    public mutating func beginShutdown() -> Action {
+        switch self {
+        case .active:
+            self = .draining(.announced)
+            return .announceShutdown
+        case .awaitingPreface, .awaitingSettings:
+            self = .closed
+            return .goAway(lastStreamID: 0, reason: "shutting down", thenClose: true)
+        case .draining, .closing, .closed:
+            return .none
+        }
+    }
+
+    /// The shutdown's PING came back, or its timeout passed: the final
+    /// GOAWAY names the last stream that started; the connection closes
+    /// now if none is open, else when the last one ends.
+    public mutating func finishShutdown(lastStreamID: UInt32, streamsOpen: Bool) -> Action {
+        guard case .draining(.announced) = self else { return .none }
+        self = streamsOpen ? .draining(.final(lastStreamID: lastStreamID)) : .closed
+        return .goAway(lastStreamID: lastStreamID, reason: "", thenClose: !streamsOpen)
+    }
+
+    /// The client sent GOAWAY (§6.8): it opens no more streams. With
+    /// NO_ERROR the open ones finish first; with an error code the client
+    /// is going away and they end now.
+    public mutating func receivedGoAway(code: ErrorCode, lastStreamID: UInt32, streamsOpen: Bool) -> Action {
+        guard isReading else { return .none }
+        guard code == .noError else {
+            self = .closing
+            return .abandonStreams
+        }
+        guard streamsOpen else {
+            self = .closed
+            return .close
+        }
+        self = .draining(.final(lastStreamID: lastStreamID))
+        return .none
+    }
+
+    /// The last open stream ended: a draining connection is done; a
+    /// serving one waits for the next request, within the idle timeout.
+    public mutating func lastStreamClosed() -> Action {
+        switch self {
+        case .draining(.final):
+            self = .closed
+            return .close
+        case .active, .awaitingSettings:
+            return .armIdleTimer
+        default:
+            return .none
+        }
+    }
+
+    /// The idle timeout passed: a connection with no stream open that is
+    /// still serving says goodbye (GOAWAY NO_ERROR naming the last stream it
+    /// processed) and closes.
+    public mutating func idleTimedOut(lastStreamID: UInt32, streamsOpen: Bool) -> Action {
+        guard !streamsOpen && (self == .active || self == .awaitingSettings) else { return .none }
+        self = .closing
+        return .goAway(lastStreamID: lastStreamID, reason: "idle timeout", thenClose: true)
     }
 
     /// A connection error: the GOAWAY goes out, then the socket closes.

@@ -320,20 +320,8 @@ extension HTTP2Engine {
     // MARK: GOAWAY (§6.8)
 
     func handleGoAway(code: ErrorCode) -> FrameResult {
-        // The client will open no more streams: finish the open ones, then close.
-        if code != .noError {
-            logger.debug("peer sent GOAWAY \(code)")
-            state.fail()
-            closeAllStreams(reason: .connectionClosed)
-            transport.close(.afterFlush)
-            return .ok
-        }
-        if state == .active { _ = state.beginDraining() }
-        state.finishDraining(lastStreamID: highestStreamID)
-        if streams.isEmpty {
-            state.close()
-            transport.close(.afterFlush)
-        }
+        if code != .noError { logger.debug("peer sent GOAWAY \(code)") }
+        perform(state.receivedGoAway(code: code, lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty))
         return .ok
     }
 

@@ -376,13 +376,29 @@ public final class HTTP2Engine {
 
     /// No stream is open: arm the idle timeout, or finish a graceful shutdown.
     func becameIdle() {
-        if case .draining(.final) = state {
-            state.close()
+        perform(state.lastStreamClosed())
+    }
+
+    /// Carries out what a `ConnectionState` transition decided.
+    func perform(_ action: ConnectionState.Action) {
+        switch action {
+        case .none:
+            break
+        case .announceShutdown:
+            transport.writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
+            transport.writePing(payload: Self.drainPingPayload, ack: false)
+            schedule(.drain, after: configuration.gracefulPingTimeout)
+        case .goAway(let lastStreamID, let reason, let thenClose):
+            transport.writeGoAway(lastStreamID: lastStreamID, code: .noError, debug: reason)
+            if thenClose { transport.close(.afterFlush) }
+        case .close:
             transport.close(.afterFlush)
-            return
+        case .abandonStreams:
+            closeAllStreams(reason: .connectionClosed)
+            transport.close(.afterFlush)
+        case .armIdleTimer:
+            schedule(.idle, after: limits.idleTimeout)
         }
-        guard state == .active || state == .awaitingSettings else { return }
-        schedule(.idle, after: limits.idleTimeout)
     }
 
     // MARK: priority
@@ -410,30 +426,12 @@ public final class HTTP2Engine {
     /// the PING returns (or after a timeout), GOAWAY with the last stream id;
     /// the connection closes once its streams finish.
     public func beginGracefulShutdown() {
-        guard state.beginDraining() else {
-            if state == .awaitingPreface || state == .awaitingSettings {
-                // No stream yet: say so (last stream 0, so the client knows
-                // nothing was processed and may retry elsewhere), then close.
-                transport.writeGoAway(lastStreamID: 0, code: .noError, debug: "shutting down")
-                state.close()
-                transport.close(.afterFlush)
-            }
-            return
-        }
-        transport.writeGoAway(lastStreamID: 0x7FFF_FFFF, code: .noError, debug: "")
-        transport.writePing(payload: Self.drainPingPayload, ack: false)
-        schedule(.drain, after: configuration.gracefulPingTimeout)
+        perform(state.beginShutdown())
     }
 
     func finishGracefulShutdown() {
-        guard case .draining(.announced) = state else { return }
         cancel(.drain)
-        state.finishDraining(lastStreamID: highestStreamID)
-        transport.writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "")
-        if streams.isEmpty {
-            state.close()
-            transport.close(.afterFlush)
-        }
+        perform(state.finishShutdown(lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty))
     }
 
     // MARK: timers
@@ -495,12 +493,9 @@ extension HTTP2Engine: TimerTarget {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
-            if streams.isEmpty && (state == .active || state == .awaitingSettings) {
-                counters.count(.idleTimeout)
-                state.fail()
-                transport.writeGoAway(lastStreamID: highestStreamID, code: .noError, debug: "idle timeout")
-                transport.close(.afterFlush)
-            }
+            let action = state.idleTimedOut(lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty)
+            if action != .none { counters.count(.idleTimeout) }
+            perform(action)
         case .write:
             guard !transport.isClosed else { return writeWatchdog.disarm() }
             switch writeWatchdog.check(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now) {

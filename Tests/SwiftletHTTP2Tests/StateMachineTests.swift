@@ -216,10 +216,11 @@ struct StateMachineTests {
         let step18 = fresh.receivedFrame(.settings, ack: false) == .ok && fresh == .active
         #expect(step18)
         #expect(fresh.acceptsNewStream(101))
-        let step19 = fresh.beginDraining() && !fresh.beginDraining()
+        let step19 = fresh.beginShutdown() == .announceShutdown && fresh.beginShutdown() == .none
         #expect(step19)
         #expect(fresh.acceptsNewStream(103), "streams may still start after the first GOAWAY")
-        fresh.finishDraining(lastStreamID: 5)
+        let step19b = fresh.finishShutdown(lastStreamID: 5, streamsOpen: true)
+        #expect(step19b == .goAway(lastStreamID: 5, reason: "", thenClose: false))
         #expect(fresh.acceptsNewStream(5) && !fresh.acceptsNewStream(7))
         fresh.fail()
         let step20 = !fresh.isReading && fresh.receivedFrame(.data, ack: false) == .ignore
@@ -227,6 +228,54 @@ struct StateMachineTests {
         var bad = ConnectionState.awaitingPreface
         let step21 = bad.receivedPreface(valid: false) == .connectionError(Rejection(.badPreface, "invalid connection preface"))
         #expect(step21)
+    }
+
+    /// (state before, event) → (state after, action): §6.8's graceful
+    /// shutdown, the client's GOAWAY, the last stream ending and the idle
+    /// timeout, for every state each can meet.
+    @Test("§6.8: shutdown, GOAWAY, last stream and idle decisions")
+    func connectionActions() {
+        typealias State = ConnectionState
+        let final5 = State.draining(.final(lastStreamID: 5))
+        func run(_ state: State, _ event: (inout State) -> State.Action) -> (State, State.Action) {
+            var state = state
+            let action = event(&state)
+            return (state, action)
+        }
+        let cases: [(String, State, (inout State) -> State.Action, State, State.Action)] = [
+            ("shutdown while serving", .active, { $0.beginShutdown() }, .draining(.announced), .announceShutdown),
+            ("shutdown before the preface", .awaitingPreface, { $0.beginShutdown() }, .closed,
+             .goAway(lastStreamID: 0, reason: "shutting down", thenClose: true)),
+            ("shutdown before SETTINGS", .awaitingSettings, { $0.beginShutdown() }, .closed,
+             .goAway(lastStreamID: 0, reason: "shutting down", thenClose: true)),
+            ("shutdown twice", .draining(.announced), { $0.beginShutdown() }, .draining(.announced), .none),
+            ("shutdown while closing", .closing, { $0.beginShutdown() }, .closing, .none),
+            ("PING back, streams open", .draining(.announced), { $0.finishShutdown(lastStreamID: 5, streamsOpen: true) }, final5,
+             .goAway(lastStreamID: 5, reason: "", thenClose: false)),
+            ("PING back, nothing open", .draining(.announced), { $0.finishShutdown(lastStreamID: 5, streamsOpen: false) }, .closed,
+             .goAway(lastStreamID: 5, reason: "", thenClose: true)),
+            ("PING back twice", final5, { $0.finishShutdown(lastStreamID: 7, streamsOpen: false) }, final5, .none),
+            ("PING back without a shutdown", .active, { $0.finishShutdown(lastStreamID: 7, streamsOpen: false) }, .active, .none),
+            ("client GOAWAY, streams open", .active, { $0.receivedGoAway(code: .noError, lastStreamID: 5, streamsOpen: true) }, final5, .none),
+            ("client GOAWAY, nothing open", .active, { $0.receivedGoAway(code: .noError, lastStreamID: 5, streamsOpen: false) }, .closed,
+             .close),
+            ("client GOAWAY while draining", .draining(.announced),
+             { $0.receivedGoAway(code: .noError, lastStreamID: 5, streamsOpen: true) }, final5, .none),
+            ("client GOAWAY with an error", .active, { $0.receivedGoAway(code: .protocolError, lastStreamID: 5, streamsOpen: true) },
+             .closing, .abandonStreams),
+            ("last stream ends while serving", .active, { $0.lastStreamClosed() }, .active, .armIdleTimer),
+            ("last stream ends after the final GOAWAY", final5, { $0.lastStreamClosed() }, .closed, .close),
+            ("last stream ends before the final GOAWAY", .draining(.announced), { $0.lastStreamClosed() }, .draining(.announced), .none),
+            ("last stream ends while closing", .closing, { $0.lastStreamClosed() }, .closing, .none),
+            ("idle timeout", .active, { $0.idleTimedOut(lastStreamID: 9, streamsOpen: false) }, .closing,
+             .goAway(lastStreamID: 9, reason: "idle timeout", thenClose: true)),
+            ("idle timeout with a stream open", .active, { $0.idleTimedOut(lastStreamID: 9, streamsOpen: true) }, .active, .none),
+            ("idle timeout while draining", final5, { $0.idleTimedOut(lastStreamID: 9, streamsOpen: false) }, final5, .none),
+        ]
+        for (name, before, event, after, action) in cases {
+            let (state, result) = run(before, event)
+            #expect(state == after && result == action, "\(name): \(state), \(result)")
+        }
     }
 
     @Test("§3.4: the preface is matched byte by byte as it arrives; the first wrong byte is a mismatch")
