@@ -14,7 +14,7 @@ import Testing
 struct AsyncExchangeReuseTests {
     /// What the test reads back from the server's loop. `@unchecked`:
     /// `handler` is set once while the server starts, before any request,
-    /// and its spares are read on its loop only.
+    /// and what it counts is read on its loop only.
     final class Captured: @unchecked Sendable {
         var handler: AsyncHTTPHandler?
         let keptWriter = Mutex<HTTPResponseWriter?>(nil)
