@@ -139,6 +139,10 @@ final class AsyncExchange: @unchecked Sendable {
         // A peer that reset the stream, or a connection that went away,
         // cancels the handler's work; a completed response does not.
         if reason != .completed { task?.cancel() }
+        // A handler that already returned needs no cancelling: let its task
+        // go now rather than when this state is next reused. (A handler that
+        // finished without suspending returned before `task` was even set.)
+        if handlerDone { task = nil }
     }
 
     /// The handler returned (or threw): end what it left open. A response

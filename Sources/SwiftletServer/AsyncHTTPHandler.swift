@@ -21,17 +21,16 @@ public typealias HTTPAsyncResponder = @Sendable (HTTPRequest, HTTPRequestBody, H
 public final class AsyncHTTPHandler: HTTPHandler {
     let loop: EventLoop
     let responder: HTTPAsyncResponder
-    /// Exchange states whose request ended and that nobody holds any more,
-    /// for the next requests of this loop (the handler is the loop's).
-    private(set) var spares: [AsyncExchange] = []
-    /// Closed exchanges whose state was still held when they closed: by
-    /// their task, when the response ended inside the handler's last call
-    /// (HTTP/1.1 ends it there), or by a body or writer the handler handed
-    /// on. Looked at again when a request needs a state.
-    private(set) var retired: [AsyncExchange] = []
-    /// At most this many of each (an idle state is about 200 bytes; more
+    /// The states of closed exchanges, the newest last, for the next
+    /// requests of this loop (the handler is the loop's). One is reused
+    /// once its handler returned and nothing holds it: not its task (an
+    /// HTTP/1.1 response ends inside the handler's last call), not a
+    /// request body or writer the handler handed on (a later call through
+    /// one must fail as closed, not act on another request).
+    private var released: [AsyncExchange] = []
+    /// At most this many are kept (an idle state is about 200 bytes; more
     /// than a loop's requests in flight under h2load -c 32 -m 16).
-    static let maximumSpares = 1024
+    static let maximumReleased = 1024
     /// States made so far (the rest of the requests reused one).
     private(set) var statesMade = 0
 
@@ -49,7 +48,7 @@ public final class AsyncHTTPHandler: HTTPHandler {
             exchange.sendHead(status: 400, endOfStream: true)
             return
         }
-        let state = spares.popLast() ?? reclaimRetired() ?? makeState()
+        let state = reusableState() ?? makeState()
         state.begin(exchange)
         exchange.context = state
         let responder = self.responder
@@ -80,21 +79,11 @@ public final class AsyncHTTPHandler: HTTPHandler {
     }
 
     public func exchangeDidClose(_ exchange: any HTTPExchange, reason: HTTPExchangeCloseReason) {
-        guard var state = exchange.context as? AsyncExchange else { return }
+        guard let state = exchange.context as? AsyncExchange else { return }
         state.closed(reason: reason)
         exchange.context = nil
-        // Kept for a later request only when the handler returned and
-        // nothing holds the state: not its task, not a request body or a
-        // writer the handler handed to other work (a later call through
-        // one must fail as closed, not act on another request).
-        if state.isDone && isKnownUniquelyReferenced(&state) {
-            if spares.count < Self.maximumSpares {
-                state.reset()
-                spares.append(state)
-            }
-        } else if retired.count < Self.maximumSpares {
-            retired.append(state)
-        }
+        if released.count == Self.maximumReleased { released.removeFirst() }
+        released.append(state)
     }
 
     private func makeState() -> AsyncExchange {
@@ -102,21 +91,19 @@ public final class AsyncHTTPHandler: HTTPHandler {
         return AsyncExchange(loop: loop)
     }
 
-    /// A retired state that is now free (its handler returned and nothing
-    /// holds it), reset; looks at no more than the two oldest.
-    private func reclaimRetired() -> AsyncExchange? {
-        var index = 0
-        while index < min(retired.count, 2) {
-            if retired[index].isDone && isKnownUniquelyReferenced(&retired[index]) {
-                retired.swapAt(index, retired.count - 1)
-                let state = retired.removeLast()
+    /// The newest released state that is free (its handler returned and
+    /// nothing holds it), reset; looks at the two newest only. One held for
+    /// long sinks as newer ones arrive, and leaves when the list is full.
+    private func reusableState() -> AsyncExchange? {
+        var index = released.count - 1
+        while index >= max(released.count - 2, 0) {
+            if released[index].isDone && isKnownUniquelyReferenced(&released[index]) {
+                let state = released.remove(at: index)
                 state.reset()
                 return state
             }
-            index += 1
+            index -= 1
         }
-        // Held for long (a handler kept its writer): let the holder have it.
-        if retired.count >= Self.maximumSpares / 2 { retired.removeFirst() }
         return nil
     }
 }
