@@ -11,6 +11,35 @@ public struct FlowControlWindow: Equatable, Sendable {
 
     public init(_ value: Int) { self.value = value }
 
+    /// Why a WINDOW_UPDATE's increment cannot be applied.
+    public enum UpdateRefusal: Equatable, Sendable {
+        /// §6.9: "A receiver MUST treat the receipt of a WINDOW_UPDATE frame
+        /// with a flow-control window increment of 0 as a stream error
+        /// (Section 5.4.2) of type PROTOCOL_ERROR; errors on the connection
+        /// flow-control window MUST be treated as a connection error".
+        case zero
+        /// §6.9.1: "If a sender receives a WINDOW_UPDATE that causes a
+        /// flow-control window to exceed this maximum, it MUST terminate
+        /// either the stream or the connection, as appropriate."
+        case overflow
+
+        /// The rejection, for the connection's window (`streamID` 0) or a stream's.
+        public func rejection(streamID: UInt32) -> Rejection {
+            let window = streamID == 0 ? "connection" : "stream \(streamID)"
+            switch self {
+            case .zero: return Rejection(.windowUpdateZero, "\(window) WINDOW_UPDATE of 0")
+            case .overflow: return Rejection(.windowOverflow, "\(window) window exceeds 2^31-1")
+            }
+        }
+    }
+
+    /// Applies a WINDOW_UPDATE's increment (§6.9.1), unless it is refused
+    /// (then the window is unchanged).
+    public mutating func receiveUpdate(_ increment: Int) -> UpdateRefusal? {
+        guard increment > 0 else { return .zero }
+        return increase(by: increment) ? nil : .overflow
+    }
+
     /// Adds a WINDOW_UPDATE increment; false if the window would overflow.
     public mutating func increase(by increment: Int) -> Bool {
         guard value + increment <= Self.maximum else { return false }

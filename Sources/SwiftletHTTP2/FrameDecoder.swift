@@ -61,15 +61,44 @@ public enum FrameDecoding {
     case connectionError(Rejection)
 }
 
+/// Where the next frame of a receive buffer lies (`FrameDecoder.split`).
+public enum FrameSplit {
+    /// Fewer bytes than the next whole frame: offer them again with more.
+    case incomplete
+    /// A whole frame: its header, its payload (a view into the input) and
+    /// the offset just after it.
+    case frame(FrameHeader, payload: UnsafeRawBufferPointer, end: Int)
+    /// The header announces more than SETTINGS_MAX_FRAME_SIZE: a
+    /// connection error.
+    case tooLarge(Rejection)
+}
+
 /// Decodes frames (RFC 9113 §4, §6; RFC 9218 §7.1) apart from deciding
 /// what they mean: every check here needs only the frame itself (which
 /// streams a type may use, fixed lengths, padding, priority fields, the
 /// shape of SETTINGS). What depends on the connection (stream states,
 /// windows, limits, header-block order) is `HTTP2Engine`'s.
 ///
-/// The payload must be whole; the caller has already bounded its length by
-/// SETTINGS_MAX_FRAME_SIZE (§4.2).
+/// `split` finds the next whole frame in a receive buffer and bounds its
+/// length by SETTINGS_MAX_FRAME_SIZE (§4.2); `decode` reads one.
 public enum FrameDecoder {
+    /// The frame that starts at `offset` in `input`, once its header says
+    /// its length is allowed (`maxFrameSize`, the SETTINGS_MAX_FRAME_SIZE
+    /// we advertised) and all of it is there.
+    @inline(__always)
+    public static func split(_ input: UnsafeRawBufferPointer, at offset: Int, maxFrameSize: Int) -> FrameSplit {
+        guard input.count - offset >= FrameHeader.size else { return .incomplete }
+        let header = FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: input[offset..<offset + FrameHeader.size]))
+        // §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a
+        // frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE".
+        guard header.length <= maxFrameSize else {
+            return .tooLarge(Rejection(.frameTooLarge, "\(header.type) frame of \(header.length) bytes exceeds SETTINGS_MAX_FRAME_SIZE \(maxFrameSize)"))
+        }
+        let end = offset + FrameHeader.size + header.length
+        guard end <= input.count else { return .incomplete }
+        return .frame(header, payload: UnsafeRawBufferPointer(rebasing: input[(offset + FrameHeader.size)..<end]), end: end)
+    }
+
     public static func decode(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> FrameDecoding {
         switch header.type {
         case .data: return data(header, payload)

@@ -57,6 +57,11 @@ extension HTTP2Engine {
         }
     }
 
+    /// A frame for a stream that is not open (`StreamAdmission.withoutStream`).
+    func withoutStream(_ type: FrameType, _ id: UInt32) -> FrameResult {
+        StreamAdmission.withoutStream(type, id, highestStreamID: highestStreamID, closedBy: recentlyClosed.lookup(id))
+    }
+
     /// Takes a glitch; the connection error if the budget is spent.
     func glitch() -> FrameResult? {
         abuse.glitch(now: clockNow).map { .connectionError($0) }
@@ -76,11 +81,7 @@ extension HTTP2Engine {
         }
         guard let stream = streams[id] else {
             creditConnection(length)
-            if id > highestStreamID {
-                return .connectionError(Rejection(.frameOnIdleStream, "DATA on idle stream \(id)"))
-            }
-            if recentlyClosed.lookup(id) == .localReset { return .ignore }
-            return .streamError(id, Rejection(.dataOnClosedStream, "DATA on closed stream \(id)"))
+            return withoutStream(.data, id)
         }
         return stream.receiveData(data, flowControlledLength: length, endStream: endStream)
     }
@@ -243,14 +244,7 @@ extension HTTP2Engine {
     func handleRstStream(_ id: UInt32, code: ErrorCode) -> FrameResult {
         // Rapid reset (CVE-2023-44487): the peer's resets draw on the budget.
         if let rejection = abuse.reset(now: clockNow) { return .connectionError(rejection) }
-        guard let stream = streams[id] else {
-            // "If a RST_STREAM frame identifying an idle stream is received, the
-            // recipient MUST treat this as a connection error of type PROTOCOL_ERROR."
-            if id > highestStreamID {
-                return .connectionError(Rejection(.frameOnIdleStream, "RST_STREAM on idle stream \(id)"))
-            }
-            return .ignore
-        }
+        guard let stream = streams[id] else { return withoutStream(.rstStream, id) }
         stream.enter(.receiveReset)
         finishStream(stream, closedBy: .peerReset, reason: .cancelledByPeer(errorCode: code.rawValue))
         return .ok
@@ -329,28 +323,11 @@ extension HTTP2Engine {
 
     func handleWindowUpdate(_ id: UInt32, increment: Int) -> FrameResult {
         if id == 0 {
-            // "A receiver MUST treat the receipt of a WINDOW_UPDATE frame with a
-            // flow-control window increment of 0 as a stream error of type
-            // PROTOCOL_ERROR; errors on the connection flow-control window MUST
-            // be treated as a connection error."
-            guard increment > 0 else {
-                return .connectionError(Rejection(.windowUpdateZero, "connection WINDOW_UPDATE of 0"))
-            }
-            // "If a sender receives a WINDOW_UPDATE that causes a flow-control
-            // window to exceed this maximum, it MUST terminate either the stream
-            // or the connection, as appropriate."
-            guard sendWindow.increase(by: increment) else {
-                return .connectionError(Rejection(.windowOverflow, "connection window exceeds 2^31-1"))
-            }
+            if let refusal = sendWindow.receiveUpdate(increment) { return .connectionError(refusal.rejection(streamID: 0)) }
             scheduleAllWithBody()
             return .ok
         }
-        guard let stream = streams[id] else {
-            if id > highestStreamID {
-                return .connectionError(Rejection(.frameOnIdleStream, "WINDOW_UPDATE on idle stream \(id)"))
-            }
-            return .ignore  // allowed on closed streams for a while (§5.1)
-        }
+        guard let stream = streams[id] else { return withoutStream(.windowUpdate, id) }
         return stream.receiveWindowUpdate(increment)
     }
 

@@ -176,7 +176,7 @@ public final class HTTP2Engine {
             case .partial:
                 return 0
             case .mismatch:
-                handle(state.receivedPreface(valid: false), streamID: 0)
+                handle(state.receivedPreface(valid: false))
                 return input.count
             case .complete:
                 _ = state.receivedPreface(valid: true)
@@ -190,22 +190,13 @@ public final class HTTP2Engine {
         }
         abuse.beginRead(outputDrained: transport.pendingOutputBytes == 0)
         while state.isReading && !readingPausedForOutput {
-            guard input.count - offset >= FrameHeader.size else { break }
-            let header = FrameHeader(parsing: UnsafeRawBufferPointer(rebasing: input[offset..<offset + FrameHeader.size]))
-            // §4.2: "An endpoint MUST send an error code of FRAME_SIZE_ERROR if a
-            // frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE".
-            guard header.length <= limits.maxFrameSize else {
-                handle(.connectionError(Rejection(.frameTooLarge,
-                                                  "\(header.type) frame of \(header.length) bytes exceeds SETTINGS_MAX_FRAME_SIZE \(limits.maxFrameSize)")),
-                       streamID: header.streamID)
+            let split = FrameDecoder.split(input, at: offset, maxFrameSize: limits.maxFrameSize)
+            guard case .frame(let header, let payload, let end) = split else {
+                if case .tooLarge(let rejection) = split { connectionError(rejection) }
                 break
             }
-            let end = offset + FrameHeader.size + header.length
-            guard end <= input.count else { break }
-            let payload = UnsafeRawBufferPointer(rebasing: input[(offset + FrameHeader.size)..<end])
             offset = end
-            let result = handleFrame(header, payload)
-            handle(result, streamID: header.streamID)
+            handle(handleFrame(header, payload))
             // Stop reading a peer that does not read what we send (CVE-2019-9517).
             if transport.pendingOutputBytes > limits.maxPendingOutput && state.isReading {
                 readingPausedForOutput = true
@@ -246,7 +237,7 @@ public final class HTTP2Engine {
     // MARK: results
 
     /// Acts on what a frame handler decided (§5.4).
-    func handle(_ result: FrameResult, streamID: UInt32) {
+    func handle(_ result: FrameResult) {
         switch result {
         case .ok, .ignore:
             break

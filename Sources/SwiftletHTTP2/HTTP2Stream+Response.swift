@@ -41,18 +41,8 @@ extension HTTP2Stream {
     /// A WINDOW_UPDATE for this stream (§6.9.1), after the connection's
     /// checks.
     func receiveWindowUpdate(_ increment: Int) -> FrameResult {
-        // "A receiver MUST treat the receipt of a WINDOW_UPDATE frame with a
-        // flow-control window increment of 0 as a stream error of type
-        // PROTOCOL_ERROR".
-        guard increment > 0 else {
-            return .streamError(id, Rejection(.windowUpdateZero, "stream WINDOW_UPDATE of 0"))
-        }
-        // "If a sender receives a WINDOW_UPDATE that causes a flow-control
-        // window to exceed this maximum, it MUST terminate either the stream
-        // or the connection, as appropriate."
-        guard sendWindow.increase(by: increment) else {
-            return .streamError(id, Rejection(.windowOverflow, "stream \(id) window exceeds 2^31-1"))
-        }
+        // §6.9, §6.9.1: a zero increment or an overflow resets the stream.
+        if let refusal = sendWindow.receiveUpdate(increment) { return .streamError(id, refusal.rejection(streamID: id)) }
         if hasOutputToWrite { withEngine { $0.schedule(self) } }
         return .ok
     }

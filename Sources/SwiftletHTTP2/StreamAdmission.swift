@@ -12,6 +12,9 @@
 ///       ├─ open stream ────────────────────────────▶ trailers (not here)
 ///       ├─ identify(id): closed / even / reused ───▶ decode, then .notNew(verdict)
 ///       └─ .new ─▶ decode into a stream ─▶ admit(request): .ok opens it
+///
+/// `withoutStream` says the same for the other frames that name a stream
+/// that is not open (DATA, RST_STREAM, WINDOW_UPDATE).
 enum StreamAdmission {
     /// What the id of a header block for a stream that is not open says.
     enum Identity: Equatable {
@@ -54,6 +57,32 @@ enum StreamAdmission {
             return .notNew(.connectionError(Rejection(.evenStreamID, "client stream \(id) is even")))
         }
         return .new
+    }
+
+    /// What a DATA, RST_STREAM or WINDOW_UPDATE frame means when the stream
+    /// it names is not open (§5.1), given the highest stream id the peer
+    /// used and how the stream closed, if the connection remembers.
+    @inline(__always)
+    static func withoutStream(_ type: FrameType, _ id: UInt32, highestStreamID: UInt32,
+                              closedBy: @autoclosure () -> StreamState.ClosedBy?) -> FrameResult {
+        // §5.1 idle: "Receiving any frame other than HEADERS or PRIORITY on a
+        // stream in this state MUST be treated as a connection error (Section
+        // 5.4.1) of type PROTOCOL_ERROR." (Every id above the highest is idle;
+        // §6.4 says it again of RST_STREAM.)
+        if id > highestStreamID {
+            return .connectionError(Rejection(.frameOnIdleStream, "\(type) on idle stream \(id)"))
+        }
+        // §5.1 closed: "WINDOW_UPDATE or RST_STREAM frames can be received in
+        // this state for a short period after a DATA or HEADERS frame
+        // containing an END_STREAM flag is sent", and we may have forgotten
+        // the stream since.
+        guard type == .data else { return .ignore }
+        // Frames in flight when we reset the stream are ignored; otherwise
+        // "An endpoint that receives any frame other than PRIORITY after
+        // receiving a RST_STREAM MUST treat that as a stream error (Section
+        // 5.4.2) of type STREAM_CLOSED", and so for a stream the peer ended.
+        if closedBy() == .localReset { return .ignore }
+        return .streamError(id, Rejection(.dataOnClosedStream, "DATA on closed stream \(id)"))
     }
 
     /// What a decoded request head says about its new stream.

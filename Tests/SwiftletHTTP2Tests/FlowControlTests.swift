@@ -58,6 +58,18 @@ struct FlowControlTests {
         let check14 = other.adjust(by: -50) && other.value == -50
         #expect(check14)
     }
+
+    @Test("§6.9, §6.9.1: a WINDOW_UPDATE of 0 or one that passes 2^31-1 is refused and leaves the window as it was")
+    func windowUpdates() {
+        var window = FlowControlWindow(65_535)
+        #expect(window.receiveUpdate(0) == .zero)
+        #expect(window.receiveUpdate(1000) == nil && window.value == 66_535)
+        #expect(window.receiveUpdate(FlowControlWindow.maximum - 66_534) == .overflow && window.value == 66_535)
+        #expect(window.receiveUpdate(FlowControlWindow.maximum - 66_535) == nil && window.value == FlowControlWindow.maximum)
+        let refusals = [FlowControlWindow.UpdateRefusal.zero.rejection(streamID: 0), FlowControlWindow.UpdateRefusal.overflow.rejection(streamID: 3)]
+        #expect(refusals.map { "\($0.token): \($0.reason)" } == ["window_update_zero: connection WINDOW_UPDATE of 0",
+                                                                   "window_overflow: stream 3 window exceeds 2^31-1"])
+    }
 }
 
 /// The abuse checks as one value on a clock the test moves.

@@ -283,14 +283,15 @@ final class FrameClient {
     /// The next frame, or nil at EOF. Throws on timeout.
     func readFrame() throws -> Frame? {
         while true {
-            if buffer.count >= 9 {
-                let header = buffer.withUnsafeBytes { FrameHeader(parsing: $0) }
-                if buffer.count >= 9 + header.length {
-                    let payload = Array(buffer[9..<(9 + header.length)])
-                    buffer.removeFirst(9 + header.length)
-                    if let frame = try decode(header, payload) { return frame }
-                    continue
-                }
+            // Split as the server splits (a frame's length field allows at most 2^24-1).
+            let next = buffer.withUnsafeBytes { bytes -> (FrameHeader, [UInt8], Int)? in
+                guard case .frame(let header, let payload, let end) = FrameDecoder.split(bytes, at: 0, maxFrameSize: 1 << 24) else { return nil }
+                return (header, Array(payload), end)
+            }
+            if let (header, payload, end) = next {
+                buffer.removeFirst(end)
+                if let frame = try decode(header, payload) { return frame }
+                continue
             }
             guard let bytes = try wire.receive() else { return nil }
             buffer += bytes

@@ -46,6 +46,30 @@ struct FrameDecoderTests {
 
     func u32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
 
+    /// How `FrameDecoder.split` cuts `bytes` from `offset`.
+    func split(_ bytes: [UInt8], at offset: Int = 0, maxFrameSize: Int = 16_384) -> String {
+        bytes.withUnsafeBytes { raw in
+            switch FrameDecoder.split(raw, at: offset, maxFrameSize: maxFrameSize) {
+            case .incomplete: return "incomplete"
+            case .frame(let header, let payload, let end): return "\(header.type) \(header.streamID) payload \(Array(payload)) end \(end)"
+            case .tooLarge(let rejection): return "\(rejection.code) \(rejection.token): \(rejection.reason)"
+            }
+        }
+    }
+
+    @Test("§4.1, §4.2: a frame is cut out of the receive buffer once whole; a length above SETTINGS_MAX_FRAME_SIZE is refused from its header alone")
+    func splitting() {
+        let ping: [UInt8] = [0, 0, 8, 0x6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+        #expect(split(Array(ping.prefix(8))) == "incomplete")
+        #expect(split(Array(ping.prefix(16))) == "incomplete")
+        #expect(split(ping) == "PING 0 payload [1, 2, 3, 4, 5, 6, 7, 8] end 17")
+        #expect(split([0xFF] + ping, at: 1) == "PING 0 payload [1, 2, 3, 4, 5, 6, 7, 8] end 18")
+        #expect(split(ping + [0, 0], at: 17) == "incomplete")
+        let big: [UInt8] = [0, 0x40, 0x01, 0x0, 0, 0, 0, 0, 1]  // DATA of 16,385 bytes, header only
+        #expect(split(big) == "FRAME_SIZE_ERROR frame_too_large: DATA frame of 16385 bytes exceeds SETTINGS_MAX_FRAME_SIZE 16384")
+        #expect(split(big, maxFrameSize: 16_385) == "incomplete")
+    }
+
     @Test("DATA: padding is stripped but counted; stream 0 and bad padding are connection errors")
     func data() {
         #expect(decode(.data, flags: .endStream, stream: 1, Array("abc".utf8)) == .frame("DATA 1 \"abc\" counted 3 END_STREAM"))

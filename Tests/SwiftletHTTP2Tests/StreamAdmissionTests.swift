@@ -42,6 +42,27 @@ struct StreamAdmissionTests {
         }
     }
 
+    @Test("§5.1: DATA, RST_STREAM and WINDOW_UPDATE for a stream that is not open: idle is a connection error; closed ignores all but DATA")
+    func framesWithoutStream() {
+        let table: [(type: FrameType, id: UInt32, highest: UInt32, closedBy: StreamState.ClosedBy?, expected: String)] = [
+            (.data, 7, 5, nil, "GOAWAY PROTOCOL_ERROR frame_on_idle_stream"),
+            (.rstStream, 7, 5, nil, "GOAWAY PROTOCOL_ERROR frame_on_idle_stream"),
+            (.windowUpdate, 8, 5, nil, "GOAWAY PROTOCOL_ERROR frame_on_idle_stream"),
+            (.data, 5, 5, .localReset, "ignored"),  // in flight when we reset it
+            (.data, 5, 5, .peerReset, "RST_STREAM 5 STREAM_CLOSED data_on_closed_stream"),
+            (.data, 3, 5, .endStream, "RST_STREAM 3 STREAM_CLOSED data_on_closed_stream"),
+            (.data, 3, 5, nil, "RST_STREAM 3 STREAM_CLOSED data_on_closed_stream"),  // forgotten, or skipped over
+            (.rstStream, 3, 5, .endStream, "ignored"),
+            (.rstStream, 3, 5, nil, "ignored"),
+            (.windowUpdate, 5, 5, .peerReset, "ignored"),
+            (.windowUpdate, 1, 5, nil, "ignored"),
+        ]
+        for row in table {
+            let result = StreamAdmission.withoutStream(row.type, row.id, highestStreamID: row.highest, closedBy: row.closedBy)
+            #expect(Self.seen(result) == row.expected, "\(row.type) on stream \(row.id), highest \(row.highest)")
+        }
+    }
+
     func admit(_ request: StreamAdmission.Request, state: ConnectionState = .active, open: Int = 0) -> String {
         Self.seen(StreamAdmission.admit(request, connection: state, openStreams: open, maxConcurrentStreams: 2))
     }
