@@ -161,7 +161,7 @@ extension HTTP2Engine {
         stream.enter(.receiveHeaders(endStream: endStream))
         stream.expectedContentLength = validator.contentLength
         streams.insert(stream)
-        applyRequestPriority(stream, weight: weight)
+        stream.applyOpeningPriority(weight: weight)
         counters.streamCount += 1
         requestCount += 1
         cancel(.idle)
@@ -210,7 +210,7 @@ extension HTTP2Engine {
         if let result = glitch() { return result }
         // An RFC 7540 reprioritization: a hint only for clients without RFC 9218 signals.
         if let stream = streams[id], let hint = priorities.hint(weight: fields.weight, peerDisabledRFC7540: peer.noRFC7540Priorities) {
-            setPriority(stream, hint, source: .rfc7540)
+            stream.prioritize(hint, source: .rfc7540)
         }
         return .ok
     }
@@ -223,20 +223,9 @@ extension HTTP2Engine {
         if let priority = priorities.update(HTTPPriority.parse(value), for: prioritized, isOpen: stream != nil,
                                             canOpen: prioritized > highestStreamID && prioritized & 1 == 1),
            let stream {
-            setPriority(stream, priority, source: .frame)
+            stream.prioritize(priority, source: .frame)
         }
         return .ok
-    }
-
-    /// A new stream's priority: RFC 7540 weight as a hint (clients without
-    /// RFC 9218 signals), then the priority header, then a PRIORITY_UPDATE
-    /// that arrived before the stream opened.
-    func applyRequestPriority(_ stream: HTTP2Stream, weight: Int?) {
-        let signals = priorities.opening(stream.id, weight: weight, header: stream.request.fields.first("priority"),
-                                         peerDisabledRFC7540: peer.noRFC7540Priorities)
-        if let hint = signals.hint { setPriority(stream, hint, source: .rfc7540) }
-        if let header = signals.header { setPriority(stream, header, source: .header) }
-        if let update = signals.update { setPriority(stream, update, source: .frame) }
     }
 
     // MARK: RST_STREAM (§6.4)

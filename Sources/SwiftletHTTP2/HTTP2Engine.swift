@@ -14,7 +14,7 @@ import SwiftletLoop
 /// `WindowDribble` (the next DATA frame), `AbuseGuard` (the flood limits),
 /// `StreamTable`, `RequestValidator` (§8), HPACK, `ConnectionTimers` and the
 /// `WriteScheduler` (RFC 9218). What concerns one stream is the stream's
-/// (`HTTP2Stream+Request.swift`, `HTTP2Stream+Response.swift`); the engine
+/// (`HTTP2Stream+Request.swift`, `+Response.swift`, `+Lifecycle.swift`); the engine
 /// keeps the connection's part. `HTTP2Connection` runs it on a loop
 /// connection; `MemoryTransport` runs it in memory.
 ///
@@ -261,7 +261,7 @@ public final class HTTP2Engine {
             return
         }
         if let stream = streams[id] {
-            resetStream(stream, code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
+            stream.sendReset(code: rejection.code, notify: .reset(errorCode: rejection.code.rawValue))
         } else {
             transport.writeRstStream(streamID: id, code: rejection.code)
             recentlyClosed.record(id, .localReset)
@@ -317,44 +317,15 @@ public final class HTTP2Engine {
         return stream
     }
 
-    /// Sends RST_STREAM for `stream`, tells the handler, and recycles it.
-    func resetStream(_ stream: HTTP2Stream, code: ErrorCode, notify reason: HTTPExchangeCloseReason) {
-        guard stream.isLive else { return }
-        if stream.apply(.sendReset) == .ok {
-            transport.writeRstStream(streamID: stream.id, code: code)
-        }
-        finishStream(stream, closedBy: .localReset, reason: reason)
-    }
-
-    /// Removes a closed stream, tells its handler once, recycles it.
+    /// Removes a closed stream from the table; the stream tells its
+    /// handler and goes back to the pool (`HTTP2Stream.retire`).
     func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
         let id = stream.id
         guard streams[id] === stream else { return }
-        if !stream.state.isClosed { stream.enter(.connectionClosed) }
         streams.remove(id)
         recentlyClosed.record(id, closedBy)
-        // Buffered request bytes will never be read: return their credit.
-        if !stream.bufferedBody.isEmpty {
-            creditConnection(stream.bufferedBody.pendingBytes)
-            stream.bufferedBody.discardAll()
-        }
-        stream.body.discardAll()
-        notifyClosed(stream, reason: reason)
-        stream.id = 0
-        stream.contextStorage = nil
-        // A handler saw this stream: in debug builds it is not reused, so a
-        // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
-        // instead of silently acting on a later request.
-        let recyclable = Self.recyclesExchanges || !stream.handlerStarted
-        if recyclable { streamPool.give(stream) }
+        stream.retire(reason: reason)
         if streams.isEmpty { becameIdle() }
-    }
-
-    /// Tells the handler, once, that it is done with `stream`.
-    func notifyClosed(_ stream: HTTP2Stream, reason: HTTPExchangeCloseReason) {
-        guard stream.handlerStarted && !stream.closeNotified else { return }
-        stream.closeNotified = true
-        handler.exchangeDidClose(stream, reason: reason)
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
@@ -390,18 +361,6 @@ public final class HTTP2Engine {
         case .armIdleTimer:
             schedule(.idle, after: limits.idleTimeout)
         }
-    }
-
-    // MARK: priority
-
-    /// Applies a priority signal unless a stronger source already set one
-    /// (RFC 7540 hint < priority header < PRIORITY_UPDATE < handler).
-    func setPriority(_ stream: HTTP2Stream, _ priority: HTTPPriority, source: HTTP2Stream.PrioritySource) {
-        guard stream.isLive, source >= stream.prioritySource else { return }
-        stream.prioritySource = source
-        guard stream.schedulingPriority != priority else { return }
-        stream.schedulingPriority = priority
-        scheduler.reprioritize(stream)
     }
 
     /// Ends the connection with a connection error decided outside the

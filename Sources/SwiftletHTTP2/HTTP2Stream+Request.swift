@@ -177,7 +177,7 @@ extension HTTP2Stream {
     /// sending a complete response".
     func beginRequestDrain() {
         withEngine { engine in
-            engine.notifyClosed(self, reason: .completed)
+            notifyClosed(reason: .completed)
             let limits = engine.limits
             guard limits.requestDrainTimeout > .zero else {
                 endRequestDrain()
@@ -217,7 +217,7 @@ extension HTTP2Stream {
     func endRequestDrain() {
         withEngine { engine in
             engine.counters.requestDrainResetCount += 1
-            engine.resetStream(self, code: .noError, notify: .completed)
+            sendReset(code: .noError, notify: .completed)
         }
     }
 }

@@ -248,14 +248,14 @@ public final class HTTP2Stream: HTTPExchange {
 
     public func cancel() {
         guard isUsable() else { return }
-        withEngine { $0.resetStream(self, code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue)) }
+        sendReset(code: .internalError, notify: .reset(errorCode: ErrorCode.internalError.rawValue))
     }
 
     /// The response's priority; setting it overrides the client's signals
     /// (as h2o lets applications do).
     public var priority: HTTPPriority {
         get { schedulingPriority }
-        set { withEngine { $0.setPriority(self, newValue, source: .handler) } }
+        set { prioritize(newValue, source: .handler) }
     }
 
     /// Whether the handler may still use this exchange. After
