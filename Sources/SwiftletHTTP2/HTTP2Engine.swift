@@ -317,14 +317,20 @@ public final class HTTP2Engine {
         return stream
     }
 
-    /// Removes a closed stream from the table; the stream tells its
-    /// handler and goes back to the pool (`HTTP2Stream.retire`).
+    /// Removes a closed stream from the table (the stream closes and tells
+    /// its handler: `HTTP2Stream.retire`), returns the credit of request
+    /// bytes nobody will read, and recycles the stream.
     func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
         let id = stream.id
         guard streams[id] === stream else { return }
         streams.remove(id)
         recentlyClosed.record(id, closedBy)
-        stream.retire(reason: reason)
+        let unread = stream.retire(reason: reason)
+        if unread > 0 { creditConnection(unread) }
+        // A handler saw this stream: in debug builds it is not reused, so a
+        // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
+        // instead of silently acting on a later request.
+        if Self.recyclesExchanges || !stream.handlerStarted { streamPool.give(stream) }
         if streams.isEmpty { becameIdle() }
     }
 

@@ -3,8 +3,8 @@ import SwiftletHTTP
 /// How a stream leaves its connection, and its place in the connection's
 /// write order (RFC 9218). The connection's part of a stream's end (the
 /// stream table, the recently closed ids, the idle timer) is the engine's
-/// `finishStream`; the stream's part (its buffers, its handler, its return
-/// to the pool) is here.
+/// `finishStream`; the stream's part (its state, its buffers, its handler)
+/// is here.
 extension HTTP2Stream {
     // MARK: ending
 
@@ -20,25 +20,19 @@ extension HTTP2Stream {
         }
     }
 
-    /// The engine removed the stream from its table: closes it, returns the
-    /// credit of request bytes nobody will read, tells the handler, and
-    /// goes back to the pool.
-    func retire(reason: HTTPExchangeCloseReason) {
+    /// The engine removed the stream from its table: closes it, drops its
+    /// queued bytes and tells the handler. Returns how many buffered
+    /// request bytes nobody will read (their credit goes back to the
+    /// connection).
+    func retire(reason: HTTPExchangeCloseReason) -> Int {
         if !state.isClosed { enter(.connectionClosed) }
-        withEngine { engine in
-            if !bufferedBody.isEmpty {
-                engine.creditConnection(bufferedBody.pendingBytes)
-                bufferedBody.discardAll()
-            }
-            body.discardAll()
-            notifyClosed(reason: reason)
-            id = 0
-            contextStorage = nil
-            // A handler saw this stream: in debug builds it is not reused, so a
-            // handle kept after exchangeDidClose is caught (`isUsable`) instead
-            // of silently acting on a later request.
-            if HTTP2Engine.recyclesExchanges || !handlerStarted { engine.streamPool.give(self) }
-        }
+        let unread = bufferedBody.pendingBytes
+        if unread > 0 { bufferedBody.discardAll() }
+        body.discardAll()
+        notifyClosed(reason: reason)
+        id = 0
+        contextStorage = nil
+        return unread
     }
 
     /// Tells the handler, once, that it is done with this exchange.
