@@ -26,8 +26,11 @@ extension HTTP2Stream {
     /// connection).
     func retire(reason: HTTPExchangeCloseReason) -> Int {
         if !state.isClosed { enter(.connectionClosed) }
-        let unread = bufferedBody.pendingBytes
-        if unread > 0 { bufferedBody.discardAll() }
+        var unread = 0
+        if !bufferedBody.isEmpty {
+            unread = bufferedBody.pendingBytes
+            bufferedBody.discardAll()
+        }
         body.discardAll()
         notifyClosed(reason: reason)
         id = 0
