@@ -11,6 +11,7 @@ import Glibc
 ///
 ///     connecting ──connected──▶ open ──close(.afterFlush)──▶ draining
 ///          │                      │                              │ queue empty: shutdown(SHUT_WR)
+///          │                      │                              │ (or, after the peer's FIN, close)
 ///          │                      │                              ▼
 ///          │                      │                          lingering (read and discard,
 ///          │                      │                              │ or, ignoring input, wait)
@@ -116,6 +117,9 @@ public final class Connection {
     /// io_uring: when bytes last arrived (loop clock), whether the connection
     /// is in the loop's parked list, and whether its recv is being cancelled.
     var lastReceiveTime: UInt64 = 0
+    /// io_uring: the first read was posted (a new connection receives at
+    /// once, without a poll first, only then).
+    var firstReceivePosted = false
     var parked = false
     var receiveCancelSubmitted = false
     /// io_uring: the lengths of the recv and the send in flight.
@@ -454,13 +458,15 @@ public final class Connection {
 
     private var closeReasonForLocalClose: CloseReason { eofReceived ? .peerClosed : .local }
 
-    /// All output is written: send FIN and read until the peer's FIN.
+    /// All output is written: send FIN and read until the peer's FIN. If
+    /// the peer's FIN is already here, closing sends ours (nothing unread
+    /// is left to turn it into a reset), so no `shutdown` comes first.
     private func beginLinger() {
-        _ = shutdown(fd, Int32(SHUT_WR))
         if eofReceived {
             finishClose(reason: closeReasonForLocalClose, mode: .immediately)
             return
         }
+        _ = shutdown(fd, Int32(SHUT_WR))
         lifecycle = .lingering
         ring.map { $0.consume($0.readableCount) }
         consumeWire(wireRing?.readableCount ?? 0)

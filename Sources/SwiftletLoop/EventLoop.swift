@@ -572,7 +572,7 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         acceptsThisTurn += 1
-        adoptConnected(fd: fd, configure: listener.onAccept)
+        adoptConnected(fd: fd, configure: listener.onAccept, hasNoDelay: listener.acceptedHaveNoDelay)
     }
 
     /// Whether accepted sockets wait to be set up (the next wait must not sleep).
@@ -587,7 +587,7 @@ public final class EventLoop: @unchecked Sendable {
         for index in 0..<count {
             let accepted = acceptQueue[index]
             if accepted.listener.state == .listening {
-                adoptConnected(fd: accepted.fd, configure: accepted.listener.onAccept)
+                adoptConnected(fd: accepted.fd, configure: accepted.listener.onAccept, hasNoDelay: accepted.listener.acceptedHaveNoDelay)
             } else {
                 Glibc.close(accepted.fd)
             }
@@ -609,8 +609,10 @@ public final class EventLoop: @unchecked Sendable {
         return adoptConnected(fd: fd, configure: configure)
     }
 
+    /// - Parameter hasNoDelay: the socket has `TCP_NODELAY` already
+    ///   (inherited from its listening socket).
     @discardableResult
-    private func adoptConnected(fd: Int32, configure: (Connection) -> Void) -> Connection {
+    private func adoptConnected(fd: Int32, configure: (Connection) -> Void, hasNoDelay: Bool = false) -> Connection {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let named = withUnsafeMutablePointer(to: &storage) {
@@ -622,7 +624,7 @@ public final class EventLoop: @unchecked Sendable {
         // "unix" (`host`), which is what the access log shows.
         let peer = isInternet || (named == 0 && family == AF_UNIX) ? SocketAddress(storage: storage, length: length) : nil
         let connection = Connection(loop: self, fd: fd, remoteAddress: peer, connecting: false)
-        if isInternet { connection.setNoDelay() }
+        if isInternet && !hasNoDelay { connection.setNoDelay() }
         register(connection)
         if case .epoll(let epoll) = backend { epoll.registerConnection(connection, connecting: false) }
         configure(connection)

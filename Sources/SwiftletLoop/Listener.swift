@@ -19,7 +19,8 @@ public struct ListenOptions: Sendable {
 }
 
 /// A listening socket (TCP or Unix domain) on a loop. Each accepted
-/// connection is nonblocking, has `TCP_NODELAY` set (TCP) and is passed to
+/// connection is nonblocking, has `TCP_NODELAY` set (TCP: set once on the
+/// listening socket, whose accepted sockets inherit it) and is passed to
 /// the accept callback, which sets its handler; reading starts when the
 /// callback returns.
 ///
@@ -37,6 +38,10 @@ public final class Listener {
     var state: State = .listening
     var slot: UInt32 = 0
     var generation: UInt32 = 0
+    /// `TCP_NODELAY` is set on the listening socket, so every socket it
+    /// accepts has it already (Linux copies it to the accepted socket): no
+    /// `setsockopt` per connection.
+    let acceptedHaveNoDelay: Bool
     /// io_uring: a multishot accept is armed.
     var acceptArmed = false
     var retryTimer: TimerID?
@@ -51,6 +56,9 @@ public final class Listener {
         self.fd = fd
         self.localAddress = localAddress
         self.onAccept = onAccept
+        var one: Int32 = 1
+        acceptedHaveNoDelay = !localAddress.isUnix
+            && setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
     }
 
     /// The port actually bound.

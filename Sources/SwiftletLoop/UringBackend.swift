@@ -13,6 +13,8 @@ import Glibc
 ///   received within `receiveRingGracePeriod`: `recv` into the ring, which
 ///   the connection keeps while the `recv` is pending. A busy connection
 ///   thus costs one completion per receive;
+/// - the connection is new and has received nothing yet, and the pool has a
+///   spare ring: `recv` at once (its first bytes are usually there);
 /// - otherwise (idle): the ring goes back to the pool and a buffer-less
 ///   `POLL_ADD` waits; when it fires, the connection borrows a ring and
 ///   posts the `recv`.
@@ -165,7 +167,15 @@ final class UringBackend {
             return
         }
         let keepRing = connection.socketRing != nil && loop.isRecentlyActive(connection)
-        if connection.readReady || !(connection.socketRing?.isEmpty ?? true) || keepRing {
+        // A new connection's first bytes (an HTTP/2 preface, a TLS
+        // ClientHello, a request line) come with or right after its accept:
+        // receive at once rather than poll first, with a spare ring of the
+        // pool, never a new one (silent connections cost no memory), and
+        // only for its first read. A silent one is parked like any other:
+        // the sweep cancels its recv, and it polls from then on.
+        let fresh = !connection.firstReceivePosted && connection.socketRing == nil && loop.ringPool.freeCount > 0
+        connection.firstReceivePosted = true
+        if connection.readReady || !(connection.socketRing?.isEmpty ?? true) || keepRing || fresh {
             guard let ring = connection.ensureSocketRing() else { return }
             let span = ring.writable
             guard span.count > 0 else { return }  // full: the consumer must make room

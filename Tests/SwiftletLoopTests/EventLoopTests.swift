@@ -449,6 +449,59 @@ struct EventLoopTests {
         #expect(try client.receive(exactly: 2) == [4, 5])
     }
 
+    @Test("io_uring: a new connection receives at once with a spare ring; a silent one returns it after the grace period and polls from then on")
+    func uringNewConnectionReceivesAtOnce() throws {
+        let clock = ManualClock()
+        let harness = try LoopHarness(backend: .uring, configure: { $0.receiveRingGracePeriod = .milliseconds(200) }, clock: clock)
+        let observations = Observations()
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = EchoHandler(observations) }.port
+        }
+        // A first connection leaves a spare ring in the pool when it closes.
+        do {
+            let first = try TestClient(port: port)
+            try first.send([1])
+            _ = try first.receive(exactly: 1)
+        }
+        #expect(try harness.waitUntil { $0.connectionCount == 0 && $0.ringPool.freeCount == 1 })
+        // A new connection that says nothing: its recv is posted at once, into the spare ring.
+        let silent = try TestClient(port: port)
+        #expect(try harness.waitUntil { $0.connectionCount == 1 && $0.ringPool.inUse == 1 })
+        clock.advance(by: .milliseconds(400))
+        #expect(try harness.waitUntil { $0.ringPool.inUse == 0 }, "silent past the grace period: the ring goes back")
+        // Once only: later turns and sweeps do not lend it a ring again.
+        for _ in 0..<3 {
+            clock.advance(by: .milliseconds(400))
+            _ = try harness.onLoop { _ in () }
+            _ = try harness.onLoop { _ in () }
+            #expect(try harness.onLoop { $0.ringPool.inUse } == 0)
+        }
+        try silent.send([2, 3])
+        #expect(try silent.receive(exactly: 2) == [2, 3])
+    }
+
+    @Test("accepted TCP connections have TCP_NODELAY, set once on the listening socket", arguments: allBackends)
+    func acceptedConnectionsHaveNoDelay(backend: EventLoop.BackendChoice) throws {
+        let harness = try LoopHarness(backend: backend)
+        let values = Box<[Int32]>([])
+        let observations = Observations()
+        for host in ["127.0.0.1", "::1"] {
+            let port = try harness.onLoop { loop in
+                try loop.listen(host: host, port: 0) { connection in
+                    var value: Int32 = 0
+                    var size = socklen_t(MemoryLayout<Int32>.size)
+                    _ = getsockopt(connection.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &size)
+                    values.update { $0.append(value) }
+                    connection.handler = EchoHandler(observations)
+                }.port
+            }
+            let client = try TestClient(port: port, host: host)
+            try client.send([7])
+            #expect(try client.receive(exactly: 1) == [7])
+        }
+        #expect(values.get() == [1, 1])
+    }
+
     @Test("io_uring with a zero grace period returns every empty ring at once")
     func uringZeroGracePeriod() throws {
         let harness = try LoopHarness(backend: .uring, configure: { $0.receiveRingGracePeriod = .zero })
