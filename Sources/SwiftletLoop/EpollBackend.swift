@@ -253,9 +253,14 @@ final class EpollBackend {
                 acceptBacklog.append(listener)
                 return
             }
-            let fd = swiftlet_accept_nonblocking(listener.fd, nil, nil)
+            // The peer's address comes with the socket (no getpeername).
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { swiftlet_accept_nonblocking(listener.fd, $0, &length) }
+            }
             if fd >= 0 {
-                listener.adopt(fd: fd)
+                listener.adopt(fd: fd, peer: SocketAddress(accepted: storage, length: length, named: true))
                 continue
             }
             let code = errno

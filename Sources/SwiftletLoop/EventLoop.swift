@@ -162,6 +162,7 @@ public final class EventLoop: @unchecked Sendable {
     struct AcceptedSocket {
         let fd: Int32
         let listener: Listener
+        let peer: SocketAddress?
     }
     private var acceptQueue: [AcceptedSocket] = []
     var acceptsThisTurn = 0
@@ -566,13 +567,13 @@ public final class EventLoop: @unchecked Sendable {
         openConnections += 1
     }
 
-    func adoptAccepted(fd: Int32, listener: Listener) {
+    func adoptAccepted(fd: Int32, listener: Listener, peer: SocketAddress?) {
         guard acceptsThisTurn < configuration.maximumAcceptsPerTurn && acceptQueue.isEmpty else {
-            acceptQueue.append(AcceptedSocket(fd: fd, listener: listener))
+            acceptQueue.append(AcceptedSocket(fd: fd, listener: listener, peer: peer))
             return
         }
         acceptsThisTurn += 1
-        adoptConnected(fd: fd, configure: listener.onAccept, hasNoDelay: listener.acceptedHaveNoDelay)
+        adoptConnected(fd: fd, configure: listener.onAccept, hasNoDelay: listener.acceptedHaveNoDelay, peer: peer)
     }
 
     /// Whether accepted sockets wait to be set up (the next wait must not sleep).
@@ -587,7 +588,8 @@ public final class EventLoop: @unchecked Sendable {
         for index in 0..<count {
             let accepted = acceptQueue[index]
             if accepted.listener.state == .listening {
-                adoptConnected(fd: accepted.fd, configure: accepted.listener.onAccept, hasNoDelay: accepted.listener.acceptedHaveNoDelay)
+                adoptConnected(fd: accepted.fd, configure: accepted.listener.onAccept,
+                               hasNoDelay: accepted.listener.acceptedHaveNoDelay, peer: accepted.peer)
             } else {
                 Glibc.close(accepted.fd)
             }
@@ -609,20 +611,17 @@ public final class EventLoop: @unchecked Sendable {
         return adoptConnected(fd: fd, configure: configure)
     }
 
-    /// - Parameter hasNoDelay: the socket has `TCP_NODELAY` already
-    ///   (inherited from its listening socket).
+    /// - Parameters:
+    ///   - hasNoDelay: the socket has `TCP_NODELAY` already (inherited from
+    ///     its listening socket).
+    ///   - known: the peer's address, if the accept gave it (epoll's
+    ///     `accept4`; io_uring's multishot accept gives none): no
+    ///     `getpeername` then.
     @discardableResult
-    private func adoptConnected(fd: Int32, configure: (Connection) -> Void, hasNoDelay: Bool = false) -> Connection {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let named = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        let family = Int32(storage.ss_family)
-        let isInternet = named == 0 && (family == AF_INET || family == AF_INET6)
-        // A Unix socket's client is usually unnamed: its address says only
-        // "unix" (`host`), which is what the access log shows.
-        let peer = isInternet || (named == 0 && family == AF_UNIX) ? SocketAddress(storage: storage, length: length) : nil
+    private func adoptConnected(fd: Int32, configure: (Connection) -> Void, hasNoDelay: Bool = false,
+                                peer known: SocketAddress? = nil) -> Connection {
+        let peer = known ?? Self.peerAddress(of: fd)
+        let isInternet = peer.map { $0.family == AF_INET || $0.family == AF_INET6 } ?? false
         let connection = Connection(loop: self, fd: fd, remoteAddress: peer, connecting: false)
         if isInternet && !hasNoDelay { connection.setNoDelay() }
         register(connection)
@@ -630,6 +629,17 @@ public final class EventLoop: @unchecked Sendable {
         configure(connection)
         if connection.lifecycle != .closed { backendUpdateRead(connection) }
         return connection
+    }
+
+    /// The address of the socket's peer: TCP, or a Unix socket's (usually
+    /// unnamed: it says only "unix", which is what the access log shows).
+    static func peerAddress(of fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return SocketAddress(accepted: storage, length: length, named: named == 0)
     }
 
     /// A connection reached `closed`: stop its I/O and release what the

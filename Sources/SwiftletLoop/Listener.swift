@@ -80,10 +80,11 @@ public final class Listener {
     }
 
     /// Called by a backend for every accepted descriptor.
-    func adopt(fd newFD: Int32) {
+    /// - Parameter peer: the client's address, if the accept gave it.
+    func adopt(fd newFD: Int32, peer: SocketAddress? = nil) {
         acceptedCount += 1
         exhaustionLogged = false
-        loop.adoptAccepted(fd: newFD, listener: self)
+        loop.adoptAccepted(fd: newFD, listener: self, peer: peer)
     }
 
     /// Called by a backend when accept failed with `errno`; returns whether

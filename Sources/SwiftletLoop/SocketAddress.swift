@@ -127,6 +127,14 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         self.length = length
     }
 
+    /// A peer's address as `accept4` or `getpeername` gave it (`named`:
+    /// the call succeeded): TCP or a Unix socket's, else nil.
+    init?(accepted storage: sockaddr_storage, length: socklen_t, named: Bool) {
+        let family = Int32(storage.ss_family)
+        guard named, family == AF_INET || family == AF_INET6 || family == AF_UNIX else { return nil }
+        self.init(storage: storage, length: length)
+    }
+
     public var family: Int32 { Int32(storage.ss_family) }
     public var isIPv6: Bool { family == AF_INET6 }
 

@@ -480,6 +480,33 @@ struct EventLoopTests {
         #expect(try silent.receive(exactly: 2) == [2, 3])
     }
 
+    @Test("an accepted connection knows its client's address and port (epoll: from accept4; io_uring: getpeername)", arguments: allBackends)
+    func acceptedConnectionsKnowTheirPeer(backend: EventLoop.BackendChoice) throws {
+        let harness = try LoopHarness(backend: backend)
+        let peers = Box<[String]>([])
+        let observations = Observations()
+        var expected: [String] = []
+        for host in ["127.0.0.1", "::1"] {
+            let port = try harness.onLoop { loop in
+                try loop.listen(host: host, port: 0) { connection in
+                    peers.update { $0.append(connection.remoteAddress?.description ?? "none") }
+                    connection.handler = EchoHandler(observations)
+                }.port
+            }
+            let client = try TestClient(port: port, host: host)
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            _ = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client.fd, $0, &length) }
+            }
+            expected.append(SocketAddress(storage: storage, length: length).description)
+            try client.send([7])
+            #expect(try client.receive(exactly: 1) == [7])
+        }
+        #expect(peers.get() == expected)
+        #expect(expected.first?.hasPrefix("127.0.0.1:") == true && expected.last?.hasPrefix("[::1]:") == true)
+    }
+
     @Test("accepted TCP connections have TCP_NODELAY, set once on the listening socket", arguments: allBackends)
     func acceptedConnectionsHaveNoDelay(backend: EventLoop.BackendChoice) throws {
         let harness = try LoopHarness(backend: backend)
