@@ -59,7 +59,8 @@ extension HTTP2Engine {
 
     /// A frame for a stream that is not open (`StreamAdmission.withoutStream`).
     func withoutStream(_ type: FrameType, _ id: UInt32) -> FrameResult {
-        StreamAdmission.withoutStream(type, id, highestStreamID: highestStreamID, closedBy: recentlyClosed.lookup(id))
+        StreamAdmission.withoutStream(type, id, highestStreamID: highestStreamID,
+                                      closedBy: hasStreamState ? recentlyClosed.lookup(id) : nil)
     }
 
     /// Takes a glitch; the connection error if the budget is spent.
@@ -132,15 +133,13 @@ extension HTTP2Engine {
                                                                 closedBy: recentlyClosed.lookup(id)) {
             // Decoded anyway: the HPACK context must stay in step.
             var discard = DiscardingSink()
-            do { try decoder.decode(block, into: &discard) } catch { return .connectionError(compression(error)) }
+            if let error = decodeBlock(block, into: &discard) { return .connectionError(compression(error)) }
             return verdict
         }
         highestStreamID = id
         let stream = makeStream(id: id)
         var validator = RequestValidator(request: stream.request, extendedConnect: limits.enableConnectProtocol)
-        do {
-            try decoder.decode(block, into: &validator)
-        } catch {
+        if let error = decodeBlock(block, into: &validator) {
             recycle(stream)
             return .connectionError(compression(error))
         }
@@ -182,7 +181,7 @@ extension HTTP2Engine {
         let trailers = stream.requestTrailerStorage
         trailers.removeAll()
         var validator = RequestValidator(trailers: trailers)
-        do { try decoder.decode(block, into: &validator) } catch { return .connectionError(compression(error)) }
+        if let error = decodeBlock(block, into: &validator) { return .connectionError(compression(error)) }
         return stream.receiveTrailers(endStream: endStream, violation: validator.violation)
     }
 
@@ -248,9 +247,17 @@ extension HTTP2Engine {
         peer = settings
         if let rejection = change.rejection { return .connectionError(rejection) }
         if let smallest = change.smallestHeaderTableSize {
-            // RFC 7541 §4.2: the smallest size since the last block, then the final one.
-            encoder.setPeerHeaderTableSize(Int(smallest))
-            encoder.setPeerHeaderTableSize(Int(peer.headerTableSize))
+            if hasStreamState {
+                // RFC 7541 §4.2: the smallest size since the last block, then the final one.
+                let final = Int(peer.headerTableSize)
+                withEncoder { encoder in
+                    encoder.setPeerHeaderTableSize(Int(smallest))
+                    encoder.setPeerHeaderTableSize(final)
+                }
+            } else {
+                // No encoder yet: it is made with these (`makeInPlace`).
+                smallestPeerTableSizeBeforeEncoder = min(smallestPeerTableSizeBeforeEncoder ?? smallest, smallest)
+            }
         }
         // §6.9.2: "When the value of SETTINGS_INITIAL_WINDOW_SIZE changes, a
         // receiver MUST adjust the size of all stream flow-control windows that
@@ -259,7 +266,7 @@ extension HTTP2Engine {
         // SETTINGS_INITIAL_WINDOW_SIZE that causes any flow-control window to
         // exceed the maximum size as a connection error of type FLOW_CONTROL_ERROR."
         let delta = change.initialWindowDelta
-        if delta != 0 {
+        if delta != 0 && hasStreamState {
             var overflowed: UInt32?
             streams.forEach { stream in
                 if !stream.sendWindow.adjust(by: delta) && overflowed == nil { overflowed = stream.id }
@@ -279,9 +286,14 @@ extension HTTP2Engine {
     }
 
     func settingsAcknowledged() {
-        guard timers.isPending(.settings) else { return }
+        guard !settingsAcknowledgedByPeer else { return }
+        settingsAcknowledgedByPeer = true
         cancel(.settings)
-        decoder.headerTableSizeAcknowledged(limits.headerTableSize)
+        // Without a decoder yet, it is made with our size (`makeInPlace`).
+        if hasStreamState {
+            let size = limits.headerTableSize
+            withDecoder { $0.headerTableSizeAcknowledged(size) }
+        }
     }
 
     // MARK: PING (§6.7)
@@ -304,7 +316,7 @@ extension HTTP2Engine {
 
     func handleGoAway(code: ErrorCode) -> FrameResult {
         if code != .noError { logger.debug("peer sent GOAWAY \(code)") }
-        perform(state.receivedGoAway(code: code, lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty))
+        perform(state.receivedGoAway(code: code, lastStreamID: highestStreamID, streamsOpen: openStreams > 0))
         return .ok
     }
 
@@ -326,7 +338,7 @@ extension HTTP2Engine {
     /// that are still open, then hands them the body and end that arrived
     /// with their HEADERS.
     func startPendingExchanges() {
-        guard !pendingStarts.isEmpty else { return }
+        guard hasStreamState, !pendingStarts.isEmpty else { return }
         for stream in pendingStarts where stream.isLive && !stream.handlerStarted { stream.startExchange() }
         pendingStarts.removeAll(keepingCapacity: true)
     }

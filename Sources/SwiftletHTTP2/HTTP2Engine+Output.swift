@@ -23,10 +23,12 @@ extension HTTP2Engine {
     /// `headerOutput` (how: `ResponseHeadEncoding`).
     func encodeBlock(status: Int?, fields: HTTPFieldList) {
         headerOutput.removeAll()
-        if let status {
-            ResponseHeadEncoding.encode(status: status, fields: fields, with: encoder, into: &headerOutput, memo: &headMemo)
-        } else {
-            ResponseHeadEncoding.encode(status: nil, fields: fields, with: encoder, into: &headerOutput)
+        withEncoder { encoder in
+            if let status {
+                ResponseHeadEncoding.encode(status: status, fields: fields, with: encoder, into: &headerOutput, memo: &headMemo)
+            } else {
+                ResponseHeadEncoding.encode(status: nil, fields: fields, with: encoder, into: &headerOutput)
+            }
         }
     }
 
@@ -44,6 +46,7 @@ extension HTTP2Engine {
     }
 
     func scheduleAllWithBody() {
+        guard hasStreamState else { return }
         streams.forEach { stream in
             if stream.headSent && stream.hasOutputToWrite {
                 scheduler.enqueue(stream)
@@ -61,11 +64,11 @@ extension HTTP2Engine {
         guard state.isReading || state == .closing else { return }
         var budget = configuration.outputBudgetPerTurn
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
-        while budget > 0 && transport.isWritable, let stream = scheduler.next(lookup: { streams[$0] }) {
+        while budget > 0 && hasStreamState && transport.isWritable, let stream = scheduler.next(lookup: { streams[$0] }) {
             guard stream.writeData(budget: &budget, frameLimit: frameLimit) else { return }
         }
         // Budget spent with work left: continue next turn.
-        if budget <= 0 && !scheduler.isEmpty { transport.requestWillFlush() }
+        if budget <= 0 && hasScheduledStreams { transport.requestWillFlush() }
         armWriteTimerIfNeeded()
     }
 

@@ -35,18 +35,32 @@ public final class HTTP2Engine {
     var logger: Logger
 
     var state: ConnectionState = .awaitingPreface
-    let decoder: HPACKDecoder
-    let encoder: HPACKEncoder
     var peer = PeerSettings()
+    /// The peer acknowledged our SETTINGS (our HPACK table size applies).
+    var settingsAcknowledgedByPeer = false
+    /// The smallest SETTINGS_HEADER_TABLE_SIZE the peer sent before the
+    /// encoder was made, which replays it (RFC 7541 §4.2).
+    var smallestPeerTableSizeBeforeEncoder: UInt32?
 
-    /// What the per-request path mutates in place, in one `UncheckedCell`,
-    /// which spares it Swift's run-time exclusivity checks (and is one
-    /// allocation per connection). Invariant: the mutating methods of these
-    /// values never call a handler or the transport, nor anything else that
-    /// could reach the cell (the one closure, the scheduler's `lookup`,
-    /// reads the stream table, a different field), so no two accesses to
-    /// one field overlap.
+    /// What the per-request path mutates in place, in one cell, which
+    /// spares it Swift's run-time exclusivity checks (and is one allocation
+    /// per connection). It is made when the connection first needs it,
+    /// usually at its first HEADERS: a connection that never opens a stream
+    /// holds one word instead (`hasStreamState`), and no HPACK state either
+    /// (the coders are made with it and catch up on the SETTINGS they
+    /// missed: `makeInPlace`). Invariant: the mutating
+    /// methods of these values never call a handler or the transport, nor
+    /// anything else that could reach the cell (the one closure, the
+    /// scheduler's `lookup`, reads the stream table, a different field), so
+    /// no two accesses to one field overlap.
     struct InPlace {
+        /// The HPACK coders (RFC 7541 §2.2: one context per direction),
+        /// owned here and reached through the unretained references below
+        /// (`withDecoder`, `withEncoder`), which cost no reference counting.
+        let decoder: HPACKDecoder
+        let encoder: HPACKEncoder
+        let decoderReference: Unmanaged<HPACKDecoder>
+        let encoderReference: Unmanaged<HPACKEncoder>
         var streams = StreamTable<HTTP2Stream>(capacity: 8)  // doubles as a connection uses more
         var recentlyClosed = RecentlyClosedStreams()
         /// Streams opened by the read being processed, started after it.
@@ -57,31 +71,81 @@ public final class HTTP2Engine {
         /// Response heads kept to be replayed, one per file (`ResponseHeadMemo`).
         var headMemo = ResponseHeadMemo()
     }
-    let inPlace: UncheckedCell<InPlace>
+    var inPlaceCell = LazyUncheckedCell<InPlace>()
+    var inPlace: UnsafeMutablePointer<InPlace> {
+        @inline(__always) get { inPlaceCell.addressIfMade ?? makeInPlace() }
+    }
+    @inline(never)
+    private func makeInPlace() -> UnsafeMutablePointer<InPlace> {
+        let decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
+                                   limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
+                                                              maximumStringLength: limits.maxHeaderListSize,
+                                                              maximumFieldCount: limits.maxHeaderFieldCount),
+                                   scratch: streamPool.hpackScratch)
+        if settingsAcknowledgedByPeer { decoder.headerTableSizeAcknowledged(limits.headerTableSize) }
+        let encoder = HPACKEncoder(maximumTableSize: 4096)
+        if let smallest = smallestPeerTableSizeBeforeEncoder {
+            // What `handleSettings` would have done: the smallest size, then the final one.
+            encoder.setPeerHeaderTableSize(Int(smallest))
+            encoder.setPeerHeaderTableSize(Int(peer.headerTableSize))
+            smallestPeerTableSizeBeforeEncoder = nil
+        }
+        let made = LazyUncheckedCell.allocate(InPlace(decoder: decoder, encoder: encoder,
+                                                      decoderReference: Unmanaged.passUnretained(decoder),
+                                                      encoderReference: Unmanaged.passUnretained(encoder),
+                                                      priorities: PrioritySignals(maxPending: limits.maxPendingPriorityUpdates)))
+        return inPlaceCell.adopt(made)
+    }
+    /// Runs `body` with the connection's HPACK decoder, borrowed.
+    @inline(__always)
+    func withDecoder<Result>(_ body: (HPACKDecoder) -> Result) -> Result {
+        inPlace.pointee.decoderReference._withUnsafeGuaranteedRef(body)
+    }
+    /// Runs `body` with the connection's HPACK encoder, borrowed.
+    @inline(__always)
+    func withEncoder<Result>(_ body: (HPACKEncoder) -> Result) -> Result {
+        inPlace.pointee.encoderReference._withUnsafeGuaranteedRef(body)
+    }
+    /// Decodes a header block into `sink`; the error, if it fails.
+    @inline(__always)
+    func decodeBlock<Sink: HPACKSink>(_ block: UnsafeRawBufferPointer, into sink: inout Sink) -> HPACKError? {
+        withDecoder { decoder -> HPACKError? in
+            do throws(HPACKError) { try decoder.decode(block, into: &sink) } catch { return error }
+            return nil
+        }
+    }
+    /// Whether the stream state and the HPACK coders were made (for tests
+    /// and statistics). Paths that only look at that state (is anything
+    /// scheduled, is any stream open) check this first, so they do not make it.
+    public var hasStreamState: Bool { inPlaceCell.addressIfMade != nil }
     var streams: StreamTable<HTTP2Stream> {
-        unsafeAddress { inPlace.address.pointer(to: \.streams)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.streams)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.streams)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.streams)! }
     }
     var recentlyClosed: RecentlyClosedStreams {
-        unsafeAddress { inPlace.address.pointer(to: \.recentlyClosed)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.recentlyClosed)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.recentlyClosed)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.recentlyClosed)! }
     }
     var pendingStarts: [HTTP2Stream] {
-        unsafeAddress { inPlace.address.pointer(to: \.pendingStarts)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.pendingStarts)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.pendingStarts)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.pendingStarts)! }
     }
     var scheduler: WriteScheduler<HTTP2Stream> {
-        unsafeAddress { inPlace.address.pointer(to: \.scheduler)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.scheduler)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.scheduler)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.scheduler)! }
     }
     var priorities: PrioritySignals {
-        unsafeAddress { inPlace.address.pointer(to: \.priorities)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.priorities)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.priorities)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.priorities)! }
     }
     var headMemo: ResponseHeadMemo {
-        unsafeAddress { inPlace.address.pointer(to: \.headMemo)! }
-        unsafeMutableAddress { inPlace.mutableAddress.pointer(to: \.headMemo)! }
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.headMemo)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.headMemo)! }
     }
+    /// Streams open now (0 without stream state, which this does not make).
+    var openStreams: Int { hasStreamState ? streams.count : 0 }
+    /// Whether a stream waits to write (false without stream state).
+    var hasScheduledStreams: Bool { hasStreamState && !scheduler.isEmpty }
     /// The encoded response head being written: the loop's, in the stream
     /// pool (filled and written in one go, so connections can share it).
     var headerOutput: HPACKOutput {
@@ -125,7 +189,6 @@ public final class HTTP2Engine {
         self.transport = transport
         self.handler = handler
         self.configuration = configuration
-        inPlace = UncheckedCell(InPlace(priorities: PrioritySignals(maxPending: configuration.limits.maxPendingPriorityUpdates)))
         let streamPool = streamPool ?? HTTP2StreamPool(bufferPool: transport.bufferPool,
                                                        maximum: configuration.limits.maxConcurrentStreams)
         precondition(streamPool.bufferPool === transport.bufferPool,
@@ -133,13 +196,6 @@ public final class HTTP2Engine {
         self.streamPool = streamPool
         self.counters = counters
         self.logger = logger
-        let limits = configuration.limits
-        decoder = HPACKDecoder(headerTableSize: limits.headerTableSize,
-                               limits: HPACKDecoderLimits(maximumHeaderListSize: limits.maxHeaderListSize,
-                                                          maximumStringLength: limits.maxHeaderListSize,
-                                                          maximumFieldCount: limits.maxHeaderFieldCount),
-                               scratch: streamPool.hpackScratch)
-        encoder = HPACKEncoder(maximumTableSize: 4096)
         abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
         headerBlock = HeaderBlockAssembly(maxContinuationFrames: configuration.limits.maxContinuationFrames,
                                           maxBytes: configuration.limits.maxHeaderBlockBytes)
@@ -159,7 +215,7 @@ public final class HTTP2Engine {
     }
 
     /// Open streams (for tests and statistics).
-    public var openStreamCount: Int { streams.count }
+    public var openStreamCount: Int { openStreams }
 
     /// Whether the connection is still serving (not failed or closed).
     public var isActive: Bool { state.isReading }
@@ -215,7 +271,7 @@ public final class HTTP2Engine {
             readingPausedForOutput = false
             transport.resumeReading()
         }
-        if !scheduler.isEmpty { transport.requestWillFlush() }
+        if hasScheduledStreams { transport.requestWillFlush() }
     }
 
     /// The client closed its side: nothing more will arrive; finish what can
@@ -231,7 +287,7 @@ public final class HTTP2Engine {
         state.close()
         closeAllStreams(reason: .connectionClosed)
         for timer in Timer.allCases { cancel(timer) }
-        pendingStarts.removeAll()
+        if hasStreamState { pendingStarts.removeAll() }
     }
 
     // MARK: results
@@ -335,7 +391,7 @@ public final class HTTP2Engine {
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
-        guard !streams.isEmpty || !scheduler.isEmpty else { return }
+        guard openStreams > 0 || hasScheduledStreams else { return }
         scheduler.removeAll(lookup: { streams[$0] })
         for stream in streams.all {
             finishStream(stream, closedBy: .localReset, reason: reason)
@@ -387,7 +443,7 @@ public final class HTTP2Engine {
 
     func finishGracefulShutdown() {
         cancel(.drain)
-        perform(state.finishShutdown(lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty))
+        perform(state.finishShutdown(lastStreamID: highestStreamID, streamsOpen: openStreams > 0))
     }
 
     // MARK: timers
@@ -449,7 +505,7 @@ extension HTTP2Engine: TimerTarget {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
-            let action = state.idleTimedOut(lastStreamID: highestStreamID, streamsOpen: !streams.isEmpty)
+            let action = state.idleTimedOut(lastStreamID: highestStreamID, streamsOpen: openStreams > 0)
             if action != .none { counters.count(.idleTimeout) }
             perform(action)
         case .write:
