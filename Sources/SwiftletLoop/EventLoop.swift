@@ -43,6 +43,9 @@ public final class EventLoop: @unchecked Sendable {
         public var receiveRingSize = 64 * 1024
         /// Idle rings kept for reuse.
         public var maximumPooledRings = 256
+        /// Of those, how many keep their memory (the rest give it back and
+        /// are refilled page by page when used again: `ReceiveRingPool`).
+        public var warmPooledRings = 32
         /// Output batches kept for reuse (io_uring holds one per send in
         /// flight; epoll needs one).
         public var maximumPooledBatches = 256
@@ -185,7 +188,8 @@ public final class EventLoop: @unchecked Sendable {
         owner = pthread_self()
         currentTime = clock.now()
         timers = TimerWheel(now: currentTime, tick: configuration.timerTick, slotCount: configuration.timerSlots)
-        ringPool = ReceiveRingPool(ringCapacity: configuration.receiveRingSize, maximumFree: configuration.maximumPooledRings)
+        ringPool = ReceiveRingPool(ringCapacity: configuration.receiveRingSize, maximumFree: configuration.maximumPooledRings,
+                                   maximumWarm: configuration.warmPooledRings)
         batchPool = OutputBatchPool(capacity: configuration.iovecsPerSend, maximumFree: configuration.maximumPooledBatches)
         bufferPool = BufferPool(blockSize: configuration.sendBlockSize, maximumFree: configuration.maximumPooledSendBlocks)
         remote = try RemoteTaskQueue()

@@ -105,6 +105,15 @@ public final class ReceiveRing {
         }
     }
 
+    /// Gives the ring's memory back to the system (both mappings stay; the
+    /// next write into a page maps a fresh zeroed one). For rings that wait
+    /// in a pool: an idle ring then costs address space only.
+    func discardMemory() {
+        // MADV_REMOVE frees a shared mapping's backing store (the memfd's
+        // pages), which MADV_DONTNEED would only unmap from this process.
+        _ = madvise(base, capacity, MADV_REMOVE)
+    }
+
     /// Positions the empty ring so that the next write starts `offset` bytes
     /// into the buffer. Used by tests to place a record across the wrap point.
     public func resetForTesting(offset: Int) {
@@ -125,47 +134,66 @@ public final class ReceiveRing {
 /// so connections borrow them only while they hold unconsumed bytes. At most
 /// `maximumFree` idle rings are kept; extra ones are unmapped.
 ///
-/// The free list is intrusive and made of `Unmanaged` references (a trivial
-/// type), so taking and returning a ring needs no reference-counted array
-/// mutation and no dynamic exclusivity check.
+/// Of those, at most `maximumWarm` keep their memory (the pages their last
+/// user touched): they are handed out first, so a loop in steady state
+/// takes and returns warm rings only. The rest are cold: their memory was
+/// given back when they came in (`ReceiveRing.discardMemory`), so the rings
+/// left over after a burst of connections cost address space, not memory.
+///
+/// The free lists are intrusive and made of `Unmanaged` references (a
+/// trivial type), so taking and returning a ring needs no reference-counted
+/// array mutation and no dynamic exclusivity check.
 public final class ReceiveRingPool {
     public let ringCapacity: Int
     public let maximumFree: Int
-    private var freeHead: Unmanaged<ReceiveRing>?
-    private var freeCountStorage = 0
+    public let maximumWarm: Int
+    private var warmHead: Unmanaged<ReceiveRing>?
+    private var coldHead: Unmanaged<ReceiveRing>?
+    private var warmCountStorage = 0
+    private var coldCountStorage = 0
     private var createdStorage = 0
     private var reusedStorage = 0
     private var inUseStorage = 0
+
     // Stored counters are private and exposed through computed properties:
     // a stored `var` visible outside the module keeps Swift's dynamic
     // exclusivity checks in release builds (see docs/architecture.md).
-    public var freeCount: Int { freeCountStorage }
+    public var freeCount: Int { warmCountStorage + coldCountStorage }
+    /// Idle rings that keep their memory.
+    public var warmCount: Int { warmCountStorage }
+    /// Idle rings whose memory was given back.
+    public var coldCount: Int { coldCountStorage }
     /// Rings mapped since the pool was made.
     public var created: Int { createdStorage }
-    /// Acquisitions served from the free list.
+    /// Acquisitions served from the free lists.
     public var reused: Int { reusedStorage }
     /// Rings currently lent out.
     public var inUse: Int { inUseStorage }
 
-    public init(ringCapacity: Int, maximumFree: Int) {
+    public init(ringCapacity: Int, maximumFree: Int, maximumWarm: Int = 32) {
         self.ringCapacity = ringCapacity
         self.maximumFree = maximumFree
+        self.maximumWarm = min(maximumWarm, maximumFree)
     }
 
     deinit {
-        while let head = freeHead {
-            freeHead = head.takeUnretainedValue().nextFree
-            head.release()
+        for var head in [warmHead, coldHead] {
+            while let ring = head {
+                head = ring.takeUnretainedValue().nextFree
+                ring.release()
+            }
         }
     }
 
     public func acquire() throws -> ReceiveRing {
         inUseStorage += 1
-        if let head = freeHead {
-            let ring = head.takeRetainedValue()
-            freeHead = ring.nextFree
-            ring.nextFree = nil
-            freeCountStorage -= 1
+        if let ring = Self.pop(&warmHead) {
+            warmCountStorage -= 1
+            reusedStorage += 1
+            return ring
+        }
+        if let ring = Self.pop(&coldHead) {
+            coldCountStorage -= 1
             reusedStorage += 1
             return ring
         }
@@ -183,9 +211,28 @@ public final class ReceiveRingPool {
         precondition(ring.capacity == ringCapacity)
         inUseStorage -= 1
         ring.consume(ring.readableCount)  // resets positions
-        guard freeCountStorage < maximumFree else { return }
-        ring.nextFree = freeHead
-        freeHead = Unmanaged.passRetained(ring)
-        freeCountStorage += 1
+        if warmCountStorage < maximumWarm {
+            Self.push(ring, &warmHead)
+            warmCountStorage += 1
+        } else if freeCount < maximumFree {
+            ring.discardMemory()
+            Self.push(ring, &coldHead)
+            coldCountStorage += 1
+        }
+    }
+
+    @inline(__always)
+    private static func pop(_ head: inout Unmanaged<ReceiveRing>?) -> ReceiveRing? {
+        guard let first = head else { return nil }
+        let ring = first.takeRetainedValue()
+        head = ring.nextFree
+        ring.nextFree = nil
+        return ring
+    }
+
+    @inline(__always)
+    private static func push(_ ring: ReceiveRing, _ head: inout Unmanaged<ReceiveRing>?) {
+        ring.nextFree = head
+        head = Unmanaged.passRetained(ring)
     }
 }

@@ -87,4 +87,39 @@ struct ReceiveRingTests {
         #expect(pool.freeCount == 2, "at most maximumFree idle rings are kept")
         #expect(pool.inUse == 0)
     }
+
+    /// Writes `byte` into the first page of `ring` (received, then consumed).
+    private func dirty(_ ring: ReceiveRing, with byte: UInt8) {
+        ring.writable[0] = byte
+        ring.commit(1)
+        ring.consume(1)
+    }
+
+    @Test("rings beyond the warm ones give their memory back in the pool, and warm ones are handed out first")
+    func poolColdRings() throws {
+        let pool = ReceiveRingPool(ringCapacity: 4096, maximumFree: 4, maximumWarm: 2)
+        let rings = try (0..<5).map { _ in try pool.acquire() }
+        for (index, ring) in rings.enumerated() { dirty(ring, with: UInt8(index + 1)) }
+        for ring in rings { pool.release(ring) }
+        #expect(pool.warmCount == 2 && pool.coldCount == 2, "two warm, two cold, the fifth unmapped")
+        #expect(pool.freeCount == 4)
+
+        let warm = try [pool.acquire(), pool.acquire()]
+        #expect(Set(warm.map { ObjectIdentifier($0) }) == Set(rings[0..<2].map { ObjectIdentifier($0) }),
+                "the warm rings come first")
+        #expect(warm.allSatisfy { $0.addressForTesting(offset: 0).load(as: UInt8.self) != 0 },
+                "a warm ring keeps its memory (and so its old bytes)")
+        let cold = try [pool.acquire(), pool.acquire()]
+        #expect(Set(cold.map { ObjectIdentifier($0) }) == Set(rings[2..<4].map { ObjectIdentifier($0) }))
+        #expect(cold.allSatisfy { $0.addressForTesting(offset: 0).load(as: UInt8.self) == 0 },
+                "a cold ring's pages were given back: it reads as fresh zeroed memory")
+        #expect(pool.warmCount == 0 && pool.coldCount == 0 && pool.reused == 4)
+
+        // A cold ring works as before once it is written again.
+        dirty(cold[0], with: 9)
+        #expect(cold[0].addressForTesting(offset: 0).load(as: UInt8.self) == 9)
+        #expect(cold[0].addressForTesting(offset: 4096).load(as: UInt8.self) == 9, "both mappings still show one page")
+        for ring in warm + cold { pool.release(ring) }
+        #expect(pool.warmCount == 2 && pool.coldCount == 2)
+    }
 }
