@@ -36,6 +36,9 @@ final class DynamicTable {
     /// searches, the decoder's only indexes, so it skips hashing every
     /// inserted field.
     let searchable: Bool
+    /// The first block's descriptor slots and bytes (each doubles with use).
+    private let firstSlots: Int32
+    private let firstBytes: Int32
     /// The ring's and the bytes' memory; nil until the first insert.
     private var storage: UnsafeMutableRawPointer?
     /// Entry bytes, in `storage` after the ring.
@@ -58,9 +61,15 @@ final class DynamicTable {
     /// Entries ever inserted (for the encoder's bookkeeping).
     private(set) var insertCount = 0
 
-    init(limit: Int, searchable: Bool = true) {
+    /// - Parameters:
+    ///   - firstSlots: descriptor slots of the first block (a power of two).
+    ///   - firstBytes: field bytes of the first block.
+    init(limit: Int, searchable: Bool = true, firstSlots: Int = 8, firstBytes: Int = 256) {
+        precondition(firstSlots > 0 && firstSlots & (firstSlots - 1) == 0 && firstBytes > 0)
         self.limit = limit
         self.searchable = searchable
+        self.firstSlots = Int32(firstSlots)
+        self.firstBytes = Int32(firstBytes)
         maximumSize = limit
     }
 
@@ -185,9 +194,10 @@ final class DynamicTable {
     /// limit) when that would leave less than half of it free.
     private func makeRoom(for length: Int) {
         let live = tailPosition - liveStart
-        var capacity = max(byteCapacity, 256)
+        let first = Int(firstBytes)
+        var capacity = max(byteCapacity, first)
         while capacity < 2 * (live + length) && capacity < 2 * limit { capacity *= 2 }
-        capacity = min(capacity, max(2 * limit, 256))
+        capacity = min(capacity, max(2 * limit, first))
         if capacity != byteCapacity {
             reallocate(slots: entryMask + 1, byteCapacity: capacity)
         } else {
@@ -196,9 +206,9 @@ final class DynamicTable {
         }
     }
 
-    /// Doubles the descriptor ring (it starts at 8), keeping entry numbers.
+    /// Doubles the descriptor ring (it starts at `firstSlots`), keeping entry numbers.
     private func growEntries() {
-        reallocate(slots: max(8, (entryMask + 1) * 2), byteCapacity: max(byteCapacity, 256))
+        reallocate(slots: max(Int(firstSlots), (entryMask + 1) * 2), byteCapacity: max(byteCapacity, Int(firstBytes)))
     }
 
     /// The position of the oldest live byte.

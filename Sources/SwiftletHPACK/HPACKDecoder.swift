@@ -54,7 +54,10 @@ public final class HPACKDecoder {
     public init(headerTableSize: Int = 4096, limits: HPACKDecoderLimits = HPACKDecoderLimits(), scratch: HPACKScratch? = nil) {
         self.limits = limits
         huffmanScratch = scratch ?? HPACKScratch()
-        table = DynamicTable(limit: headerTableSize, searchable: false)
+        // A peer's first request usually indexes two or three short fields
+        // (:path, :authority, user-agent): a first block of 4 descriptors
+        // and 128 bytes holds them, and a browser's grows it by doubling.
+        table = DynamicTable(limit: headerTableSize, searchable: false, firstSlots: 4, firstBytes: 128)
         settingSize = headerTableSize
     }
 

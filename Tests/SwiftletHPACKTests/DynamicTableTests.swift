@@ -38,9 +38,41 @@ struct DynamicTableTests {
         #expect(table.allocatedBytes > 0)
     }
 
-    @Test("matches the model through growth, compaction and eviction; memory stays within twice the limit", arguments: [256, 4096, 65536])
-    func againstModel(limit: Int) {
-        let table = DynamicTable(limit: limit)
+    @Test("the first block is as asked (a decoder's is small) and doubles with use")
+    func firstBlock() {
+        let entry = MemoryLayout<DynamicTable.Entry>.stride
+        let small = DynamicTable(limit: 4096, searchable: false, firstSlots: 4, firstBytes: 128)
+        insert(small, ":path", "/1k.bin")
+        insert(small, ":authority", "127.0.0.1:8080")
+        #expect(small.allocatedBytes == 4 * entry + 128, "two short fields fit the first block")
+        for index in 0..<3 { insert(small, "x-field-\(index)", "value") }
+        #expect(small.allocatedBytes == 8 * entry + 128, "a fifth entry doubles the descriptors")
+        insert(small, "user-agent", String(repeating: "u", count: 120))
+        #expect(small.allocatedBytes == 8 * entry + 512, "bytes double until half stays free")
+        #expect(contents(small).count == 6)
+
+        let usual = DynamicTable(limit: 4096)
+        insert(usual, ":path", "/1k.bin")
+        #expect(usual.allocatedBytes == 8 * entry + 256)
+        let decoder = HPACKDecoder()
+        #expect(decoder.table.allocatedBytes == 0)
+        let block: [UInt8] = [0x44, 0x07] + Array("/1k.bin".utf8)  // :path, literal with incremental indexing
+        var sink = CollectingSink()
+        #expect(throws: Never.self) { try block.withUnsafeBytes { try decoder.decode($0, into: &sink) } }
+        #expect(decoder.table.allocatedBytes == 4 * entry + 128, "a decoder starts small")
+    }
+
+    struct CollectingSink: HPACKSink {
+        var fields: [String] = []
+        mutating func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool) {
+            fields.append(String(decoding: name, as: UTF8.self) + ": " + String(decoding: value, as: UTF8.self))
+        }
+    }
+
+    @Test("matches the model through growth, compaction and eviction; memory stays within twice the limit",
+          arguments: [(256, 8, 256), (4096, 8, 256), (65536, 8, 256), (4096, 4, 128)])
+    func againstModel(limit: Int, firstSlots: Int, firstBytes: Int) {
+        let table = DynamicTable(limit: limit, firstSlots: firstSlots, firstBytes: firstBytes)
         var model = Model(maximumSize: limit)
         var generator = SystemRandomNumberGenerator()
         var grewTo: [Int] = []
