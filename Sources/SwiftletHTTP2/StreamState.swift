@@ -192,23 +192,43 @@ public enum StreamState: Equatable, Sendable {
 /// The last few streams that closed, and how: frames that arrive for them
 /// after they left the stream table get the reaction §5.1 prescribes.
 ///
-/// The last 64, inline (320 bytes in the connection's own memory, no
-/// allocation of their own).
+/// The last 64, inline (272 bytes in the connection's own memory, no
+/// allocation of their own): the ids, and how each closed in two bits.
 struct RecentlyClosedStreams {
     static let capacity = 64
     private var ids = InlineArray<64, UInt32>(repeating: 0)
-    private var how = InlineArray<64, StreamState.ClosedBy>(repeating: .endStream)
+    /// Two bits per entry, entry `i` at bits `2 × (i % 32)` of word `i / 32`.
+    private var how = InlineArray<2, UInt64>(repeating: 0)
     private var next = 0
 
     mutating func record(_ id: UInt32, _ closedBy: StreamState.ClosedBy) {
         ids[next] = id
-        how[next] = closedBy
+        let shift = UInt64(2 * (next & 31))
+        how[next >> 5] = how[next >> 5] & ~(3 << shift) | Self.code(closedBy) << shift
         next = (next + 1) % Self.capacity
     }
 
     func lookup(_ id: UInt32) -> StreamState.ClosedBy? {
-        for index in 0..<Self.capacity where ids[index] == id && id != 0 { return how[index] }
+        for index in 0..<Self.capacity where ids[index] == id && id != 0 {
+            return Self.closedBy(how[index >> 5] >> UInt64(2 * (index & 31)) & 3)
+        }
         return nil
+    }
+
+    private static func code(_ closedBy: StreamState.ClosedBy) -> UInt64 {
+        switch closedBy {
+        case .endStream: 0
+        case .peerReset: 1
+        case .localReset: 2
+        }
+    }
+
+    private static func closedBy(_ code: UInt64) -> StreamState.ClosedBy {
+        switch code {
+        case 1: .peerReset
+        case 2: .localReset
+        default: .endStream
+        }
     }
 }
 

@@ -381,5 +381,11 @@ struct StateMachineTests {
         for id in stride(from: UInt32(5), to: 5 + 2 * 64, by: 2) { closed.record(id, .peerReset) }
         #expect(closed.lookup(1) == nil, "forgotten after 64 more")
         #expect(closed.lookup(5 + 2 * 63) == .peerReset)
+        // Every slot keeps its own way of closing, whatever its neighbours'.
+        let ways: [StreamState.ClosedBy] = [.endStream, .peerReset, .localReset]
+        for slot in 0..<64 { closed.record(UInt32(1001 + 2 * slot), ways[slot % 3]) }
+        #expect((0..<64).allSatisfy { closed.lookup(UInt32(1001 + 2 * $0)) == ways[$0 % 3] })
+        for slot in 0..<64 { closed.record(UInt32(2001 + 2 * slot), ways[(slot + 1) % 3]) }
+        #expect((0..<64).allSatisfy { closed.lookup(UInt32(2001 + 2 * $0)) == ways[($0 + 1) % 3] }, "overwritten, not or-ed")
     }
 }
