@@ -75,10 +75,11 @@ public final class StaticFileHandler: HTTPHandler {
         unsafeMutableAddress { lookupScratchCell.mutableAddress }
     }
     private var dateSecond = -1
-    private let dateBytesCell: UncheckedCell<[UInt8]>
-    private var dateBytes: [UInt8] {
-        unsafeAddress { dateBytesCell.address }
-        unsafeMutableAddress { dateBytesCell.mutableAddress }
+    /// The Date value of this second, in memory that never moves (an array
+    /// here was retained and released around every read).
+    private let dateBytesCell = UncheckedCell(InlineArray<29, UInt8>(repeating: 0))
+    private var dateBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: dateBytesCell.mutableAddress, count: HTTPDate.length)
     }
     private let indexName: [UInt8]
     private let cacheControl: [UInt8]?
@@ -116,7 +117,7 @@ public final class StaticFileHandler: HTTPHandler {
         pathScratchCell = UncheckedCell([])
         decodeScratchCell = UncheckedCell([])
         lookupScratchCell = UncheckedCell([])
-        dateBytesCell = UncheckedCell([UInt8](repeating: 0, count: HTTPDate.length))
+        precondition(MemoryLayout<InlineArray<29, UInt8>>.size == HTTPDate.length)
         cache = try FileCache(root: configuration.root, followSymlinks: configuration.followSymlinks,
                               maximumBytes: configuration.fileCacheSize)
         indexName = Array(configuration.index.utf8)
@@ -473,9 +474,9 @@ public final class StaticFileHandler: HTTPHandler {
         time(&now)
         if Int(now) != dateSecond {
             dateSecond = Int(now)
-            dateBytes.withUnsafeMutableBytes { HTTPDate.format(Int(now), into: $0) }
+            HTTPDate.format(Int(now), into: dateBytes)
         }
-        dateBytes.withUnsafeBytes { fields.append(name: HTTPFieldList.span("date"), value: $0) }
+        fields.append(name: HTTPFieldList.span("date"), value: UnsafeRawBufferPointer(dateBytes))
     }
 
     /// What a 304 repeats of the 200 it stands for (RFC 9110 §15.4.5).
