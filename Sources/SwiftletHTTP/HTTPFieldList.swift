@@ -73,8 +73,10 @@ public final class HTTPFieldList {
     /// Adds `shared`'s fields by reference: they are not copied, and
     /// `shared` must not change while this list refers to it. Only an empty
     /// list can refer; on a list that already has fields (or to a list that
-    /// itself refers to another) the fields are copied instead.
-    public func appendShared(_ shared: HTTPFieldList) {
+    /// itself refers to another) the fields are copied instead. Takes the
+    /// caller's reference (`consuming`): a head fetched for this call is
+    /// stored without a retain of its own.
+    public func appendShared(_ shared: consuming HTTPFieldList) {
         guard count == 0, shared.sharedFields == nil else {
             for index in 0..<shared.count {
                 let field = shared[index]
@@ -82,9 +84,9 @@ public final class HTTPFieldList {
             }
             return
         }
-        sharedFields = shared
         sharedCount = shared.entryCount
         nameBits = shared.nameBits
+        sharedFields = shared  // the last use: moved in, not copied
         dropCache()
     }
 
