@@ -128,7 +128,13 @@ extension HTTP2Stream {
             return
         }
         guard isLive, handlerStarted, !bodyPaused, bufferedBody.isEmpty, requestProgress.deliverFinish() else { return }
-        withEngine { $0.handler.exchange(self, didFinishRequestWith: trailers) }
+        // Most requests have no trailers: passing a literal nil then spares
+        // the retain and release of loading the optional property.
+        if let trailers {
+            withEngine { $0.handler.exchange(self, didFinishRequestWith: trailers) }
+        } else {
+            withEngine { $0.handler.exchange(self, didFinishRequestWith: nil) }
+        }
         completeIfBothEnded()
     }
 
