@@ -503,11 +503,11 @@ public final class Connection {
         sendQueue.discardAll()
         wireQueue?.discardAll()
         if let ring {
-            loop.ringPool.release(ring)
+            loop.releaseRing(ring)
             self.ring = nil
         }
         if let wireRing {
-            loop.ringPool.release(wireRing)
+            loop.releaseRing(wireRing)
             self.wireRing = nil
         }
         Glibc.close(fd)
@@ -619,11 +619,11 @@ public final class Connection {
     /// Gives rings back when they hold nothing (an idle connection keeps no buffer).
     func releaseRingIfEmpty() {
         if let ring, ring.isEmpty {
-            loop.ringPool.release(ring)
+            loop.releaseRing(ring)
             self.ring = nil
         }
         if let wireRing, wireRing.isEmpty {
-            loop.ringPool.release(wireRing)
+            loop.releaseRing(wireRing)
             self.wireRing = nil
         }
     }

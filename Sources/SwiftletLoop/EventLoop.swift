@@ -43,8 +43,9 @@ public final class EventLoop: @unchecked Sendable {
         public var receiveRingSize = 64 * 1024
         /// Idle rings kept for reuse.
         public var maximumPooledRings = 256
-        /// Of those, how many keep their memory (the rest give it back and
-        /// are refilled page by page when used again: `ReceiveRingPool`).
+        /// Of those, how many keep their memory: one `trimInterval` after the
+        /// pool first holds more, the rest give it back and are refilled
+        /// page by page when used again (`ReceiveRingPool.trim`).
         public var warmPooledRings = 32
         /// Output batches kept for reuse (io_uring holds one per send in
         /// flight; epoll needs one).
@@ -170,6 +171,8 @@ public final class EventLoop: @unchecked Sendable {
     private var acceptQueue: [AcceptedSocket] = []
     var acceptsThisTurn = 0
     var trimTimer: TimerID?
+    /// Pending `ReceiveRingPool.trim` (`releaseRing`).
+    var ringTrimTimer: TimerID?
     var trimCount = 0
     /// Times the loop returned free allocator memory to the system.
     public var memoryTrimCount: Int { trimCount }
@@ -679,6 +682,26 @@ public final class EventLoop: @unchecked Sendable {
             trimCount += 1
             _ = swiftlet_malloc_trim()
             if releasedWhileWaiting { scheduleTrim() }
+        }
+    }
+
+    /// Returns a ring to the pool. While the pool holds more warm rings
+    /// than it keeps warm, it is trimmed every `trimInterval` of the rings
+    /// that waited a whole interval: rings that connections coming and
+    /// going keep reusing stay warm, and the rings left over after a burst
+    /// give their memory back.
+    func releaseRing(_ ring: ReceiveRing) {
+        ring.releasedAt = currentTime
+        ringPool.release(ring)
+        if ringPool.needsTrim && ringTrimTimer == nil { scheduleRingTrim() }
+    }
+
+    private func scheduleRingTrim() {
+        let interval = configuration.trimInterval.nanoseconds
+        ringTrimTimer = timers.schedule(at: currentTime &+ interval) { [unowned self] in
+            ringTrimTimer = nil
+            ringPool.trim(releasedBefore: currentTime &- interval)
+            if ringPool.needsTrim { scheduleRingTrim() }  // rings returned since: look again
         }
     }
 

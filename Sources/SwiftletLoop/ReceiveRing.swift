@@ -33,6 +33,10 @@ public final class ReceiveRing {
     private var tail = 0
     /// Next ring in the pool's free list (unretained link; the pool retains).
     var nextFree: Unmanaged<ReceiveRing>?
+    /// Its memory was given back while it waited in the pool (`discardMemory`).
+    var isCold = false
+    /// When it last went back to the pool (the loop's clock; 0 if unknown).
+    var releasedAt: UInt64 = 0
 
     /// Maps a new ring of `capacity` bytes (a power of two and a multiple of
     /// the page size).
@@ -132,24 +136,26 @@ public final class ReceiveRing {
 ///
 /// Rings are expensive to make (a memfd and three mmaps) and cheap to reuse,
 /// so connections borrow them only while they hold unconsumed bytes. At most
-/// `maximumFree` idle rings are kept; extra ones are unmapped.
+/// `maximumFree` idle rings are kept; extra ones are unmapped. The list is
+/// last in, first out: the ring handed out is the one returned last.
 ///
-/// Of those, at most `maximumWarm` keep their memory (the pages their last
-/// user touched): they are handed out first, so a loop in steady state
-/// takes and returns warm rings only. The rest are cold: their memory was
-/// given back when they came in (`ReceiveRing.discardMemory`), so the rings
-/// left over after a burst of connections cost address space, not memory.
+/// Idle rings keep the pages their last user touched until `trim`, which
+/// gives back the memory of those that have waited long enough, except the
+/// `maximumWarm` most recently returned (`ReceiveRing.discardMemory`): they
+/// are cold, and cost address space, not memory. The loop trims what has
+/// waited a `trimInterval` (`EventLoop.releaseRing`), so the rings left
+/// over after a burst of connections give their memory back, while rings
+/// that connections coming and going keep reusing stay warm.
 ///
-/// The free lists are intrusive and made of `Unmanaged` references (a
-/// trivial type), so taking and returning a ring needs no reference-counted
-/// array mutation and no dynamic exclusivity check.
+/// The free list is intrusive and made of `Unmanaged` references (a trivial
+/// type), so taking and returning a ring needs no reference-counted array
+/// mutation and no dynamic exclusivity check.
 public final class ReceiveRingPool {
     public let ringCapacity: Int
     public let maximumFree: Int
     public let maximumWarm: Int
-    private var warmHead: Unmanaged<ReceiveRing>?
-    private var coldHead: Unmanaged<ReceiveRing>?
-    private var warmCountStorage = 0
+    private var freeHead: Unmanaged<ReceiveRing>?
+    private var freeCountStorage = 0
     private var coldCountStorage = 0
     private var createdStorage = 0
     private var reusedStorage = 0
@@ -158,14 +164,16 @@ public final class ReceiveRingPool {
     // Stored counters are private and exposed through computed properties:
     // a stored `var` visible outside the module keeps Swift's dynamic
     // exclusivity checks in release builds (see docs/architecture.md).
-    public var freeCount: Int { warmCountStorage + coldCountStorage }
+    public var freeCount: Int { freeCountStorage }
     /// Idle rings that keep their memory.
-    public var warmCount: Int { warmCountStorage }
+    public var warmCount: Int { freeCountStorage - coldCountStorage }
     /// Idle rings whose memory was given back.
     public var coldCount: Int { coldCountStorage }
+    /// Whether `trim` would give memory back.
+    public var needsTrim: Bool { warmCount > maximumWarm }
     /// Rings mapped since the pool was made.
     public var created: Int { createdStorage }
-    /// Acquisitions served from the free lists.
+    /// Acquisitions served from the free list.
     public var reused: Int { reusedStorage }
     /// Rings currently lent out.
     public var inUse: Int { inUseStorage }
@@ -177,23 +185,23 @@ public final class ReceiveRingPool {
     }
 
     deinit {
-        for var head in [warmHead, coldHead] {
-            while let ring = head {
-                head = ring.takeUnretainedValue().nextFree
-                ring.release()
-            }
+        while let head = freeHead {
+            freeHead = head.takeUnretainedValue().nextFree
+            head.release()
         }
     }
 
     public func acquire() throws -> ReceiveRing {
         inUseStorage += 1
-        if let ring = Self.pop(&warmHead) {
-            warmCountStorage -= 1
-            reusedStorage += 1
-            return ring
-        }
-        if let ring = Self.pop(&coldHead) {
-            coldCountStorage -= 1
+        if let head = freeHead {
+            let ring = head.takeRetainedValue()
+            freeHead = ring.nextFree
+            ring.nextFree = nil
+            freeCountStorage -= 1
+            if ring.isCold {
+                ring.isCold = false
+                coldCountStorage -= 1
+            }
             reusedStorage += 1
             return ring
         }
@@ -211,28 +219,31 @@ public final class ReceiveRingPool {
         precondition(ring.capacity == ringCapacity)
         inUseStorage -= 1
         ring.consume(ring.readableCount)  // resets positions
-        if warmCountStorage < maximumWarm {
-            Self.push(ring, &warmHead)
-            warmCountStorage += 1
-        } else if freeCount < maximumFree {
-            ring.discardMemory()
-            Self.push(ring, &coldHead)
-            coldCountStorage += 1
+        guard freeCountStorage < maximumFree else { return }
+        ring.nextFree = freeHead
+        freeHead = Unmanaged.passRetained(ring)
+        freeCountStorage += 1
+    }
+
+    /// Gives back the memory of the idle rings returned at or before
+    /// `cutoff` (`ReceiveRing.releasedAt`), except the `maximumWarm`
+    /// returned last; returns how many it made cold.
+    @discardableResult
+    public func trim(releasedBefore cutoff: UInt64 = .max) -> Int {
+        var position = 0
+        var trimmed = 0
+        var next = freeHead
+        while let current = next {
+            let ring = current.takeUnretainedValue()
+            if position >= maximumWarm && !ring.isCold && ring.releasedAt <= cutoff {
+                ring.discardMemory()
+                ring.isCold = true
+                coldCountStorage += 1
+                trimmed += 1
+            }
+            position += 1
+            next = ring.nextFree
         }
-    }
-
-    @inline(__always)
-    private static func pop(_ head: inout Unmanaged<ReceiveRing>?) -> ReceiveRing? {
-        guard let first = head else { return nil }
-        let ring = first.takeRetainedValue()
-        head = ring.nextFree
-        ring.nextFree = nil
-        return ring
-    }
-
-    @inline(__always)
-    private static func push(_ ring: ReceiveRing, _ head: inout Unmanaged<ReceiveRing>?) {
-        ring.nextFree = head
-        head = Unmanaged.passRetained(ring)
+        return trimmed
     }
 }

@@ -449,6 +449,39 @@ struct EventLoopTests {
         #expect(try client.receive(exactly: 2) == [4, 5])
     }
 
+    @Test("after a burst, the pool's rings beyond the warm ones give their memory back one trim interval later")
+    func ringPoolTrimmedAfterBurst() throws {
+        let clock = ManualClock()
+        // io_uring keeps a quiet connection's ring for the grace period, so
+        // five connections hold five rings at once.
+        let harness = try LoopHarness(backend: .uring, configure: {
+            $0.receiveRingGracePeriod = .milliseconds(200)
+            $0.warmPooledRings = 2
+            $0.trimInterval = .seconds(1)
+        }, clock: clock)
+        let observations = Observations()
+        let port = try harness.onLoop { loop in
+            try loop.listen(host: "127.0.0.1", port: 0) { $0.handler = EchoHandler(observations) }.port
+        }
+        var clients: [TestClient] = []
+        for index in 0..<5 {
+            let client = try TestClient(port: port)
+            try client.send([UInt8(index)])
+            _ = try client.receive(exactly: 1)
+            clients.append(client)
+        }
+        #expect(try harness.waitUntil { $0.ringPool.inUse == 5 })
+        clients.removeAll()
+        #expect(try harness.waitUntil { $0.connectionCount == 0 && $0.ringPool.freeCount == 5 })
+        #expect(try harness.onLoop { $0.ringPool.warmCount } == 5, "returned rings stay warm until the trim")
+        clock.advance(by: .milliseconds(500))
+        _ = try harness.onLoop { _ in () }
+        _ = try harness.onLoop { _ in () }
+        #expect(try harness.onLoop { $0.ringPool.coldCount } == 0, "not before the interval")
+        clock.advance(by: .milliseconds(600))
+        #expect(try harness.waitUntil { $0.ringPool.coldCount == 3 && $0.ringPool.warmCount == 2 })
+    }
+
     @Test("io_uring: a new connection receives at once with a spare ring; a silent one returns it after the grace period and polls from then on")
     func uringNewConnectionReceivesAtOnce() throws {
         let clock = ManualClock()

@@ -95,31 +95,39 @@ struct ReceiveRingTests {
         ring.consume(1)
     }
 
-    @Test("rings beyond the warm ones give their memory back in the pool, and warm ones are handed out first")
+    @Test("trimming gives back the memory of the idle rings after the warm ones, which are handed out first")
     func poolColdRings() throws {
         let pool = ReceiveRingPool(ringCapacity: 4096, maximumFree: 4, maximumWarm: 2)
         let rings = try (0..<5).map { _ in try pool.acquire() }
         for (index, ring) in rings.enumerated() { dirty(ring, with: UInt8(index + 1)) }
         for ring in rings { pool.release(ring) }
-        #expect(pool.warmCount == 2 && pool.coldCount == 2, "two warm, two cold, the fifth unmapped")
-        #expect(pool.freeCount == 4)
+        #expect(pool.freeCount == 4, "the fifth is unmapped")
+        #expect(pool.warmCount == 4 && pool.needsTrim, "idle rings keep their memory until a trim")
+        // Rings returned after the cutoff have not waited long enough.
+        rings[0].releasedAt = 100
+        rings[1].releasedAt = 200
+        #expect(pool.trim(releasedBefore: 150) == 1, "only the ring returned before the cutoff")
+        #expect(pool.warmCount == 3 && pool.coldCount == 1 && pool.needsTrim)
+        #expect(pool.trim() == 1)
+        #expect(pool.warmCount == 2 && pool.coldCount == 2 && !pool.needsTrim)
+        #expect(pool.trim() == 0, "cold rings are not trimmed again")
 
+        // Last in, first out: the two returned last are the warm ones.
         let warm = try [pool.acquire(), pool.acquire()]
-        #expect(Set(warm.map { ObjectIdentifier($0) }) == Set(rings[0..<2].map { ObjectIdentifier($0) }),
-                "the warm rings come first")
+        #expect(warm[0] === rings[3] && warm[1] === rings[2])
         #expect(warm.allSatisfy { $0.addressForTesting(offset: 0).load(as: UInt8.self) != 0 },
                 "a warm ring keeps its memory (and so its old bytes)")
         let cold = try [pool.acquire(), pool.acquire()]
-        #expect(Set(cold.map { ObjectIdentifier($0) }) == Set(rings[2..<4].map { ObjectIdentifier($0) }))
+        #expect(cold[0] === rings[1] && cold[1] === rings[0])
         #expect(cold.allSatisfy { $0.addressForTesting(offset: 0).load(as: UInt8.self) == 0 },
                 "a cold ring's pages were given back: it reads as fresh zeroed memory")
-        #expect(pool.warmCount == 0 && pool.coldCount == 0 && pool.reused == 4)
+        #expect(pool.freeCount == 0 && pool.coldCount == 0 && pool.reused == 4)
 
         // A cold ring works as before once it is written again.
         dirty(cold[0], with: 9)
         #expect(cold[0].addressForTesting(offset: 0).load(as: UInt8.self) == 9)
         #expect(cold[0].addressForTesting(offset: 4096).load(as: UInt8.self) == 9, "both mappings still show one page")
         for ring in warm + cold { pool.release(ring) }
-        #expect(pool.warmCount == 2 && pool.coldCount == 2)
+        #expect(pool.warmCount == 4 && pool.coldCount == 0, "a ring taken out is warm again")
     }
 }
