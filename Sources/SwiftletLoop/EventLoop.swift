@@ -43,8 +43,8 @@ public final class EventLoop: @unchecked Sendable {
         public var receiveRingSize = 64 * 1024
         /// Idle rings kept for reuse.
         public var maximumPooledRings = 256
-        /// Of those, how many keep their memory: one `trimInterval` after the
-        /// pool first holds more, the rest give it back and are refilled
+        /// Of those, how many always keep their memory; the others give it
+        /// back once they have waited a `trimInterval`, and are refilled
         /// page by page when used again (`ReceiveRingPool.trim`).
         public var warmPooledRings = 32
         /// Output batches kept for reuse (io_uring holds one per send in

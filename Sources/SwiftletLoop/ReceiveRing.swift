@@ -169,7 +169,8 @@ public final class ReceiveRingPool {
     public var warmCount: Int { freeCountStorage - coldCountStorage }
     /// Idle rings whose memory was given back.
     public var coldCount: Int { coldCountStorage }
-    /// Whether `trim` would give memory back.
+    /// Whether more idle rings keep their memory than `maximumWarm` (a
+    /// `trim` gives back the memory of those that waited long enough).
     public var needsTrim: Bool { warmCount > maximumWarm }
     /// Rings mapped since the pool was made.
     public var created: Int { createdStorage }
