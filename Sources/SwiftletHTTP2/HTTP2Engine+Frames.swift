@@ -316,7 +316,7 @@ extension HTTP2Engine {
 
     func handleGoAway(code: ErrorCode) -> FrameResult {
         if code != .noError { logger.debug("peer sent GOAWAY \(code)") }
-        perform(state.receivedGoAway(code: code, lastStreamID: highestStreamID, streamsOpen: openStreams > 0))
+        perform(state.receivedGoAway(code: code, lastStreamID: highestStreamID, streamsOpen: openStreamCount > 0))
         return .ok
     }
 

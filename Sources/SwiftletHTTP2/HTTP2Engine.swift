@@ -142,8 +142,6 @@ public final class HTTP2Engine {
         unsafeAddress { UnsafePointer(inPlace.pointer(to: \.headMemo)!) }
         unsafeMutableAddress { inPlace.pointer(to: \.headMemo)! }
     }
-    /// Streams open now (0 without stream state, which this does not make).
-    var openStreams: Int { hasStreamState ? streams.count : 0 }
     /// Whether a stream waits to write (false without stream state).
     var hasScheduledStreams: Bool { hasStreamState && !scheduler.isEmpty }
     /// The encoded response head being written: the loop's, in the stream
@@ -214,8 +212,8 @@ public final class HTTP2Engine {
         schedule(.settings, after: limits.settingsTimeout)
     }
 
-    /// Open streams (for tests and statistics).
-    public var openStreamCount: Int { openStreams }
+    /// Open streams (0 without stream state, which this does not make).
+    public var openStreamCount: Int { hasStreamState ? streams.count : 0 }
 
     /// Whether the connection is still serving (not failed or closed).
     public var isActive: Bool { state.isReading }
@@ -391,7 +389,7 @@ public final class HTTP2Engine {
     }
 
     func closeAllStreams(reason: HTTPExchangeCloseReason) {
-        guard openStreams > 0 || hasScheduledStreams else { return }
+        guard openStreamCount > 0 || hasScheduledStreams else { return }
         scheduler.removeAll(lookup: { streams[$0] })
         for stream in streams.all {
             finishStream(stream, closedBy: .localReset, reason: reason)
@@ -443,7 +441,7 @@ public final class HTTP2Engine {
 
     func finishGracefulShutdown() {
         cancel(.drain)
-        perform(state.finishShutdown(lastStreamID: highestStreamID, streamsOpen: openStreams > 0))
+        perform(state.finishShutdown(lastStreamID: highestStreamID, streamsOpen: openStreamCount > 0))
     }
 
     // MARK: timers
@@ -505,7 +503,7 @@ extension HTTP2Engine: TimerTarget {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
-            let action = state.idleTimedOut(lastStreamID: highestStreamID, streamsOpen: openStreams > 0)
+            let action = state.idleTimedOut(lastStreamID: highestStreamID, streamsOpen: openStreamCount > 0)
             if action != .none { counters.count(.idleTimeout) }
             perform(action)
         case .write:

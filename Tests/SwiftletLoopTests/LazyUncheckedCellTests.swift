@@ -3,12 +3,6 @@ import Testing
 
 @Suite("LazyUncheckedCell: a value made on first use")
 struct LazyUncheckedCellTests {
-    final class Tracked {
-        let onDeinit: () -> Void
-        init(onDeinit: @escaping () -> Void) { self.onDeinit = onDeinit }
-        deinit { onDeinit() }
-    }
-
     /// How the engine uses it: a forwarding property that makes the value
     /// the first time it is reached.
     final class Owner {

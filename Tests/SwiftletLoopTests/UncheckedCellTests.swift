@@ -3,12 +3,6 @@ import Testing
 
 @Suite("UncheckedCell: one value out of line, mutated in place")
 struct UncheckedCellTests {
-    final class Tracked {
-        let onDeinit: () -> Void
-        init(onDeinit: @escaping () -> Void) { self.onDeinit = onDeinit }
-        deinit { onDeinit() }
-    }
-
     /// How the engine uses a cell: a `let` cell and a forwarding property.
     final class Owner {
         let itemsCell = UncheckedCell<[Int]>([])
