@@ -65,7 +65,7 @@ extension HTTP2Engine {
 
     /// Takes a glitch; the connection error if the budget is spent.
     func glitch() -> FrameResult? {
-        abuse.glitch(now: clockNow).map { .connectionError($0) }
+        abuse.glitch(now: clockNow, limits: limits).map { .connectionError($0) }
     }
 
     // MARK: DATA (§6.1)
@@ -77,7 +77,7 @@ extension HTTP2Engine {
             return .connectionError(Rejection(.connectionWindowExceeded,
                                               "DATA of \(length) bytes exceeds the connection window \(inbound.available)"))
         }
-        if let rejection = abuse.data(payloadLength: data.count, frameLength: length, endStream: endStream, now: clockNow) {
+        if let rejection = abuse.data(payloadLength: data.count, frameLength: length, endStream: endStream, now: clockNow, limits: limits) {
             return .connectionError(rejection)
         }
         guard let stream = streams[id] else {
@@ -99,7 +99,7 @@ extension HTTP2Engine {
             return processHeaderBlock(id: id, endStream: endStream, selfDependent: selfDependent, weight: weight, block: fragment)
         }
         // The block continues in CONTINUATION frames: collect it.
-        if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow) { return .connectionError(rejection) }
+        if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow, limits: limits) { return .connectionError(rejection) }
         let block = HeaderBlockAssembly.Block(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
         if let rejection = headerBlock.begin(block, fragment: fragment) { return .connectionError(rejection) }
         schedule(.headerBlock, after: limits.headerBlockTimeout)
@@ -145,7 +145,7 @@ extension HTTP2Engine {
         }
         validator.finish()
         // Rapid reset: at most newStreamsPerTurnFactor × maxConcurrentStreams per read.
-        if let rejection = checkAbuse({ $0.newStream() }) {
+        if let rejection = checkAbuse({ $0.newStream(limits: limits) }) {
             recycle(stream)
             return .connectionError(rejection)
         }
@@ -231,7 +231,7 @@ extension HTTP2Engine {
 
     func handleRstStream(_ id: UInt32, code: ErrorCode) -> FrameResult {
         // Rapid reset (CVE-2023-44487): the peer's resets draw on the budget.
-        if let rejection = abuse.reset(now: clockNow) { return .connectionError(rejection) }
+        if let rejection = abuse.reset(now: clockNow, limits: limits) { return .connectionError(rejection) }
         guard let stream = streams[id] else { return withoutStream(.rstStream, id) }
         stream.enter(.receiveReset)
         finishStream(stream, closedBy: .peerReset, reason: .cancelledByPeer(errorCode: code.rawValue))
@@ -241,7 +241,7 @@ extension HTTP2Engine {
     // MARK: SETTINGS (§6.5)
 
     func handleSettings(_ entries: SettingsEntries) -> FrameResult {
-        if let rejection = abuse.settings(count: entries.count) { return .connectionError(rejection) }
+        if let rejection = abuse.settings(count: entries.count, limits: limits) { return .connectionError(rejection) }
         var settings = peer  // on a copy: see `HTTP2Stream.apply`
         let change = settings.apply(entries)
         peer = settings
@@ -278,7 +278,7 @@ extension HTTP2Engine {
             if delta > 0 { scheduleAllWithBody() }
         }
         // Settings flood: ACKs waiting to be written are bounded.
-        if let rejection = checkAbuse({ $0.queueAck(of: .settings) }) { return .connectionError(rejection) }
+        if let rejection = checkAbuse({ $0.queueAck(of: .settings, limits: limits) }) { return .connectionError(rejection) }
         // "Upon receiving a SETTINGS frame with the ACK flag not set, the
         // recipient MUST ... immediately emit a SETTINGS frame with the ACK flag set."
         transport.writeSettingsAck()
@@ -304,7 +304,7 @@ extension HTTP2Engine {
             return .ok
         }
         // Ping flood: ACKs waiting to be written are bounded.
-        if let rejection = checkAbuse({ $0.queueAck(of: .ping) }) { return .connectionError(rejection) }
+        if let rejection = checkAbuse({ $0.queueAck(of: .ping, limits: limits) }) { return .connectionError(rejection) }
         // "Receivers of a PING frame that does not include an ACK flag MUST send
         // a PING frame with the ACK flag set in response, with an identical
         // frame payload."

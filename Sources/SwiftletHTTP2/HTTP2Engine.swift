@@ -310,7 +310,7 @@ public final class HTTP2Engine {
         counters.streamErrorCount += 1
         if rejection.code == .refusedStream { counters.refusedStreamCount += 1 }
         logger.debug("stream \(id) error \(rejection)")
-        if let rejection = abuse.reset(now: clockNow) ?? abuse.glitch(now: clockNow) {
+        if let rejection = abuse.reset(now: clockNow, limits: limits) ?? abuse.glitch(now: clockNow, limits: limits) {
             connectionError(rejection)
             return
         }
@@ -342,7 +342,7 @@ public final class HTTP2Engine {
     /// `minDataFrameSize` (window dribble): half the budget spent → graceful
     /// GOAWAY; all of it → ENHANCE_YOUR_CALM (see `AbuseGuard.dribble`).
     func takeDribble() -> Bool {
-        switch abuse.dribble(now: clockNow) {
+        switch abuse.dribble(now: clockNow, limits: limits) {
         case .allow:
             return true
         case .allowAndShutDown:

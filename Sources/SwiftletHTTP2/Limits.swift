@@ -130,24 +130,26 @@ public struct Limits: Sendable, Equatable {
     public var maxNewStreamsPerTurn: Int { newStreamsPerTurnFactor * maxConcurrentStreams }
 }
 
-/// A token bucket on the loop's clock (so tests move time by hand).
+/// A token bucket on the loop's clock (so tests move time by hand). It
+/// keeps only its level and the time it was last filled: its capacity and
+/// rate are the caller's `Limits`, shared by every connection, so each of a
+/// connection's buckets costs 16 bytes.
 struct TokenBucket {
-    let capacity: Double
-    let perNanosecond: Double
     private var tokens: Double
     private var last: UInt64
 
-    init(capacity: Int, perSecond: Int, now: UInt64) {
-        self.capacity = Double(capacity)
-        perNanosecond = Double(perSecond) / 1e9
+    /// A full bucket of `capacity` tokens at `now`.
+    init(capacity: Int, now: UInt64) {
         tokens = Double(capacity)
         last = now
     }
 
-    /// Takes one token; false when the bucket is empty.
-    mutating func take(now: UInt64) -> Bool {
+    /// Refills for the time since the last call at `perSecond` tokens a
+    /// second, up to `capacity`, and takes one token; false when the bucket
+    /// is empty.
+    mutating func take(now: UInt64, capacity: Int, perSecond: Int) -> Bool {
         if now > last {
-            tokens = min(capacity, tokens + Double(now - last) * perNanosecond)
+            tokens = min(Double(capacity), tokens + Double(now - last) * (Double(perSecond) / 1e9))
             last = now
         }
         guard tokens >= 1 else { return false }
@@ -155,6 +157,6 @@ struct TokenBucket {
         return true
     }
 
-    /// Whether less than half the capacity is left (as of the last `take`).
-    var isBelowHalf: Bool { tokens < capacity / 2 }
+    /// Whether less than half of `capacity` is left (as of the last `take`).
+    func isBelowHalf(of capacity: Int) -> Bool { tokens < Double(capacity) / 2 }
 }

@@ -75,76 +75,87 @@ struct FlowControlTests {
 /// The abuse checks as one value on a clock the test moves.
 @Suite("Abuse guard (RFC 9113 §10.5)")
 struct AbuseGuardTests {
-    func guardWith(_ configure: (inout Limits) -> Void) -> AbuseGuard {
+    func limitsWith(_ configure: (inout Limits) -> Void) -> Limits {
         var limits = Limits()
         configure(&limits)
-        return AbuseGuard(limits: limits, now: 0)
+        return limits
+    }
+
+    @Test("a connection's guard keeps levels and counts, 88 bytes; its limits are the configuration's")
+    func size() {
+        #expect(MemoryLayout<AbuseGuard>.size == 88)
     }
 
     @Test("resets: a burst, then a refill rate")
     func resets() {
-        var abuse = guardWith { $0.resetBurst = 10; $0.resetsPerSecond = 2 }
-        for _ in 0..<10 { #expect(abuse.reset(now: 0) == nil) }
-        let check15 = abuse.reset(now: 0)?.token == "rapid_reset"
+        let limits = limitsWith { $0.resetBurst = 10; $0.resetsPerSecond = 2 }
+        var abuse = AbuseGuard(limits: limits, now: 0)
+        for _ in 0..<10 { #expect(abuse.reset(now: 0, limits: limits) == nil) }
+        let check15 = abuse.reset(now: 0, limits: limits)?.token == "rapid_reset"
         #expect(check15)
-        let check16 = abuse.reset(now: 499_999_999)?.token == "rapid_reset"
+        let check16 = abuse.reset(now: 499_999_999, limits: limits)?.token == "rapid_reset"
         #expect(check16)
-        let check17 = abuse.reset(now: 500_000_000) == nil
+        let check17 = abuse.reset(now: 500_000_000, limits: limits) == nil
         #expect(check17, "one token after half a second at 2 per second")
     }
 
     @Test("empty DATA frames in a row, and small frames, are bounded; END_STREAM frames are not")
     func dataFrames() {
-        var abuse = guardWith { $0.maxConsecutiveEmptyData = 2; $0.smallFrameBurst = 10; $0.smallFrameSize = 100 }
-        let check18 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0) == nil
+        let limits = limitsWith { $0.maxConsecutiveEmptyData = 2; $0.smallFrameBurst = 10; $0.smallFrameSize = 100 }
+        var abuse = AbuseGuard(limits: limits, now: 0)
+        let check18 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0, limits: limits) == nil
         #expect(check18)
-        let check19 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0) == nil
+        let check19 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0, limits: limits) == nil
         #expect(check19)
-        let check20 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0)?.token == "empty_data_flood"
+        let check20 = abuse.data(payloadLength: 0, frameLength: 0, endStream: false, now: 0, limits: limits)?.token == "empty_data_flood"
         #expect(check20)
-        var small = guardWith { $0.smallFrameBurst = 10; $0.smallFrameSize = 100; $0.smallFramesPerSecond = 1 }
-        for _ in 0..<10 { #expect(small.data(payloadLength: 10, frameLength: 10, endStream: false, now: 0) == nil) }
-        let check21 = small.data(payloadLength: 10, frameLength: 10, endStream: true, now: 0) == nil
+        let smallLimits = limitsWith { $0.smallFrameBurst = 10; $0.smallFrameSize = 100; $0.smallFramesPerSecond = 1 }
+        var small = AbuseGuard(limits: smallLimits, now: 0)
+        for _ in 0..<10 { #expect(small.data(payloadLength: 10, frameLength: 10, endStream: false, now: 0, limits: smallLimits) == nil) }
+        let check21 = small.data(payloadLength: 10, frameLength: 10, endStream: true, now: 0, limits: smallLimits) == nil
         #expect(check21)
-        let check22 = small.data(payloadLength: 500, frameLength: 500, endStream: false, now: 0) == nil
+        let check22 = small.data(payloadLength: 500, frameLength: 500, endStream: false, now: 0, limits: smallLimits) == nil
         #expect(check22)
-        let check23 = small.data(payloadLength: 10, frameLength: 10, endStream: false, now: 0)?.token == "small_frame_flood"
+        let check23 = small.data(payloadLength: 10, frameLength: 10, endStream: false, now: 0, limits: smallLimits)?.token == "small_frame_flood"
         #expect(check23)
     }
 
     @Test("queued ACKs are bounded until the output drains")
     func acks() {
-        var abuse = guardWith { $0.maxQueuedControlFrames = 3 }
-        for _ in 0..<3 { #expect(abuse.queueAck(of: .ping) == nil) }
-        let check24 = abuse.queueAck(of: .ping)?.token == "ping_flood"
+        let limits = limitsWith { $0.maxQueuedControlFrames = 3 }
+        var abuse = AbuseGuard(limits: limits, now: 0)
+        for _ in 0..<3 { #expect(abuse.queueAck(of: .ping, limits: limits) == nil) }
+        let check24 = abuse.queueAck(of: .ping, limits: limits)?.token == "ping_flood"
         #expect(check24)
         abuse.beginRead(outputDrained: true)
-        let check25 = abuse.queueAck(of: .settings) == nil
+        let check25 = abuse.queueAck(of: .settings, limits: limits) == nil
         #expect(check25)
         abuse.beginRead(outputDrained: false)
-        for _ in 0..<2 { #expect(abuse.queueAck(of: .settings) == nil) }
-        let check26 = abuse.queueAck(of: .settings)?.token == "settings_flood"
+        for _ in 0..<2 { #expect(abuse.queueAck(of: .settings, limits: limits) == nil) }
+        let check26 = abuse.queueAck(of: .settings, limits: limits)?.token == "settings_flood"
         #expect(check26)
     }
 
     @Test("new streams per read and parameters per SETTINGS")
     func streamsAndSettings() {
-        var abuse = guardWith { $0.maxConcurrentStreams = 2; $0.newStreamsPerTurnFactor = 2; $0.maxSettingsPerFrame = 4 }
-        for _ in 0..<4 { #expect(abuse.newStream() == nil) }
-        let check27 = abuse.newStream()?.token == "stream_flood"
+        let limits = limitsWith { $0.maxConcurrentStreams = 2; $0.newStreamsPerTurnFactor = 2; $0.maxSettingsPerFrame = 4 }
+        var abuse = AbuseGuard(limits: limits, now: 0)
+        for _ in 0..<4 { #expect(abuse.newStream(limits: limits) == nil) }
+        let check27 = abuse.newStream(limits: limits)?.token == "stream_flood"
         #expect(check27)
         abuse.beginRead(outputDrained: false)
-        let check28 = abuse.newStream() == nil
+        let check28 = abuse.newStream(limits: limits) == nil
         #expect(check28)
-        #expect(abuse.settings(count: 4) == nil)
-        #expect(abuse.settings(count: 5)?.token == "settings_flood")
+        #expect(abuse.settings(count: 4, limits: limits) == nil)
+        #expect(abuse.settings(count: 5, limits: limits)?.token == "settings_flood")
     }
 
     @Test("window dribble: allowed, then a graceful shutdown from half the budget, then rejected")
     func dribble() {
-        var abuse = guardWith { $0.dribbleBurst = 10; $0.dribblesPerSecond = 1 }
+        let limits = limitsWith { $0.dribbleBurst = 10; $0.dribblesPerSecond = 1 }
+        var abuse = AbuseGuard(limits: limits, now: 0)
         var verdicts: [AbuseGuard.DribbleVerdict] = []
-        for _ in 0..<11 { verdicts.append(abuse.dribble(now: 0)) }
+        for _ in 0..<11 { verdicts.append(abuse.dribble(now: 0, limits: limits)) }
         #expect(verdicts.prefix(5).allSatisfy { $0 == .allow })
         #expect(verdicts[5..<10].allSatisfy { $0 == .allowAndShutDown })
         #expect(verdicts[10] == .reject(Rejection(.windowDribble, "flow-control windows kept too small: too many tiny DATA frames")))
