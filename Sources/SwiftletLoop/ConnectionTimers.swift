@@ -21,12 +21,14 @@
 /// Names are an enum whose raw values are 1...8.
 @frozen
 public struct ConnectionTimers<Name: RawRepresentable & CaseIterable>: Sendable where Name.RawValue == UInt64 {
-    @usableFromInline var ids: InlineArray<8, TimerID?>
+    /// Each name's pending timer, `TimerID.unissued` for none (64 bytes;
+    /// optionals would take 96).
+    @usableFromInline var ids: InlineArray<8, TimerID>
 
     @inlinable
     public init() {
         assert(Name.allCases.allSatisfy { (1...8).contains($0.rawValue) }, "timer names must have raw values 1...8")
-        ids = InlineArray(repeating: nil)
+        ids = InlineArray(repeating: .unissued)
     }
 
     @inlinable
@@ -34,7 +36,7 @@ public struct ConnectionTimers<Name: RawRepresentable & CaseIterable>: Sendable 
 
     /// Whether a timer of this name is pending.
     @inlinable
-    public func isPending(_ name: Name) -> Bool { ids[Self.slot(name)] != nil }
+    public func isPending(_ name: Name) -> Bool { ids[Self.slot(name)] != .unissued }
 
     /// `name` is now the timer `id` (scheduled by the owner, with
     /// `name.rawValue` as tag); returns the one it replaces, for the owner
@@ -43,15 +45,15 @@ public struct ConnectionTimers<Name: RawRepresentable & CaseIterable>: Sendable 
     public mutating func set(_ name: Name, _ id: TimerID) -> TimerID? {
         let old = ids[Self.slot(name)]
         ids[Self.slot(name)] = id
-        return old
+        return old == .unissued ? nil : old
     }
 
     /// Clears `name`; returns its pending timer, for the owner to cancel.
     @inlinable
     public mutating func take(_ name: Name) -> TimerID? {
         let id = ids[Self.slot(name)]
-        ids[Self.slot(name)] = nil
-        return id
+        ids[Self.slot(name)] = .unissued
+        return id == .unissued ? nil : id
     }
 
     /// A timer of the owner's fired: its name if it is the pending timer of
@@ -60,8 +62,8 @@ public struct ConnectionTimers<Name: RawRepresentable & CaseIterable>: Sendable 
     /// tag that names nothing.
     @inlinable
     public mutating func fired(_ id: TimerID, tag: UInt64) -> Name? {
-        guard let name = Name(rawValue: tag), ids[Self.slot(name)] == id else { return nil }
-        ids[Self.slot(name)] = nil
+        guard let name = Name(rawValue: tag), id != .unissued, ids[Self.slot(name)] == id else { return nil }
+        ids[Self.slot(name)] = .unissued
         return name
     }
 }

@@ -3,6 +3,18 @@
 public struct TimerID: Hashable, Sendable {
     let index: UInt32
     let generation: UInt32
+
+    @usableFromInline
+    init(index: UInt32, generation: UInt32) {
+        self.index = index
+        self.generation = generation
+    }
+
+    /// An id no wheel issues (a wheel's slab indices fit in an `Int32`):
+    /// `ConnectionTimers` marks a name without a pending timer with it,
+    /// which keeps an id in 8 bytes instead of an optional's 12.
+    @inlinable
+    static var unissued: TimerID { TimerID(index: .max, generation: 0) }
 }
 
 /// Something that owns timers without allocating a closure per timer:

@@ -81,4 +81,11 @@ struct ConnectionTimersTests {
         #expect(timers.fired(second, tag: Name.idle.rawValue) == nil, "once only")
         #expect(timers.take(.idle) == nil)
     }
+
+    @Test("eight names take 64 bytes: no optional's tag byte and padding per id")
+    func size() {
+        #expect(MemoryLayout<ConnectionTimers<Name>>.size == 64)
+        var timers = ConnectionTimers<Name>()
+        #expect(!timers.isPending(.idle) && timers.take(.idle) == nil)
+    }
 }
