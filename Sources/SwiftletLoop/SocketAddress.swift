@@ -1,17 +1,24 @@
 import CSwiftletSystem
 import Glibc
 
-/// An IPv4 or IPv6 address and port, or a Unix domain socket's path, stored
-/// as a `sockaddr_storage`.
+/// An IPv4 or IPv6 address and port, or a Unix domain socket's path.
+///
+/// Every connection keeps its peer's, so the value is 40 bytes rather than
+/// a `sockaddr_storage`'s 128: an IP address sits inline (a `sockaddr_in6`
+/// holds a `sockaddr_in` too), a Unix socket's address (up to 110 bytes)
+/// in an array.
 public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
-    var storage: sockaddr_storage
-    var length: socklen_t
+    // (In this order the fields pack into 40 bytes.)
+    /// The address of a Unix socket (empty for an IP address).
+    private var unix: [UInt8] = []
+    /// The address of an IPv4 or IPv6 socket, its first `length` bytes.
+    private var inline = sockaddr_in6()
+    private var length: socklen_t
 
     /// Parses a numeric IPv4 (`127.0.0.1`) or IPv6 (`::1`, `[::1]`) address.
     public init(ip: String, port: UInt16) throws {
         var host = ip
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        storage = sockaddr_storage()
         if host.contains(":") {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
@@ -19,10 +26,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
             guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
                 throw AddressError.invalid(ip)
             }
-            withUnsafeMutableBytes(of: &storage) { raw in
-                raw.storeBytes(of: address, as: sockaddr_in6.self)
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            self.init(bytesOf: address)
         } else {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -30,32 +34,26 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
             guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
                 throw AddressError.invalid(ip)
             }
-            withUnsafeMutableBytes(of: &storage) { raw in
-                raw.storeBytes(of: address, as: sockaddr_in.self)
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            self.init(bytesOf: address)
         }
     }
 
     /// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network order, and a
     /// port; nil for any other length.
     public init?(addressBytes bytes: some Collection<UInt8>, port: UInt16) {
-        storage = sockaddr_storage()
         switch bytes.count {
         case 4:
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: bytes) }
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            self.init(bytesOf: address)
         case 16:
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: bytes) }
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            self.init(bytesOf: address)
         default:
             return nil
         }
@@ -64,7 +62,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     /// The address bytes in network order (4 for IPv4, 16 for IPv6; empty
     /// for a Unix socket).
     public var addressBytes: [UInt8] {
-        withUnsafeBytes(of: storage) { raw in
+        withBytes { raw in
             switch family {
             case AF_INET: withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) }
             case AF_INET6: withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
@@ -107,24 +105,42 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
         }
-        storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { raw in
-            raw.storeBytes(of: address, as: sockaddr_un.self)
-        }
-        length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        let length = MemoryLayout<sa_family_t>.size + bytes.count
+        self = withUnsafeBytes(of: address) { SocketAddress(copying: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
     }
 
+    /// The first `length` bytes of a `sockaddr` of any family.
     init(copying address: UnsafePointer<sockaddr>, length: socklen_t) {
-        storage = sockaddr_storage()
-        self.length = length
-        withUnsafeMutableBytes(of: &storage) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length)))
-        }
+        self.init(copying: UnsafeRawBufferPointer(start: address, count: Int(length)))
     }
 
     init(storage: sockaddr_storage, length: socklen_t) {
-        self.storage = storage
-        self.length = length
+        self = withUnsafeBytes(of: storage) { SocketAddress(copying: UnsafeRawBufferPointer(rebasing: $0[..<Int(length)])) }
+    }
+
+    /// An IP socket's address of the size of its type.
+    private init<Address>(bytesOf address: Address) {
+        self = withUnsafeBytes(of: address) { SocketAddress(copying: $0) }
+    }
+
+    /// A `sockaddr`'s bytes: inline if they fit and are not a Unix
+    /// socket's, else in the array.
+    private init(copying bytes: UnsafeRawBufferPointer) {
+        length = socklen_t(bytes.count)
+        let family = bytes.count >= MemoryLayout<sa_family_t>.size ? Int32(bytes.load(as: sa_family_t.self)) : AF_UNSPEC
+        if family != AF_UNIX && bytes.count <= MemoryLayout<sockaddr_in6>.size {
+            withUnsafeMutableBytes(of: &inline) { $0.copyMemory(from: bytes) }
+        } else {
+            unix = Array(bytes)
+        }
+    }
+
+    /// The address's `length` bytes, wherever they are kept.
+    private func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if unix.isEmpty {
+            return try withUnsafeBytes(of: inline) { try body(UnsafeRawBufferPointer(rebasing: $0[..<Int(length)])) }
+        }
+        return try unix.withUnsafeBytes(body)
     }
 
     /// A peer's address as `accept4` or `getpeername` gave it (`named`:
@@ -135,7 +151,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         self.init(storage: storage, length: length)
     }
 
-    public var family: Int32 { Int32(storage.ss_family) }
+    public var family: Int32 { unix.isEmpty ? Int32(inline.sin6_family) : AF_UNIX }
     public var isIPv6: Bool { family == AF_INET6 }
 
     /// A Unix domain socket's address (`unix:PATH`).
@@ -143,7 +159,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// The port; 0 for a Unix domain socket.
     public var port: UInt16 {
-        withUnsafeBytes(of: storage) { raw in
+        withUnsafeBytes(of: inline) { raw in
             switch family {
             case AF_INET6: UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
             case AF_INET: UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
@@ -158,8 +174,8 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         guard isUnix else { return nil }
         let pathOffset = MemoryLayout<sa_family_t>.size
         guard Int(length) > pathOffset else { return nil }
-        return withUnsafeBytes(of: storage) { raw in
-            let path = raw[pathOffset..<Int(length)]
+        return withBytes { raw in
+            let path = raw[pathOffset...]
             if path.first == 0 { return "@" + String(decoding: path.dropFirst(), as: UTF8.self) }
             let bytes = path.prefix { $0 != 0 }
             return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
@@ -171,7 +187,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String {
         if isUnix { return "unix" }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        withUnsafeBytes(of: storage) { raw in
+        withUnsafeBytes(of: inline) { raw in
             if isIPv6 {
                 var address = raw.load(as: sockaddr_in6.self).sin6_addr
                 _ = inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count))
@@ -192,15 +208,13 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// Calls `body` with the address as a `sockaddr` pointer and its length.
     public func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
-        try withUnsafeBytes(of: storage) { raw in
+        try withBytes { raw in
             try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
         }
     }
 
     public static func == (a: SocketAddress, b: SocketAddress) -> Bool {
-        a.length == b.length && withUnsafeBytes(of: a.storage) { x in
-            withUnsafeBytes(of: b.storage) { y in memcmp(x.baseAddress!, y.baseAddress!, Int(a.length)) == 0 }
-        }
+        a.length == b.length && a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 }
 

@@ -708,13 +708,14 @@ struct EventLoopTests {
             try loop.connect(to: try SocketAddress(ip: "127.0.0.1", port: listener.port), handler: client)
             // A port nobody listens on: bound by a socket that never listens.
             let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var any = try SocketAddress(ip: "127.0.0.1", port: 0)
+            let any = try SocketAddress(ip: "127.0.0.1", port: 0)
             _ = any.withSockAddr { bind(holder, $0, $1) }
+            var bound = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            _ = withUnsafeMutablePointer(to: &any.storage) {
+            _ = withUnsafeMutablePointer(to: &bound) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
             }
-            let dead = any.port
+            let dead = SocketAddress(storage: bound, length: length).port
             let refused = Client()
             try loop.connect(to: try SocketAddress(ip: "127.0.0.1", port: dead), handler: refused)
             loop.timers.schedule(at: loop.now + 5_000_000_000) { Glibc.close(holder) }
