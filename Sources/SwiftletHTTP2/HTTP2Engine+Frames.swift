@@ -101,7 +101,7 @@ extension HTTP2Engine {
         // The block continues in CONTINUATION frames: collect it.
         if let rejection = abuse.smallFrame(length: fragment.count, now: clockNow, limits: limits) { return .connectionError(rejection) }
         let block = HeaderBlockAssembly.Block(streamID: id, endStream: endStream, selfDependent: selfDependent, weight: weight)
-        if let rejection = headerBlock.begin(block, fragment: fragment) { return .connectionError(rejection) }
+        if let rejection = headerBlock.begin(block, fragment: fragment, limits: limits) { return .connectionError(rejection) }
         schedule(.headerBlock, after: limits.headerBlockTimeout)
         return .ok
     }
@@ -109,7 +109,7 @@ extension HTTP2Engine {
     // MARK: CONTINUATION (§6.10)
 
     func handleContinuation(_ payload: UnsafeRawBufferPointer, endHeaders: Bool) -> FrameResult {
-        switch headerBlock.continuation(payload, endHeaders: endHeaders) {
+        switch headerBlock.continuation(payload, endHeaders: endHeaders, limits: limits) {
         case .continuing:
             return .ok
         case .rejected(let rejection):

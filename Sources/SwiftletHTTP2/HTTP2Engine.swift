@@ -161,7 +161,7 @@ public final class HTTP2Engine {
     var inbound = InboundWindow(65_535)
 
     /// A header block arriving in HEADERS and CONTINUATION frames.
-    var headerBlock: HeaderBlockAssembly
+    var headerBlock = HeaderBlockAssembly()
 
     // Abuse accounting.
     var abuse: AbuseGuard
@@ -195,8 +195,6 @@ public final class HTTP2Engine {
         self.counters = counters
         self.logger = logger
         abuse = AbuseGuard(limits: configuration.limits, now: transport.now)
-        headerBlock = HeaderBlockAssembly(maxContinuationFrames: configuration.limits.maxContinuationFrames,
-                                          maxBytes: configuration.limits.maxHeaderBlockBytes)
         writeWatchdog = WriteWatchdog(timeout: configuration.limits.writeTimeout)
     }
 

@@ -27,16 +27,14 @@ struct HeaderBlockAssembly {
         case rejected(Rejection)
     }
 
-    let maxContinuationFrames: Int
-    let maxBytes: Int
     /// The block being collected, if any.
     private(set) var current: Block?
     private var buffer: [UInt8] = []
 
-    init(maxContinuationFrames: Int, maxBytes: Int) {
-        self.maxContinuationFrames = maxContinuationFrames
-        self.maxBytes = maxBytes
-    }
+    /// Nothing collected. The bounds come with each frame, from the
+    /// caller's `Limits` (`maxContinuationFrames`, `maxHeaderBlockBytes`),
+    /// shared by all connections rather than copied into each.
+    init() {}
 
     /// §6.10: a block "MUST be followed by a CONTINUATION frame for the same
     /// stream ... Receipt of any other type of frame or a frame on a
@@ -48,8 +46,8 @@ struct HeaderBlockAssembly {
     }
 
     /// A HEADERS frame without END_HEADERS starts a block with `fragment`.
-    mutating func begin(_ block: Block, fragment: UnsafeRawBufferPointer) -> Rejection? {
-        guard fragment.count <= maxBytes else { return tooLarge }
+    mutating func begin(_ block: Block, fragment: UnsafeRawBufferPointer, limits: Limits) -> Rejection? {
+        guard fragment.count <= limits.maxHeaderBlockBytes else { return Self.tooLarge(limits) }
         buffer.removeAll(keepingCapacity: true)
         buffer.append(contentsOf: fragment)
         current = block
@@ -58,7 +56,7 @@ struct HeaderBlockAssembly {
 
     /// A CONTINUATION frame adds `fragment`; with `endHeaders` the block is
     /// complete.
-    mutating func continuation(_ fragment: UnsafeRawBufferPointer, endHeaders: Bool) -> Outcome {
+    mutating func continuation(_ fragment: UnsafeRawBufferPointer, endHeaders: Bool, limits: Limits) -> Outcome {
         // "A CONTINUATION frame MUST be preceded by a HEADERS, PUSH_PROMISE or
         // CONTINUATION frame without the END_HEADERS flag set. A recipient that
         // observes violation of this rule MUST respond with a connection error
@@ -68,10 +66,10 @@ struct HeaderBlockAssembly {
         }
         block.continuations += 1
         // CONTINUATION flood: frame count and raw size are bounded.
-        guard block.continuations <= maxContinuationFrames else {
-            return .rejected(Rejection(.continuationFlood, "more than \(maxContinuationFrames) CONTINUATION frames"))
+        guard block.continuations <= limits.maxContinuationFrames else {
+            return .rejected(Rejection(.continuationFlood, "more than \(limits.maxContinuationFrames) CONTINUATION frames"))
         }
-        guard buffer.count + fragment.count <= maxBytes else { return .rejected(tooLarge) }
+        guard buffer.count + fragment.count <= limits.maxHeaderBlockBytes else { return .rejected(Self.tooLarge(limits)) }
         buffer.append(contentsOf: fragment)
         guard endHeaders else {
             current = block
@@ -86,5 +84,7 @@ struct HeaderBlockAssembly {
         buffer.withUnsafeBytes(body)
     }
 
-    private var tooLarge: Rejection { Rejection(.headerBlockTooLarge, "header block exceeds \(maxBytes) bytes") }
+    private static func tooLarge(_ limits: Limits) -> Rejection {
+        Rejection(.headerBlockTooLarge, "header block exceeds \(limits.maxHeaderBlockBytes) bytes")
+    }
 }

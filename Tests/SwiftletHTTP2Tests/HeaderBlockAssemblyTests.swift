@@ -6,18 +6,21 @@ import Testing
 /// the bounds on a CONTINUATION flood.
 @Suite("Header blocks in pieces (RFC 9113 §4.3, §6.10)")
 struct HeaderBlockAssemblyTests {
-    var assembly = HeaderBlockAssembly(maxContinuationFrames: 3, maxBytes: 10)
+    var assembly = HeaderBlockAssembly()
+    /// A 3-byte field list limit: blocks of at most 12 raw bytes (4 × the
+    /// list limit) in at most 5 CONTINUATION frames (the floor).
+    let limits = { var limits = Limits(); limits.maxHeaderListSize = 3; return limits }()
 
     static func block(stream: UInt32 = 1) -> HeaderBlockAssembly.Block {
         HeaderBlockAssembly.Block(streamID: stream, endStream: true, selfDependent: false, weight: 16)
     }
 
     mutating func begin(_ text: String, stream: UInt32 = 1) -> Rejection? {
-        Array(text.utf8).withUnsafeBytes { assembly.begin(Self.block(stream: stream), fragment: $0) }
+        Array(text.utf8).withUnsafeBytes { assembly.begin(Self.block(stream: stream), fragment: $0, limits: limits) }
     }
 
     mutating func continuation(_ text: String, endHeaders: Bool) -> HeaderBlockAssembly.Outcome {
-        Array(text.utf8).withUnsafeBytes { assembly.continuation($0, endHeaders: endHeaders) }
+        Array(text.utf8).withUnsafeBytes { assembly.continuation($0, endHeaders: endHeaders, limits: limits) }
     }
 
     var bytes: String { assembly.withBytes { String(decoding: $0, as: UTF8.self) } }
@@ -51,12 +54,13 @@ struct HeaderBlockAssemblyTests {
     @Test("CONTINUATION flood: more frames than allowed, or more bytes, end the connection")
     mutating func floods() {
         #expect(begin("a") == nil)
-        for _ in 0..<3 { #expect(continuation("", endHeaders: false) == .continuing) }
-        #expect(continuation("", endHeaders: false) == .rejected(Rejection(.continuationFlood, "more than 3 CONTINUATION frames")))
+        #expect(limits.maxContinuationFrames == 5 && limits.maxHeaderBlockBytes == 12)
+        for _ in 0..<5 { #expect(continuation("", endHeaders: false) == .continuing) }
+        #expect(continuation("", endHeaders: false) == .rejected(Rejection(.continuationFlood, "more than 5 CONTINUATION frames")))
 
-        assembly = HeaderBlockAssembly(maxContinuationFrames: 3, maxBytes: 10)
+        assembly = HeaderBlockAssembly()
         #expect(begin("0123456789abc")?.violation == .headerBlockTooLarge)
         #expect(begin("012345") == nil)
-        #expect(continuation("6789a", endHeaders: true) == .rejected(Rejection(.headerBlockTooLarge, "header block exceeds 10 bytes")))
+        #expect(continuation("6789abc", endHeaders: true) == .rejected(Rejection(.headerBlockTooLarge, "header block exceeds 12 bytes")))
     }
 }
