@@ -46,7 +46,9 @@ struct WriteScheduler<Stream: SchedulableStream> {
     // urgencies it uses.
     private var sequential = InlineArray<8, [Entry]>(repeating: [])
     private var incremental = InlineArray<8, [Entry]>(repeating: [])
-    private var incrementalHead = InlineArray<8, Int>(repeating: 0)
+    /// Where each incremental queue's round robin is (32 bits: a queue
+    /// holds at most the streams of one connection).
+    private var incrementalHead = InlineArray<8, UInt32>(repeating: 0)
     private var nonEmpty: UInt8 = 0
 
     /// No stream is waiting (stale entries aside).
@@ -83,10 +85,10 @@ struct WriteScheduler<Stream: SchedulableStream> {
                 Self.pop(from: &sequential[urgency])
                 if let stream = valid(entry, lookup) { return take(stream) }
             }
-            while incrementalHead[urgency] < incremental[urgency].count {
-                let entry = incremental[urgency][incrementalHead[urgency]]
+            while Int(incrementalHead[urgency]) < incremental[urgency].count {
+                let entry = incremental[urgency][Int(incrementalHead[urgency])]
                 incrementalHead[urgency] += 1
-                if incrementalHead[urgency] == incremental[urgency].count {
+                if Int(incrementalHead[urgency]) == incremental[urgency].count {
                     incremental[urgency].removeAll(keepingCapacity: true)
                     incrementalHead[urgency] = 0
                 }
