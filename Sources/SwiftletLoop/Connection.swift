@@ -166,7 +166,10 @@ public final class Connection {
     public func install(transport: any ConnectionTransport) {
         loop.assertInLoop()
         precondition(transportStorage == nil && sendQueue.isEmpty, "install a transport before any output")
-        let wire = SendQueue(pool: loop.bufferPool)
+        // Two chunks to start with: a transport's records are copied in
+        // back to back, so they fill a pooled block before they need a
+        // second chunk (an idle TLS connection holds 96 bytes, not 192).
+        let wire = SendQueue(pool: loop.bufferPool, initialChunks: 2)
         wireQueue = wire
         transportStorage = transport
         transport.attach(wire: wire)

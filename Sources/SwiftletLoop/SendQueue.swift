@@ -42,12 +42,14 @@ public final class SendQueue {
     /// The pool the queue's blocks come from (the loop's).
     public var bufferPool: BufferPool { pool }
 
-    /// The ring starts at 4 chunks (192 bytes) and doubles as a connection
-    /// needs more, keeping what it grew to: an idle connection that never
-    /// queued much holds little, a busy one allocates nothing per response.
-    public init(pool: BufferPool) {
+    /// The ring starts at `initialChunks` (a power of two; 4 chunks are 192
+    /// bytes) and doubles as a connection needs more, keeping what it grew
+    /// to: an idle connection that never queued much holds little, a busy
+    /// one allocates nothing per response.
+    public init(pool: BufferPool, initialChunks: Int = 4) {
+        precondition(initialChunks > 0 && initialChunks & (initialChunks - 1) == 0, "a chunk ring's size is a power of two")
         self.pool = pool
-        capacity = 4
+        capacity = initialChunks
         chunks = .allocate(capacity: capacity)
     }
 

@@ -47,6 +47,24 @@ struct SendQueueTests {
         #expect(pool.inUse == 0, "a drained queue holds no block")
     }
 
+    @Test("a ring started at two chunks grows and keeps the bytes in order, also after its start moved")
+    func growth() {
+        let pool = BufferPool(blockSize: 64, maximumFree: 8)
+        let queue = SendQueue(pool: pool, initialChunks: 2)
+        let first = (0..<100).map { UInt8($0) }
+        first.withUnsafeBytes { queue.append(copying: $0) }
+        let batch = OutputBatch(capacity: 16)
+        queue.fill(batch)
+        queue.advance(by: 64)  // the first chunk is gone: the ring's start moved
+        let second = (100..<400).map { UInt8(truncatingIfNeeded: $0) }
+        second.withUnsafeBytes { queue.append(copying: $0) }
+        #expect(queue.chunkCount > 2, "more chunks than it started with")
+        queue.fill(batch)
+        #expect(bytes(of: batch) == Array(first[64...]) + second)
+        queue.advance(by: queue.pendingBytes)
+        #expect(queue.isEmpty && pool.inUse == 0)
+    }
+
     @Test("borrowed memory is not copied; its owner is released after it is written")
     func borrowed() {
         let pool = BufferPool(blockSize: 64, maximumFree: 4)
