@@ -116,7 +116,17 @@ public final class EventLoop: @unchecked Sendable {
     public let batchPool: OutputBatchPool
     public let bufferPool: BufferPool
     public var logger: Logger
-    var registry = IORegistry()
+    /// The sources the kernel's tokens name, looked up on every completion.
+    /// In a cell, so the lookup costs no run-time exclusivity check (a
+    /// stored var would be checked everywhere, because unregistering a
+    /// source may release it). Invariant: `IORegistry`'s methods call no
+    /// other code, and `unregister` hands the source back to its caller
+    /// instead of releasing it inside.
+    private let registryCell = UncheckedCell(IORegistry())
+    var registry: IORegistry {
+        unsafeAddress { registryCell.address }
+        unsafeMutableAddress { registryCell.mutableAddress }
+    }
     private var flushList: [Connection] = []
     private var flushing: [Connection] = []
     private var willFlushList: [Connection] = []

@@ -67,13 +67,18 @@ struct IORegistry {
         return (slot, entries[Int(slot)].generation)
     }
 
-    mutating func unregister(slot: UInt32, generation: UInt32) {
+    /// Frees the slot; returns its source, for the caller to release once
+    /// this call is over (the last reference going here could run a
+    /// `deinit` while the registry is being mutated).
+    @discardableResult
+    mutating func unregister(slot: UInt32, generation: UInt32) -> IOSource? {
         let index = Int(slot)
-        guard index < entries.count, entries[index].generation == generation, entries[index].source != nil else { return }
-        entries[index].source = nil
+        guard index < entries.count, entries[index].generation == generation, entries[index].source != nil else { return nil }
+        let source = entries[index].source.take()
         entries[index].generation &+= 1
         freeSlots.append(slot)
         count -= 1
+        return source
     }
 
     func lookup(_ token: IOToken) -> IOSource? {
