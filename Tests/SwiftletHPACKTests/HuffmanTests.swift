@@ -104,6 +104,31 @@ struct HuffmanTests {
         }
     }
 
+    @Test("long strings with symbols of 13 to 30 bits among common ones decode as the reference does")
+    func longStringsWithRareSymbols() {
+        var generator = XorShift(seed: 0xC0DE)
+        var failures = 0
+        for round in 0..<4_000 {
+            let length = 8 + Int(generator.next() % 120)
+            // Mostly common text, with a byte of a long code (a control
+            // character, a mark like `$`, or a byte above 0x7F) now and then.
+            let text: [UInt8] = (0..<length).map { _ in
+                let draw = generator.next()
+                if draw % 7 == 0 { return UInt8(truncatingIfNeeded: draw >> 8) }
+                return Array("abcdefghijklmnopqrstuvwxyz0123456789-/.=".utf8)[Int((draw >> 8) % 40)]
+            }
+            var wire = Self.huffman(text)
+            if round % 5 == 0 { wire.removeLast() }
+            if round % 9 == 0 { wire[Int(generator.next() % UInt64(wire.count))] ^= UInt8(truncatingIfNeeded: generator.next() | 1) }
+            let expected = round % 5 == 0 || round % 9 == 0 ? Self.reference(wire) : .decoded(text)
+            if Self.decoded(wire) != expected {
+                failures += 1
+                Issue.record("\(wire) should give \(expected), gives \(Self.decoded(wire))")
+                if failures > 5 { return }
+            }
+        }
+    }
+
     @Test("EOS anywhere, and padding of eight ones, are errors (§5.2)")
     func eosAndPadding() {
         // "a" is 00011 (5 bits): followed by 30 ones the walk completes EOS.
