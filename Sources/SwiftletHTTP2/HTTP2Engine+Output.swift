@@ -64,8 +64,12 @@ extension HTTP2Engine {
         guard state.isReading || state == .closing else { return }
         var budget = configuration.outputBudgetPerTurn
         let frameLimit = min(configuration.maxDataFrameSize, Int(peer.maxFrameSize))
-        while budget > 0 && hasStreamState && transport.isWritable, let stream = scheduler.next(lookup: { streams[$0] }) {
-            guard stream.writeData(budget: &budget, frameLimit: frameLimit) else { return }
+        // The lookup reads the stream table at the state's address: a
+        // closure that captured the engine would retain it around the call.
+        if let cell = inPlaceCell.addressIfMade {
+            while budget > 0 && transport.isWritable, let stream = cell.pointee.scheduler.next(lookup: { cell.pointee.streams[$0] }) {
+                guard stream.writeData(budget: &budget, frameLimit: frameLimit) else { return }
+            }
         }
         // Budget spent with work left: continue next turn.
         if budget <= 0 && hasScheduledStreams { transport.requestWillFlush() }

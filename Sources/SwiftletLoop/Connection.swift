@@ -229,7 +229,7 @@ public final class Connection {
                 if wireQueue.map({ !$0.isEmpty }) ?? false {
                     // Let the alert go out before closing.
                     lifecycle = .draining
-                    loop.markDirty(self)
+                    withLoop { $0.markDirty(self) }
                     closeReason = .transportFailed(reason)
                     return
                 }
@@ -238,7 +238,7 @@ public final class Connection {
             case .closed:
                 // The handler hears EOF after the plaintext before it
                 // (deliverInput calls notifyEOFIfDue once it was delivered).
-                if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
+                if !(wireQueue?.isEmpty ?? true) { withLoop { $0.markDirty(self) } }
                 consumeWire(wireRing?.readableCount ?? 0)
                 eofReceived = true
                 return
@@ -247,7 +247,7 @@ public final class Connection {
             }
             if event.consumed == 0 && event.produced == 0 { break }
         }
-        if !(wireQueue?.isEmpty ?? true) { loop.markDirty(self) }
+        if !(wireQueue?.isEmpty ?? true) { withLoop { $0.markDirty(self) } }
     }
 
     // MARK: input
@@ -283,7 +283,7 @@ public final class Connection {
         loop.assertInLoop()
         guard readingPaused else { return }
         readingPaused = false
-        loop.scheduleService(self)
+        withLoop { $0.scheduleService(self) }
     }
 
     /// Delivers the bytes already in the ring again, later in this turn: for
@@ -292,7 +292,7 @@ public final class Connection {
     public func redeliverInput() {
         loop.assertInLoop()
         guard isOpen, !readingPaused else { return }
-        loop.scheduleService(self)
+        withLoop { $0.scheduleService(self) }
     }
 
     /// Whether the connection wants bytes from the socket.
@@ -387,17 +387,23 @@ public final class Connection {
     public func requestWillFlush() {
         loop.assertInLoop()
         guard isOpen else { return }
-        loop.scheduleWillFlush(self)
+        withLoop { $0.scheduleWillFlush(self) }
     }
 
     private func didQueueOutput() {
         if writable && pendingOutputBytes > highWatermark { writable = false }
-        loopReference._withUnsafeGuaranteedRef { $0.markDirty(self) }
+        withLoop { $0.markDirty(self) }
     }
 
     /// The loop's clock reading for this turn (`EventLoop.now`), without
     /// reference counting.
     public var loopTime: UInt64 { loopReference._withUnsafeGuaranteedRef { $0.now } }
+
+    /// Runs `body` with the loop borrowed (no reference counting).
+    @inline(__always)
+    private func withLoop<Result>(_ body: (EventLoop) -> Result) -> Result {
+        loopReference._withUnsafeGuaranteedRef(body)
+    }
 
     var canFlushNow: Bool {
         (!sendQueue.isEmpty || !(wireQueue?.isEmpty ?? true)) && (lifecycle == .open || lifecycle == .draining)
@@ -452,7 +458,7 @@ public final class Connection {
                     prepareOutgoing()
                     transportStorage.shutdown()
                 }
-                if pendingOutputBytes == 0 { beginLinger() } else { loop.markDirty(self) }
+                if pendingOutputBytes == 0 { beginLinger() } else { withLoop { $0.markDirty(self) } }
             case .immediately, .reset:
                 finishClose(reason: closeReasonForLocalClose, mode: mode)
             }
@@ -543,7 +549,7 @@ public final class Connection {
         // More wire bytes may be waiting for room in the plaintext ring.
         if let transportStorage, lifecycle == .open, !readingPaused,
            !(wireRing?.isEmpty ?? true) || transportStorage.hasPendingPlaintext {
-            loop.scheduleService(self)
+            withLoop { $0.scheduleService(self) }
         }
         if lifecycle == .open, !readingPaused, let ring = self.ring, ring.isFull {
             finishClose(reason: .receiveBufferFull, mode: .immediately)
@@ -595,7 +601,7 @@ public final class Connection {
             writable = true
             currentHandler?.connectionWritabilityDidChange(self)
         }
-        if pendingOutputBytes > 0 { loop.markDirty(self) }
+        if pendingOutputBytes > 0 { withLoop { $0.markDirty(self) } }
     }
 
     /// A nonblocking connect finished; `error` is 0 on success.
@@ -610,7 +616,7 @@ public final class Connection {
         currentHandler?.connectionDidConnect(self)
         if isOpen {
             loop.backendUpdateRead(self)
-            if !sendQueue.isEmpty { loop.markDirty(self) }
+            if !sendQueue.isEmpty { withLoop { $0.markDirty(self) } }
         }
     }
 
