@@ -12,7 +12,9 @@ extension HTTP2Engine {
         state = next
         guard gate == .ok else { return gate }
         // §6.10: nothing may come between the pieces of a header block.
-        if let rejection = headerBlock.interrupted(by: header.type, streamID: header.streamID) { return .connectionError(rejection) }
+        if isCollectingHeaderBlock, let rejection = headerBlock.interrupted(by: header.type, streamID: header.streamID) {
+            return .connectionError(rejection)
+        }
         switch FrameDecoder.decode(header, payload) {
         case .frame(let frame): return handle(frame)
         case .streamError(let id, let rejection): return .streamError(id, rejection)

@@ -70,6 +70,13 @@ public final class HTTP2Engine {
         var priorities: PrioritySignals
         /// Response heads kept to be replayed, one per file (`ResponseHeadMemo`).
         var headMemo = ResponseHeadMemo()
+        /// A header block arriving in HEADERS and CONTINUATION frames. Here
+        /// rather than a stored property of the engine: its checks format
+        /// their reasons (calls Swift cannot see into) inside the access,
+        /// which made every access to it, one per frame, checked at run
+        /// time. Its methods call no engine code; a completed block is read
+        /// in place while `processHeaderBlock` runs, which never touches it.
+        var headerBlock = HeaderBlockAssembly()
     }
     var inPlaceCell = LazyUncheckedCell<InPlace>()
     var inPlace: UnsafeMutablePointer<InPlace> {
@@ -160,8 +167,14 @@ public final class HTTP2Engine {
     var sendWindow = FlowControlWindow(65_535)
     var inbound = InboundWindow(65_535)
 
-    /// A header block arriving in HEADERS and CONTINUATION frames.
-    var headerBlock = HeaderBlockAssembly()
+    /// A header block arriving in HEADERS and CONTINUATION frames (in the
+    /// stream state, made by the first HEADERS).
+    var headerBlock: HeaderBlockAssembly {
+        unsafeAddress { UnsafePointer(inPlace.pointer(to: \.headerBlock)!) }
+        unsafeMutableAddress { inPlace.pointer(to: \.headerBlock)! }
+    }
+    /// Whether a header block is being collected (without making the stream state).
+    var isCollectingHeaderBlock: Bool { hasStreamState && headerBlock.current != nil }
 
     // Abuse accounting.
     var abuse: AbuseGuard
@@ -476,10 +489,14 @@ public final class HTTP2Engine {
     /// any of it was written; a full timeout without progress closes
     /// (`WriteWatchdog`).
     func armWriteTimerIfNeeded() {
-        guard !transport.isClosed,
-              let deadline = writeWatchdog.arm(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent,
-                                               now: transport.now) else { return }
-        schedule(.write, at: deadline)
+        // Read, then armed on a copy stored back (here and when the timer
+        // fires): a call into another module inside an access to the stored
+        // watchdog made every access to it checked at run time.
+        guard !writeWatchdog.isArmed, !transport.isClosed else { return }
+        var watchdog = writeWatchdog
+        let deadline = watchdog.arm(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now)
+        writeWatchdog = watchdog
+        if let deadline { schedule(.write, at: deadline) }
     }
 }
 
@@ -497,7 +514,7 @@ extension HTTP2Engine: TimerTarget {
             // connection error of type SETTINGS_TIMEOUT."
             connectionError(Rejection(.settingsTimeout, "SETTINGS not acknowledged within \(limits.settingsTimeout)"))
         case .headerBlock:
-            if headerBlock.current != nil {
+            if isCollectingHeaderBlock {
                 connectionError(Rejection(.headerBlockTimeout, "header block not completed within \(limits.headerBlockTimeout)"))
             }
         case .idle:
@@ -505,8 +522,16 @@ extension HTTP2Engine: TimerTarget {
             if action != .none { counters.count(.idleTimeout) }
             perform(action)
         case .write:
-            guard !transport.isClosed else { return writeWatchdog.disarm() }
-            switch writeWatchdog.check(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now) {
+            // On a copy stored back, as in `armWriteTimerIfNeeded`.
+            var watchdog = writeWatchdog
+            if transport.isClosed {
+                watchdog.disarm()
+                writeWatchdog = watchdog
+                return
+            }
+            let verdict = watchdog.check(pendingBytes: transport.pendingOutputBytes, bytesSent: transport.bytesSent, now: transport.now)
+            writeWatchdog = watchdog
+            switch verdict {
             case .drained:
                 break
             case .checkAgain(let deadline):

@@ -127,12 +127,47 @@ public final class EventLoop: @unchecked Sendable {
         unsafeAddress { registryCell.address }
         unsafeMutableAddress { registryCell.mutableAddress }
     }
-    private var flushList: [Connection] = []
-    private var flushing: [Connection] = []
-    private var willFlushList: [Connection] = []
-    private var willFlushing: [Connection] = []
-    private var serviceList: [Connection] = []
-    private var servicing: [Connection] = []
+    /// The connections this turn visits again: to flush, to call before
+    /// flushing, to deliver deferred input to; each list with the one it
+    /// is swapped with while it is walked. In a cell for the same reason
+    /// as the registry: appending may grow an array (a call Swift cannot
+    /// see through), which made every access to a stored list checked at
+    /// run time, on every request's output. Invariant: appending, swapping
+    /// and emptying the lists run no code that reaches them (releasing a
+    /// `Connection` when a walked list is emptied runs no loop code).
+    private struct TurnLists {
+        var flushList: [Connection] = []
+        var flushing: [Connection] = []
+        var willFlushList: [Connection] = []
+        var willFlushing: [Connection] = []
+        var serviceList: [Connection] = []
+        var servicing: [Connection] = []
+    }
+    private let turnListsCell = UncheckedCell(TurnLists())
+    private var flushList: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.flushList)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.flushList)! }
+    }
+    private var flushing: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.flushing)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.flushing)! }
+    }
+    private var willFlushList: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.willFlushList)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.willFlushList)! }
+    }
+    private var willFlushing: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.willFlushing)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.willFlushing)! }
+    }
+    private var serviceList: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.serviceList)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.serviceList)! }
+    }
+    private var servicing: [Connection] {
+        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.servicing)!) }
+        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.servicing)! }
+    }
     private var taskBatch: [@Sendable () -> Void] = []
     private var remoteJobBatch: [LoopJob] = []
     /// Jobs enqueued on the loop as an executor, run in this turn (see LoopExecutor.swift).
