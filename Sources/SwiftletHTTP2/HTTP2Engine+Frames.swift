@@ -140,7 +140,8 @@ extension HTTP2Engine {
         }
         highestStreamID = id
         let stream = makeStream(id: id)
-        var validator = RequestValidator(request: stream.request, extendedConnect: limits.enableConnectProtocol)
+        var validator = RequestValidator(request: stream.requestReference, fields: stream.requestFieldsReference,
+                                         extendedConnect: limits.enableConnectProtocol)
         if let error = decodeBlock(block, into: &validator) {
             recycle(stream)
             return .connectionError(compression(error))

@@ -387,15 +387,15 @@ public final class HTTP2Engine {
     /// bytes nobody will read, and recycles the stream.
     func finishStream(_ stream: HTTP2Stream, closedBy: StreamState.ClosedBy, reason: HTTPExchangeCloseReason) {
         let id = stream.id
-        guard streams[id] === stream else { return }
-        streams.remove(id)
+        guard streams[id] === stream, let removed = streams.remove(id) else { return }
         recentlyClosed.record(id, closedBy)
         let unread = stream.retire(reason: reason)
         if unread > 0 { creditConnection(unread) }
         // A handler saw this stream: in debug builds it is not reused, so a
         // handle kept after exchangeDidClose is caught (HTTP2Stream.isUsable)
-        // instead of silently acting on a later request.
-        if Self.recyclesExchanges || !stream.handlerStarted { streamPool.give(stream) }
+        // instead of silently acting on a later request. The pool takes the
+        // table's reference.
+        if Self.recyclesExchanges || !stream.handlerStarted { streamPool.give(consume removed) }
         if streams.isEmpty { becameIdle() }
     }
 

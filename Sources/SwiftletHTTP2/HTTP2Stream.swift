@@ -39,6 +39,11 @@ public final class HTTP2Stream: HTTPExchange {
     private(set) var state: StreamState = .idle
     public let request = HTTPRequestHead()
     public let responseFields = HTTPFieldList()
+    /// `request` and its fields, for the engine's header-block path without
+    /// reference counting: loading them from the stream retained them
+    /// around each use. Valid as long as the stream (they are its `let`s).
+    let requestReference: Unmanaged<HTTPRequestHead>
+    let requestFieldsReference: Unmanaged<HTTPFieldList>
     var contextStorage: AnyObject?
     public var context: AnyObject? {
         get { contextStorage }
@@ -97,6 +102,8 @@ public final class HTTP2Stream: HTTPExchange {
 
     init(engine: HTTP2Engine, pool: BufferPool) {
         engineReference = Unmanaged.passUnretained(engine)
+        requestReference = Unmanaged.passUnretained(request)
+        requestFieldsReference = Unmanaged.passUnretained(request.fields)
         bufferedBody = SendQueue(pool: pool)
         body = SendQueue(pool: pool)
     }

@@ -34,8 +34,15 @@ struct RequestValidator: HPACKSink {
     private(set) var contentLength: Int?
 
     init(request: HTTPRequestHead, extendedConnect: Bool = false) {
-        self.request = Unmanaged.passUnretained(request)
-        fields = Unmanaged.passUnretained(request.fields)
+        self.init(request: Unmanaged.passUnretained(request), fields: Unmanaged.passUnretained(request.fields),
+                  extendedConnect: extendedConnect)
+    }
+
+    /// The same, for a caller that keeps both references unretained (a
+    /// stream's `requestReference` and `requestFieldsReference`).
+    init(request: Unmanaged<HTTPRequestHead>, fields: Unmanaged<HTTPFieldList>, extendedConnect: Bool) {
+        self.request = request
+        self.fields = fields
         mode = .request
         self.extendedConnect = extendedConnect
     }

@@ -55,7 +55,7 @@ public final class HTTP2StreamPool {
     }
 
     /// Keeps a stream its connection is done with (or drops it when full).
-    func give(_ stream: HTTP2Stream) {
+    func give(_ stream: consuming HTTP2Stream) {
         if free.count < maximum { free.append(stream) }
     }
 }

@@ -41,20 +41,24 @@ struct StreamTable<Stream: SchedulableStream> {
         if (count + 1) * 2 > slots.count { grow() }
         var index = home(stream.id)
         while slots[index] != nil { index = (index + 1) & mask }
-        slots[index] = stream
+        // The slot holds nil, which needs no release: initialize it in place
+        // (an assignment calls swift_release on the nil it replaces).
+        slots.withUnsafeMutableBufferPointer { ($0.baseAddress! + index).initialize(to: stream) }
         count += 1
     }
 
     /// Removes the stream whose id is `id` (backward-shift deletion keeps
-    /// probe chains intact without tombstones).
-    mutating func remove(_ id: UInt32) {
+    /// probe chains intact without tombstones) and hands the table's
+    /// reference to it to the caller (which can pass it on without
+    /// reference counting).
+    @discardableResult
+    mutating func remove(_ id: UInt32) -> Stream? {
         var index = home(id)
         while let stream = slots[index] {
             if stream.id == id { break }
             index = (index + 1) & mask
         }
-        guard slots[index] != nil else { return }
-        slots[index] = nil
+        guard let removed = slots[index].take() else { return nil }
         count -= 1
         var next = (index + 1) & mask
         while let moving = slots[next] {
@@ -69,6 +73,7 @@ struct StreamTable<Stream: SchedulableStream> {
             }
             next = (next + 1) & mask
         }
+        return removed
     }
 
     /// Every stream (for shutdown paths; allocates).

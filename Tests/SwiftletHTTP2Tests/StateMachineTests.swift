@@ -360,13 +360,14 @@ struct StateMachineTests {
                 reference[entry.id] = entry
             } else {
                 let id = reference.keys.randomElement(using: &generator)!
-                table.remove(id)
+                #expect(table.remove(id) === reference[id], "the removed stream is handed back")
                 reference[id] = nil
             }
             #expect(table.count == reference.count)
         }
         for (id, entry) in reference { #expect(table[id] === entry) }
         #expect(table[next] == nil)
+        #expect(table.remove(next) == nil && table.count == reference.count, "removing an absent id changes nothing")
         var visited = 0
         table.forEach { _ in visited += 1 }
         #expect(visited == reference.count)
