@@ -128,45 +128,29 @@ public final class EventLoop: @unchecked Sendable {
         unsafeMutableAddress { registryCell.mutableAddress }
     }
     /// The connections this turn visits again: to flush, to call before
-    /// flushing, to deliver deferred input to; each list with the one it
-    /// is swapped with while it is walked. In a cell for the same reason
-    /// as the registry: appending may grow an array (a call Swift cannot
-    /// see through), which made every access to a stored list checked at
-    /// run time, on every request's output. Invariant: appending, swapping
-    /// and emptying the lists run no code that reaches them (releasing a
-    /// `Connection` when a walked list is emptied runs no loop code).
+    /// flushing, to deliver deferred input to. In a cell for the same
+    /// reason as the registry: appending may grow an array (a call Swift
+    /// cannot see through), which made every access to a stored list
+    /// checked at run time, on every request's output. Invariant:
+    /// appending, swapping and emptying the lists run no code that reaches
+    /// them (releasing a `Connection` when a walked list is emptied runs
+    /// no loop code).
     private struct TurnLists {
-        var flushList: [Connection] = []
-        var flushing: [Connection] = []
-        var willFlushList: [Connection] = []
-        var willFlushing: [Connection] = []
-        var serviceList: [Connection] = []
-        var servicing: [Connection] = []
+        /// Connections queued for a visit, and the list being walked (the
+        /// two are swapped when a walk starts, so a visit can queue again).
+        struct Visits {
+            var queued: [Connection] = []
+            var walking: [Connection] = []
+            mutating func startWalk() { swap(&queued, &walking) }
+        }
+        var flush = Visits()
+        var willFlush = Visits()
+        var service = Visits()
     }
     private let turnListsCell = UncheckedCell(TurnLists())
-    private var flushList: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.flushList)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.flushList)! }
-    }
-    private var flushing: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.flushing)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.flushing)! }
-    }
-    private var willFlushList: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.willFlushList)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.willFlushList)! }
-    }
-    private var willFlushing: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.willFlushing)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.willFlushing)! }
-    }
-    private var serviceList: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.serviceList)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.serviceList)! }
-    }
-    private var servicing: [Connection] {
-        unsafeAddress { UnsafePointer(turnListsCell.mutableAddress.pointer(to: \.servicing)!) }
-        unsafeMutableAddress { turnListsCell.mutableAddress.pointer(to: \.servicing)! }
+    private var turnLists: TurnLists {
+        unsafeAddress { turnListsCell.address }
+        unsafeMutableAddress { turnListsCell.mutableAddress }
     }
     private var taskBatch: [@Sendable () -> Void] = []
     private var remoteJobBatch: [LoopJob] = []
@@ -340,7 +324,7 @@ public final class EventLoop: @unchecked Sendable {
         case .epoll(let epoll): try epoll.waitAndDispatch(timeout: timeout)
         }
         currentTime = clock.now()  // again: handling the events took time
-        let serviced = !serviceList.isEmpty
+        let serviced = !turnLists.service.queued.isEmpty
         runServiceList()
         let fired = timers.advance(to: currentTime)
         var ranTasks = runTasks()
@@ -371,7 +355,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Nanoseconds to wait for I/O: 0 when work is already waiting, until the
     /// next timer otherwise, nil (forever) when nothing is scheduled.
     private func waitTimeout() -> UInt64? {
-        if !serviceList.isEmpty || !flushList.isEmpty || !willFlushList.isEmpty || !jobs.isEmpty
+        if !turnLists.service.queued.isEmpty || !turnLists.flush.queued.isEmpty || !turnLists.willFlush.queued.isEmpty || !jobs.isEmpty
             || remote.hasTasks || remote.stopRequested { return 0 }
         guard let deadline = timers.nextDeadline() else { return nil }
         let current = clock.now()
@@ -416,13 +400,13 @@ public final class EventLoop: @unchecked Sendable {
     func markDirty(_ connection: Connection) {
         guard !connection.inFlushList, connection.canFlushNow else { return }
         connection.inFlushList = true
-        flushList.append(connection)
+        turnLists.flush.queued.append(connection)
     }
 
     func scheduleWillFlush(_ connection: Connection) {
         guard !connection.inWillFlushList else { return }
         connection.inWillFlushList = true
-        willFlushList.append(connection)
+        turnLists.willFlush.queued.append(connection)
     }
 
     private func flushDirtyConnections() {
@@ -430,20 +414,20 @@ public final class EventLoop: @unchecked Sendable {
         // stream to become writable), whose job may queue more output: run
         // both until they settle, a few rounds at most.
         var rounds = 0
-        while !willFlushList.isEmpty && rounds < 4 {
-            swap(&willFlushList, &willFlushing)
-            for connection in willFlushing {
+        while !turnLists.willFlush.queued.isEmpty && rounds < 4 {
+            turnLists.willFlush.startWalk()
+            for connection in turnLists.willFlush.walking {
                 connection.inWillFlushList = false
                 guard connection.isOpen else { continue }
                 connection.currentHandler?.connectionWillFlush(connection)
             }
-            willFlushing.removeAll(keepingCapacity: true)
+            turnLists.willFlush.walking.removeAll(keepingCapacity: true)
             runJobs()
             rounds += 1
         }
-        guard !flushList.isEmpty else { return }
-        swap(&flushList, &flushing)
-        for connection in flushing {
+        guard !turnLists.flush.queued.isEmpty else { return }
+        turnLists.flush.startWalk()
+        for connection in turnLists.flush.walking {
             connection.inFlushList = false
             // One flush per connection per turn: a connection dirtied again
             // by a callback during this pass waits for the next turn.
@@ -458,7 +442,7 @@ public final class EventLoop: @unchecked Sendable {
             case .epoll(let epoll): epoll.send(connection)
             }
         }
-        flushing.removeAll(keepingCapacity: true)
+        turnLists.flush.walking.removeAll(keepingCapacity: true)
     }
 
     // MARK: deferred input
@@ -467,13 +451,13 @@ public final class EventLoop: @unchecked Sendable {
     func scheduleService(_ connection: Connection) {
         guard !connection.inServiceList else { return }
         connection.inServiceList = true
-        serviceList.append(connection)
+        turnLists.service.queued.append(connection)
     }
 
     private func runServiceList() {
-        guard !serviceList.isEmpty else { return }
-        swap(&serviceList, &servicing)
-        for connection in servicing {
+        guard !turnLists.service.queued.isEmpty else { return }
+        turnLists.service.startWalk()
+        for connection in turnLists.service.walking {
             connection.inServiceList = false
             guard connection.lifecycle != .closed else { continue }
             connection.deliverInput()
@@ -489,7 +473,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
         }
-        servicing.removeAll(keepingCapacity: true)
+        turnLists.service.walking.removeAll(keepingCapacity: true)
     }
 
     // MARK: parked receive rings (io_uring)
