@@ -44,7 +44,8 @@ func sameFields(_ a: [(String, String)], _ b: [(String, String)]) -> Bool {
 
 /// The hpack-test-case stories: $HPACK_TEST_CASE_DIR, else ../shared next to
 /// the repository, else the compressed copy in Tests/Fixtures (MIT licence
-/// inside), unpacked once into a temporary directory.
+/// inside), unpacked once into a temporary directory that is removed when
+/// the test process exits.
 enum Stories {
     static let directory: URL = {
         if let path = ProcessInfo.processInfo.environment["HPACK_TEST_CASE_DIR"] {
@@ -56,6 +57,7 @@ enum Stories {
         let archive = repository.appendingPathComponent("Tests/Fixtures/hpack-test-case.tar.xz")
         let target = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("swiftlet-hpack-\(getpid())")
         try? FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Stories.directory.deletingLastPathComponent().path) }
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
         tar.arguments = ["xJf", archive.path, "-C", target.path]

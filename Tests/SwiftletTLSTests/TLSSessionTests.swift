@@ -1,14 +1,17 @@
 import CTLSTestSupport
+import Foundation
 import Glibc
 import SwiftletLoop
 import Testing
 @testable import SwiftletTLS
 
-/// Certificates made once per test run in a temporary directory.
+/// Certificates made once per test run in a temporary directory, removed
+/// when the test process exits.
 enum Certificates {
     static let directory: String = {
         var template = Array("/tmp/swiftlet-tls-tests-XXXXXX".utf8CString)
         let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        atexit { try? FileManager.default.removeItem(atPath: Certificates.directory) }
         return path
     }()
 
