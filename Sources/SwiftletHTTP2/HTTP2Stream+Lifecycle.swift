@@ -61,9 +61,9 @@ extension HTTP2Stream {
     /// RFC 9218 signals), then the priority header, then a PRIORITY_UPDATE
     /// that arrived before the stream opened.
     func applyOpeningPriority(weight: Int?) {
-        let header = requestFieldsReference._withUnsafeGuaranteedRef { $0.first("priority") }
+        let priorityField = requestFieldsReference._withUnsafeGuaranteedRef { $0.first("priority") }
         let signals = withEngine { engine in
-            engine.priorities.opening(id, weight: weight, header: header, peerDisabledRFC7540: engine.peer.noRFC7540Priorities)
+            engine.priorities.opening(id, weight: weight, header: priorityField, peerDisabledRFC7540: engine.peer.noRFC7540Priorities)
         }
         if let hint = signals.hint { prioritize(hint, source: .rfc7540) }
         if let header = signals.header { prioritize(header, source: .header) }
