@@ -151,7 +151,7 @@ bench-request-cost:
 
 ## bench-async: server CPU per request of an async handler against the same response from a callback handler
 bench-async: build
-	python3 tools/async-cost.py --bin $(RELEASE)
+	python3 tools/async-cost.py --bin $(RELEASE) --instructions
 
 ## bench-grpc: unary gRPC calls per second and server CPU per call, swiftlet-grpc-echo against the same service on
 ## grpc-swift's own NIO server transport, over h2c and TLS

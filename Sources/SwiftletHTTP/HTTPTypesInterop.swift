@@ -20,13 +20,22 @@ extension HTTPRequestHead {
     /// (a never-indexed field, RFC 7541 §6.2.3, gets `indexingStrategy
     /// = .disallow`). Over HTTP/1.1 the `host` field becomes the authority,
     /// as HTTP/2's `:authority` would carry it.
-    public func httpTypesRequest() throws(HTTPTypesConversionError) -> HTTPRequest {
+    ///
+    /// `fieldsMemo`, when given, hands out the fields of an earlier request
+    /// with the same ones instead of converting them again (see
+    /// `HTTPTypesFieldsMemo`).
+    public func httpTypesRequest(fieldsMemo: HTTPTypesFieldsMemo? = nil) throws(HTTPTypesConversionError) -> HTTPRequest {
         guard let method = Self.knownMethod(methodBytes) ?? HTTPRequest.Method(method) else {
             throw HTTPTypesConversionError(description: "the method \(method.debugDescription) is not a token")
         }
         let fromPseudo = hasAuthorityPseudoHeader
+        let headerFields = if let fieldsMemo {
+            try fieldsMemo.fields(of: fields, skippingHost: !fromPseudo)
+        } else {
+            try fields.httpTypesFields(skippingHost: !fromPseudo)
+        }
         var request = HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
-                                            headerFields: try fields.httpTypesFields(skippingHost: !fromPseudo))
+                                  headerFields: headerFields)
         if let protocolBytes {
             request.extendedConnectProtocol = String(decoding: protocolBytes, as: UTF8.self)
         }

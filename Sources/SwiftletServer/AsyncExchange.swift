@@ -33,18 +33,37 @@ final class AsyncExchange: @unchecked Sendable {
 
     // Request body: chunks copied out of the receive ring, at most one
     // waiting for a reader (the exchange is paused while one waits).
-    private var chunks: [[UInt8]] = []
+    // An `UncheckedCell` (no run-time exclusivity checks on each request).
+    // Invariant: the array's mutations release only byte arrays, which run
+    // no code that could reach this object.
+    private let chunksCell = UncheckedCell<[[UInt8]]>([])
+    private var chunks: [[UInt8]] {
+        unsafeAddress { chunksCell.address }
+        unsafeMutableAddress { chunksCell.mutableAddress }
+    }
     private var chunkIndex = 0
     private var bodyEnded = false
     private(set) var trailers: HTTPFields?
-    private var bodyWaiter: CheckedContinuation<[UInt8]?, any Error>?
+    private var bodyWaiter: CheckedContinuation<[UInt8]?, any Error>? {
+        unsafeAddress { bodyWaiterCell.address }
+        unsafeMutableAddress { bodyWaiterCell.mutableAddress }
+    }
 
     // Response.
     /// The handler returned or threw.
     private var handlerDone = false
     private(set) var headSent = false
     private(set) var finished = false
-    private var writableWaiter: CheckedContinuation<Void, any Error>?
+    private var writableWaiter: CheckedContinuation<Void, any Error>? {
+        unsafeAddress { writableWaiterCell.address }
+        unsafeMutableAddress { writableWaiterCell.mutableAddress }
+    }
+    // The waiters are set inside the continuation's closure, so Swift
+    // checks every access to them at run time (five a request) unless they
+    // live in `UncheckedCell`s. Invariant: a waiter is taken out before it
+    // is resumed, so no access overlaps the code a resumption runs.
+    private let bodyWaiterCell = UncheckedCell<CheckedContinuation<[UInt8]?, any Error>?>(nil)
+    private let writableWaiterCell = UncheckedCell<CheckedContinuation<Void, any Error>?>(nil)
 
     /// The request's `content-length`, if it declared one.
     private(set) var declaredLength: Int?
@@ -97,8 +116,7 @@ final class AsyncExchange: @unchecked Sendable {
     func bodyArrived(_ bytes: UnsafeRawBufferPointer) {
         guard !handlerDone else { return }  // read and dropped (`discardUnreadBody`)
         let chunk = [UInt8](bytes)
-        if let waiter = bodyWaiter {
-            bodyWaiter = nil
+        if let waiter = bodyWaiter.take() {
             waiter.resume(returning: chunk)
         } else {
             chunks.append(chunk)
@@ -111,15 +129,13 @@ final class AsyncExchange: @unchecked Sendable {
     func requestEnded(trailers: HTTPFieldList?) {
         bodyEnded = true
         self.trailers = try? trailers?.httpTypesFields()
-        if let waiter = bodyWaiter {
-            bodyWaiter = nil
+        if let waiter = bodyWaiter.take() {
             waiter.resume(returning: nil)
         }
     }
 
     func becameWritable() {
-        if let waiter = writableWaiter {
-            writableWaiter = nil
+        if let waiter = writableWaiter.take() {
             waiter.resume()
         }
     }
@@ -128,12 +144,10 @@ final class AsyncExchange: @unchecked Sendable {
         exchange = nil
         closeReason = reason
         let error = closedError()
-        if let waiter = bodyWaiter {
-            bodyWaiter = nil
+        if let waiter = bodyWaiter.take() {
             waiter.resume(throwing: error)
         }
-        if let waiter = writableWaiter {
-            writableWaiter = nil
+        if let waiter = writableWaiter.take() {
             waiter.resume(throwing: error)
         }
         // A peer that reset the stream, or a connection that went away,
@@ -267,12 +281,10 @@ final class AsyncExchange: @unchecked Sendable {
 
     /// The handler's task was cancelled while it waited.
     private func cancelWaiters() {
-        if let waiter = bodyWaiter {
-            bodyWaiter = nil
+        if let waiter = bodyWaiter.take() {
             waiter.resume(throwing: CancellationError())
         }
-        if let waiter = writableWaiter {
-            writableWaiter = nil
+        if let waiter = writableWaiter.take() {
             waiter.resume(throwing: CancellationError())
         }
     }

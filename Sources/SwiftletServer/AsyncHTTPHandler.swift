@@ -5,7 +5,10 @@ import SwiftletLoop
 
 /// An async request handler: the request head as swift-http-types' value,
 /// the body as an async sequence, and a writer for the response.
-public typealias HTTPAsyncResponder = @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
+/// `nonisolated(nonsending)`: it runs on the executor of the request's task
+/// (the loop), so calling it switches nothing. A handler isolated to an
+/// actor, or marked `@concurrent`, is converted and hops as usual.
+public typealias HTTPAsyncResponder = nonisolated(nonsending) @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
 
 /// Serves every exchange of a loop with an async function that runs on the
 /// loop's thread: each request starts a task that prefers the loop's task
@@ -27,10 +30,22 @@ public final class AsyncHTTPHandler: HTTPHandler {
     /// HTTP/1.1 response ends inside the handler's last call), not a
     /// request body or writer the handler handed on (a later call through
     /// one must fail as closed, not act on another request).
-    private var released: [AsyncExchange] = []
+    ///
+    /// An `UncheckedCell` (no run-time exclusivity checks, three a request
+    /// otherwise). Invariant: the array's mutations release at most an
+    /// `AsyncExchange`, whose deinit does not reach this handler.
+    private let releasedCell = UncheckedCell<[AsyncExchange]>([])
+    private var released: [AsyncExchange] {
+        unsafeAddress { releasedCell.address }
+        unsafeMutableAddress { releasedCell.mutableAddress }
+    }
     /// At most this many are kept (an idle state is about 200 bytes; more
     /// than a loop's requests in flight under h2load -c 32 -m 16).
     static let maximumReleased = 1024
+    /// The request fields of recent requests as swift-http-types values: a
+    /// client repeats its fields, and converting them again costs about a
+    /// tenth of an async request.
+    let fieldsMemo = HTTPTypesFieldsMemo()
     /// States made so far (the rest of the requests reused one).
     private(set) var statesMade = 0
 
@@ -42,7 +57,7 @@ public final class AsyncHTTPHandler: HTTPHandler {
     public func exchangeDidStart(_ exchange: any HTTPExchange) {
         let request: HTTPRequest
         do {
-            request = try exchange.request.httpTypesRequest()
+            request = try exchange.request.httpTypesRequest(fieldsMemo: fieldsMemo)
         } catch {
             exchange.responseFields.append("content-length", "0")
             exchange.sendHead(status: 400, endOfStream: true)
