@@ -1,4 +1,3 @@
-import Glibc
 import HTTPTypes
 
 /// The swift-http-types fields of the last few request heads converted,
@@ -102,9 +101,11 @@ public final class HTTPTypesFieldsMemo {
                   key[offset + 4] == (list.isNeverIndexed(index) ? 1 : 0)
             else { return false }
             offset += 5
-            if nameCount > 0, memcmp(key.baseAddress! + offset, field.name.baseAddress!, nameCount) != 0 { return false }
+            guard HTTPFieldList.equal(UnsafeRawBufferPointer(rebasing: key[offset..<offset + nameCount]), field.name)
+            else { return false }
             offset += nameCount
-            if valueCount > 0, memcmp(key.baseAddress! + offset, field.value.baseAddress!, valueCount) != 0 { return false }
+            guard HTTPFieldList.equal(UnsafeRawBufferPointer(rebasing: key[offset..<offset + valueCount]), field.value)
+            else { return false }
             offset += valueCount
         }
         return offset == key.count
